@@ -1,0 +1,1 @@
+"""kafka-sagas: sagas declared in Python, run exactly-once on Apache Kafka alone."""

@@ -1,0 +1,83 @@
+"""The one exception hierarchy of kafka-sagas.
+
+Every error the framework raises is a :class:`SagaError`. Errors carry the
+structured fields an operator needs (saga, workflow id, step, attempt) instead
+of burying them in the message, and say whether retrying could help.
+"""
+
+from __future__ import annotations
+
+
+class SagaError(Exception):
+    """Root of every error raised by kafka-sagas."""
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        saga: str | None = None,
+        workflow_id: str | None = None,
+        step: str | None = None,
+        attempt: int | None = None,
+        non_retryable: bool = False,
+    ) -> None:
+        super().__init__(message)
+        self.message = message
+        self.saga = saga
+        self.workflow_id = workflow_id
+        self.step = step
+        self.attempt = attempt
+        self.non_retryable = non_retryable
+
+    def __str__(self) -> str:
+        where = [
+            f"{name}={value}"
+            for name, value in (
+                ("saga", self.saga),
+                ("workflow_id", self.workflow_id),
+                ("step", self.step),
+                ("attempt", self.attempt),
+            )
+            if value is not None
+        ]
+        return f"{self.message} ({', '.join(where)})" if where else self.message
+
+
+class DefinitionError(SagaError):
+    """A saga definition is invalid; raised when it is compiled."""
+
+
+class ConfigurationError(SagaError):
+    """A setting is missing or wrong, or a required tool is not installed."""
+
+
+class ActionError(SagaError):
+    """Raised by a user's action to fail its step with a chosen retry behaviour.
+
+    ``ActionError("card declined", non_retryable=True)`` fails the step at once,
+    without spending the remaining attempts of its retry policy.
+    """
+
+
+class NonRetryableError(ActionError):
+    """An action error that no retry can fix (a declined card, a bad address)."""
+
+    def __init__(self, message: str, **fields: object) -> None:
+        fields.pop("non_retryable", None)
+        super().__init__(message, non_retryable=True, **fields)  # type: ignore[arg-type]
+
+
+class SerializationError(SagaError):
+    """A record or payload could not be encoded or decoded."""
+
+
+class KafkaUnavailableError(SagaError):
+    """The Kafka cluster did not answer in time."""
+
+
+class WorkflowNotFoundError(SagaError):
+    """The workflow id names no workflow of this saga."""
+
+
+class WorkflowEndedError(SagaError):
+    """The workflow has already ended, so it cannot take this request."""

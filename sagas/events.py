@@ -1,0 +1,174 @@
+"""The records a saga's workflows are made of: events, commands and status.
+
+These plain dataclasses are what the compiled plan reads and writes, what the
+test kit keeps in memory, and what :mod:`schemas` encodes as Avro on the
+topics. User payloads (inputs, step results, signal data) travel as JSON text
+produced by their pydantic models, so that participants in any language can
+read them.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import StrEnum
+
+
+class EventType(StrEnum):
+    """Every kind of event in a saga's event log (``S.events``)."""
+
+    # Inputs: written by clients, step workers and child workflows.
+    START_REQUESTED = "start_requested"
+    STEP_SUCCEEDED = "step_succeeded"
+    STEP_FAILED = "step_failed"
+    COMPENSATION_SUCCEEDED = "compensation_succeeded"
+    COMPENSATION_FAILED = "compensation_failed"
+    SIGNAL = "signal"
+    CANCEL_REQUESTED = "cancel_requested"
+    TERMINATE_REQUESTED = "terminate_requested"
+    CHILD_ENDED = "child_ended"
+    # Decisions: appended by the saga processor in the transaction that applies them.
+    STARTED = "started"
+    START_IGNORED = "start_ignored"
+    STEP_SCHEDULED = "step_scheduled"
+    STEP_TIMED_OUT = "step_timed_out"
+    RETRY_SCHEDULED = "retry_scheduled"
+    ANSWER_IGNORED = "answer_ignored"
+    TIMER_STARTED = "timer_started"
+    TIMER_FIRED = "timer_fired"
+    SIGNAL_RECEIVED = "signal_received"
+    SIGNAL_REJECTED = "signal_rejected"
+    COMPENSATION_SCHEDULED = "compensation_scheduled"
+    COMPENSATION_RETRY_SCHEDULED = "compensation_retry_scheduled"
+    CHILD_STARTED = "child_started"
+    COMPLETED = "completed"
+    COMPENSATED = "compensated"
+    FAILED = "failed"
+    CANCELLED = "cancelled"
+    TERMINATED = "terminated"
+
+
+class Origin(StrEnum):
+    """Who wrote an event. The saga processor skips its own when it reads them back."""
+
+    CLIENT = "client"
+    WORKER = "worker"
+    PROCESSOR = "processor"
+
+
+class WorkflowStatus(StrEnum):
+    """Where a workflow stands; the last five are final."""
+
+    RUNNING = "RUNNING"
+    COMPENSATING = "COMPENSATING"
+    COMPLETED = "COMPLETED"
+    COMPENSATED = "COMPENSATED"
+    FAILED = "FAILED"
+    CANCELLED = "CANCELLED"
+    TERMINATED = "TERMINATED"
+
+    @property
+    def is_final(self) -> bool:
+        return self in _FINAL
+
+
+_FINAL = frozenset(
+    {
+        WorkflowStatus.COMPLETED,
+        WorkflowStatus.COMPENSATED,
+        WorkflowStatus.FAILED,
+        WorkflowStatus.CANCELLED,
+        WorkflowStatus.TERMINATED,
+    }
+)
+
+
+class CommandKind(StrEnum):
+    """Whether a command asks for a step's action or for its compensation."""
+
+    ACTION = "action"
+    COMPENSATE = "compensate"
+
+
+@dataclass(frozen=True, slots=True)
+class ErrorInfo:
+    """Why a step, a compensation or a workflow failed."""
+
+    type: str
+    message: str
+    non_retryable: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class Event:
+    """One record of a saga's event log, keyed by ``workflow_id``.
+
+    ``payload`` is JSON text: the saga input on ``start_requested``, a step's
+    result on ``step_succeeded``, a signal's data on ``signal``, a workflow's
+    result on ``completed``. ``name`` names the signal or the timer an event is
+    about. ``parent`` is ``"<saga>/<workflow_id>/<step>"`` for a child workflow.
+    """
+
+    event_id: str
+    workflow_id: str
+    saga: str
+    version: int
+    type: EventType
+    origin: Origin
+    time_ms: int
+    step: str | None = None
+    attempt: int = 0
+    payload: str | None = None
+    error: ErrorInfo | None = None
+    name: str | None = None
+    due_ms: int | None = None
+    parent: str | None = None
+    cause: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Command:
+    """A request to a participant to run one step's action or compensation.
+
+    Published on the step's queue topic, keyed by ``workflow_id`` so that a
+    workflow's commands stay in order. The answer goes to ``reply_topic`` as a
+    ``step_succeeded``/``step_failed`` (or ``compensation_*``) event that
+    repeats ``step`` and ``attempt``. ``idempotency_key`` is stable across
+    attempts: ``"<workflow_id>/<step>/<kind>"``.
+    """
+
+    command_id: str
+    workflow_id: str
+    saga: str
+    version: int
+    step: str
+    attempt: int
+    kind: CommandKind
+    idempotency_key: str
+    reply_topic: str
+    time_ms: int
+    deadline_ms: int | None = None
+    input: str | None = None
+    results: str | None = None
+    signals: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class StatusRecord:
+    """The latest summary of one workflow, kept on the compacted ``S.status`` topic."""
+
+    workflow_id: str
+    saga: str
+    version: int
+    status: WorkflowStatus
+    started_ms: int
+    updated_ms: int
+    current_steps: tuple[str, ...] = ()
+    result: str | None = None
+    error: ErrorInfo | None = None
+    failed_step: str | None = None
+    parked: bool = False
+
+
+def idempotency_key(workflow_id: str, step: str, kind: CommandKind) -> str:
+    """The key an action passes downstream; the same for every attempt."""
+    return f"{workflow_id}/{step}/{kind.value}"

@@ -1,0 +1,1 @@
+"""topics package of kafka-sagas."""
