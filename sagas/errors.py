@@ -81,3 +81,10 @@ class WorkflowNotFoundError(SagaError):
 
 class WorkflowEndedError(SagaError):
     """The workflow has already ended, so it cannot take this request."""
+
+
+class UnapplicableEventError(SagaError):
+    """An event cannot be applied to its workflow (unknown step or signal, bad JSON, no workflow).
+
+    The saga processor sends such a record to the DLQ and parks the workflow.
+    """

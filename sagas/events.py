@@ -40,6 +40,8 @@ class EventType(StrEnum):
     COMPENSATION_SCHEDULED = "compensation_scheduled"
     COMPENSATION_RETRY_SCHEDULED = "compensation_retry_scheduled"
     CHILD_STARTED = "child_started"
+    WAIT_STARTED = "wait_started"
+    BRANCH_TAKEN = "branch_taken"
     COMPLETED = "completed"
     COMPENSATED = "compensated"
     FAILED = "failed"
