@@ -8,7 +8,8 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
     PIP_DISABLE_PIP_VERSION_CHECK=1
 
 WORKDIR /src
-COPY pyproject.toml README.md ./
+# README* (a glob) so that the image also builds from a checkout without a README.
+COPY pyproject.toml README* ./
 COPY sagas/ sagas/
 COPY compensations/ compensations/
 COPY topics/ topics/
