@@ -1,0 +1,233 @@
+"""The RocksDB (rocksdict, raw mode) backend of the state store."""
+
+from __future__ import annotations
+
+import logging
+import os
+import shutil
+import time
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+from typing import cast
+
+import rocksdict
+
+from processors.store.base import Changes, PartitionStore, Store, check_key, check_limit
+from processors.store.errors import ChangelogOffsetError, StoreError, StoreLockedError
+from processors.store.options import RocksDBOptions
+
+logger = logging.getLogger(__name__)
+
+_META_CF = "__meta__"
+_OFFSET_KEY = b"changelog_offset"
+
+
+class RocksDBPartitionStore(PartitionStore):
+    """One partition's state in its own RocksDB database.
+
+    Data lives in the default column family and the changelog offset in ``__meta__``,
+    so that range reads never meet the offset; a single WriteBatch covers both.
+    """
+
+    def __init__(
+        self,
+        path: str | os.PathLike[str],
+        partition: int = 0,
+        options: RocksDBOptions | None = None,
+        *,
+        cache: rocksdict.Cache | None = None,
+    ) -> None:
+        super().__init__(partition)
+        self.path = str(path)
+        self._options = options if options is not None else RocksDBOptions()
+        self._cache = (
+            cache if cache is not None else rocksdict.Cache(self._options.block_cache_size)
+        )
+        self._db_options = self._options.to_options(self._cache)
+        self._write_options = self._options.write_options()
+        self._db = self._open_db()
+        self._meta = self._db.get_column_family(_META_CF)
+        self._meta_handle = self._db.get_column_family_handle(_META_CF)
+        self._offset = self._read_offset()
+
+    def get(self, key: bytes) -> bytes | None:
+        self._check_open()
+        check_key(key)
+        value: bytes | None = self._db.get(key)
+        return value
+
+    def get_many(self, keys: Sequence[bytes]) -> list[bytes | None]:
+        self._check_open()
+        for key in keys:
+            check_key(key)
+        if not keys:
+            return []
+        return cast("list[bytes | None]", self._db.get(list(keys)))
+
+    def iter_range(
+        self, start: bytes, stop: bytes | None = None, *, limit: int | None = None
+    ) -> Iterator[tuple[bytes, bytes]]:
+        self._check_open()
+        check_key(start)
+        if stop is not None:
+            check_key(stop)
+        check_limit(limit)
+        read_options = rocksdict.ReadOptions()
+        if stop is not None:
+            # The bound lets RocksDB stop at ``stop`` instead of stepping over the
+            # tombstones that lie past the last live key of the range.
+            read_options.set_iterate_upper_bound(stop)
+        # Created here, not in the generator, so that the iterator's implicit snapshot
+        # is taken when iter_range is called.
+        iterator = self._db.iter(read_options)
+        iterator.seek(start)
+        return _walk(iterator, limit)
+
+    def changelog_offset(self) -> int | None:
+        self._check_open()
+        return self._offset
+
+    def clear(self) -> None:
+        self._check_open()
+        first = self._db.iter(rocksdict.ReadOptions())
+        first.seek_to_first()
+        batch = rocksdict.WriteBatch(raw_mode=True)
+        if first.valid():
+            last = self._db.iter(rocksdict.ReadOptions())
+            last.seek_to_last()
+            # The end of a range delete is exclusive; key + b"\0" is the next key after it.
+            batch.delete_range(first.key(), last.key() + b"\0")
+        batch.delete(_OFFSET_KEY, self._meta_handle)
+        self._db.write(batch, self._write_options)
+        self._offset = None
+
+    def close(self) -> None:
+        if self._closed:
+            return
+        self._closed = True
+        # The offset is flushed after the data: if the process dies in between, the data
+        # is ahead of the offset, which a restore replays harmlessly; never the reverse.
+        self._db.flush(True)
+        self._meta.flush(True)
+        del self._meta_handle
+        self._meta.close()
+        self._db.close()
+
+    def destroy(self) -> None:
+        self.close()
+        destroy_database(self.path)
+
+    def _write(self, changes: Changes, changelog_offset: int | None) -> None:
+        batch = rocksdict.WriteBatch(raw_mode=True)
+        for key, value in changes.items():
+            if value is None:
+                batch.delete(key)
+            else:
+                batch.put(key, value)
+        if changelog_offset is not None:
+            batch.put(_OFFSET_KEY, changelog_offset.to_bytes(8, "big"), self._meta_handle)
+        try:
+            self._db.write(batch, self._write_options)
+        except Exception as exc:
+            raise StoreError(
+                f"RocksDB write failed: {exc}", path=self.path, partition=self.partition
+            ) from exc
+        if changelog_offset is not None:
+            self._offset = changelog_offset
+
+    def _open_db(self) -> rocksdict.Rdict:
+        attempts = self._options.open_max_retries + 1
+        backoff = self._options.open_retry_backoff.total_seconds()
+        for attempt in range(1, attempts + 1):
+            try:
+                return rocksdict.Rdict(
+                    self.path,
+                    self._db_options,
+                    column_families={_META_CF: self._options.to_options(self._cache)},
+                )
+            except Exception as exc:
+                locked = "lock" in str(exc).lower()
+                if not locked:
+                    raise StoreError(
+                        f"cannot open RocksDB: {exc}", path=self.path, partition=self.partition
+                    ) from exc
+                if attempt == attempts:
+                    raise StoreLockedError(
+                        f"RocksDB is locked by another open store after {attempts} attempt(s): "
+                        f"{exc}",
+                        path=self.path,
+                        partition=self.partition,
+                    ) from exc
+                logger.warning(
+                    "RocksDB at %s is locked (attempt %d of %d), retrying in %.1fs",
+                    self.path,
+                    attempt,
+                    attempts,
+                    backoff,
+                )
+                time.sleep(backoff)
+        raise AssertionError("unreachable: the loop returns or raises")
+
+    def _read_offset(self) -> int | None:
+        raw = self._meta.get(_OFFSET_KEY)
+        if raw is None:
+            return None
+        if type(raw) is not bytes or len(raw) != 8:
+            raise ChangelogOffsetError(
+                f"stored changelog offset is corrupt: {raw!r}",
+                stored_offset=None,
+                offset=None,
+                path=self.path,
+                partition=self.partition,
+            )
+        return int.from_bytes(raw, "big")
+
+
+def _walk(iterator: rocksdict.RdictIter, limit: int | None) -> Iterator[tuple[bytes, bytes]]:
+    remaining = -1 if limit is None else limit
+    while remaining != 0 and iterator.valid():
+        yield iterator.key(), iterator.value()
+        iterator.next()
+        remaining -= 1
+
+
+def destroy_database(path: str | os.PathLike[str]) -> None:
+    """Delete a closed RocksDB database directory; nothing happens if it does not exist."""
+    if Path(path).exists():
+        shutil.rmtree(path)
+
+
+class RocksDBStore(Store):
+    """Partition stores under ``<state_dir>/<group>/<topic>-<partition>``, one shared cache."""
+
+    def __init__(
+        self,
+        state_dir: str | os.PathLike[str],
+        group: str,
+        topic: str,
+        options: RocksDBOptions | None = None,
+    ) -> None:
+        super().__init__()
+        for what, name in (("group", group), ("topic", topic)):
+            if not name or name in {".", ".."} or "/" in name or os.sep in name or "\0" in name:
+                raise StoreError(
+                    f"{what} {name!r} cannot name a state directory: it must be non-empty, "
+                    "not '.' or '..', and hold no path separator or NUL"
+                )
+        self.state_dir = Path(state_dir)
+        self.group = group
+        self.topic = topic
+        self._options = options if options is not None else RocksDBOptions()
+        self._cache = rocksdict.Cache(self._options.block_cache_size)
+
+    def partition_path(self, partition: int) -> Path:
+        """Where the database of ``partition`` lives."""
+        return self.state_dir / self.group / f"{self.topic}-{partition}"
+
+    def _open_partition(self, partition: int) -> PartitionStore:
+        path = self.partition_path(partition)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        return RocksDBPartitionStore(path, partition, self._options, cache=self._cache)
+
+    def _destroy_closed(self, partition: int) -> None:
+        destroy_database(self.partition_path(partition))
