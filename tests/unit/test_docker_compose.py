@@ -143,7 +143,8 @@ def parse_yaml(
             "--no-normalize",
             stdin=f"x-document:\n{nested}",
         )
-        assert result.returncode == 0, f"{path} is not valid YAML: {result.stderr}"
+        if result.returncode != 0:
+            raise ValueError(f"{path} is not valid YAML: {result.stderr}")
         return json.loads(result.stdout)["x-document"]
 
     return parse
@@ -268,7 +269,7 @@ def test_worker_runs_the_example_saga_once_kafka_is_healthy(
 ) -> None:
     worker = _service(compose_model, name)
 
-    assert worker["build"]["context"] == str(REPO)
+    assert Path(worker["build"]["context"]).resolve() == REPO
     assert (REPO / worker["build"]["dockerfile"]).is_file()
     assert worker["command"] == WORKER_COMMAND
     assert worker["environment"]["SAGAS_BOOTSTRAP_SERVERS"] == "kafka:9092"
@@ -307,6 +308,30 @@ def test_dockerfile_installs_the_project_and_runs_a_worker() -> None:
     assert users[-1] != "USER root"
 
 
+def test_dockerfile_copies_paths_that_exist() -> None:
+    sources = [
+        source
+        for line in DOCKERFILE.read_text().splitlines()
+        if line.startswith("COPY ")
+        for source in line.split()[1:-1]
+    ]
+    # A glob source may match nothing as long as another source of its COPY matches.
+    plain = [source for source in sources if "*" not in source]
+
+    assert "examples/" in plain
+    assert [source for source in plain if not (REPO / source).exists()] == []
+
+
+def test_yaml_parser_rejects_invalid_yaml(
+    parse_yaml: Callable[[Path], Any], tmp_path: Path
+) -> None:
+    broken = tmp_path / "broken.yml"
+    broken.write_text("scrape_configs:\n  - job_name: [unclosed\n")
+
+    with pytest.raises(ValueError, match="not valid YAML"):
+        parse_yaml(broken)
+
+
 def test_prometheus_scrapes_each_worker_metrics_endpoint(
     compose_model: dict[str, Any], parse_yaml: Callable[[Path], Any]
 ) -> None:
@@ -316,12 +341,16 @@ def test_prometheus_scrapes_each_worker_metrics_endpoint(
         for job in config["scrape_configs"]
     }
     prometheus = _service(compose_model, "prometheus")
-    mounts = {volume["target"]: volume.get("source") for volume in prometheus["volumes"]}
+    mounts = {
+        volume["target"]: Path(volume["source"]).resolve()
+        for volume in prometheus["volumes"]
+        if volume["type"] == "bind"
+    }
 
     for name in WORKERS:
         port = _service(compose_model, name)["environment"]["SAGAS_METRICS_PORT"]
         assert targets[name] == [f"{name}:{port}"]
-    assert mounts["/etc/prometheus/prometheus.yml"] == str(PROMETHEUS_CONFIG)
+    assert mounts["/etc/prometheus/prometheus.yml"] == PROMETHEUS_CONFIG
     assert "--config.file=/etc/prometheus/prometheus.yml" in prometheus["command"]
 
 
@@ -329,7 +358,7 @@ def _grafana_mounts(compose_model: dict[str, Any]) -> dict[str, Path]:
     """Where each host path under deploy/grafana is mounted in the Grafana container."""
     grafana = _service(compose_model, "grafana")
     return {
-        volume["target"]: Path(volume["source"])
+        volume["target"]: Path(volume["source"]).resolve()
         for volume in grafana["volumes"]
         if volume["type"] == "bind"
     }
