@@ -1,0 +1,68 @@
+"""The ``sagas`` command line: local Kafka, workers, topics, and workflows."""
+
+from __future__ import annotations
+
+import signal
+import threading
+from pathlib import Path
+from types import FrameType
+
+import click
+
+from sagas.errors import SagaError
+
+
+@click.group()
+def main() -> None:
+    """kafka-sagas: sagas declared in Python, run exactly-once on Apache Kafka alone."""
+
+
+@main.group()
+def dev() -> None:
+    """Tools for local development."""
+
+
+@dev.command("broker")
+@click.option(
+    "--nodes",
+    type=click.Choice(["1", "3"]),
+    default="1",
+    show_default=True,
+    help="One broker, or a three-broker cluster (replication 3, min.insync 2).",
+)
+@click.option(
+    "--port",
+    type=int,
+    default=9092,
+    show_default=True,
+    help="Port of the first broker; further nodes and controllers take the next ones.",
+)
+@click.option(
+    "--data-dir",
+    type=click.Path(path_type=Path),
+    default=None,
+    help="Keep the broker's data here across runs (default: a temporary directory).",
+)
+def dev_broker(nodes: str, port: int, data_dir: Path | None) -> None:
+    """Run a real Apache Kafka (KRaft) on 127.0.0.1 until Ctrl-C."""
+    from sagas.devkafka import LocalKafka, kafka_version
+
+    stop = threading.Event()
+
+    def on_signal(signum: int, frame: FrameType | None) -> None:
+        stop.set()
+
+    signal.signal(signal.SIGINT, on_signal)
+    signal.signal(signal.SIGTERM, on_signal)
+    cluster = LocalKafka(nodes=int(nodes), base_port=port, data_dir=data_dir)
+    click.echo(f"Starting Apache Kafka {kafka_version()} ({nodes} node(s))...", err=True)
+    try:
+        cluster.start()
+    except SagaError as exc:
+        cluster.stop()
+        raise click.ClickException(str(exc)) from exc
+    click.echo(f"Kafka is ready: SAGAS_BOOTSTRAP_SERVERS={cluster.bootstrap_servers}")
+    click.echo("Press Ctrl-C to stop.", err=True)
+    stop.wait()
+    click.echo("Stopping Kafka...", err=True)
+    cluster.stop()

@@ -1,0 +1,61 @@
+"""Shared fixtures: a real Kafka broker started once per session, and unique names."""
+
+from __future__ import annotations
+
+import os
+import re
+import uuid
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from sagas.devkafka import LocalKafka
+from sagas.devkafka.cluster import quiet_client_config
+
+_INTEGRATION_DIR = Path(__file__).parent / "integration"
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    # Everything under tests/integration talks to a broker; marking it here keeps
+    # `pytest -m "not kafka"` a fast, broker-free run without relying on each file.
+    for item in items:
+        if _INTEGRATION_DIR in Path(str(item.fspath)).parents:
+            item.add_marker(pytest.mark.kafka)
+
+
+@pytest.fixture(scope="session")
+def kafka_bootstrap() -> Iterator[str]:
+    """Bootstrap servers of a real broker: SAGAS_TEST_BOOTSTRAP_SERVERS, or a local one."""
+    configured = os.environ.get("SAGAS_TEST_BOOTSTRAP_SERVERS")
+    if configured:
+        yield configured
+        return
+    with LocalKafka(nodes=1) as cluster:
+        yield cluster.bootstrap_servers
+
+
+@pytest.fixture(scope="session")
+def kafka_cluster() -> Iterator[LocalKafka]:
+    """A three-broker local cluster (replication 3, min.insync 2) for fault tests."""
+    with LocalKafka(nodes=3) as cluster:
+        yield cluster
+
+
+@pytest.fixture
+def kafka_config(kafka_bootstrap: str) -> dict[str, Any]:
+    """librdkafka settings for the session broker, with connection noise kept quiet."""
+    return quiet_client_config(kafka_bootstrap)
+
+
+@pytest.fixture
+def unique_name(request: pytest.FixtureRequest) -> Callable[[str], str]:
+    """Return a function making topic- and group-safe names unique to this test."""
+    base = re.sub(r"[^A-Za-z0-9]+", "-", request.node.name).strip("-")[:60]
+
+    def make(suffix: str = "") -> str:
+        name = f"{base}-{uuid.uuid4().hex[:8]}"
+        return f"{name}-{suffix}" if suffix else name
+
+    return make
