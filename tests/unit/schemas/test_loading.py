@@ -2,12 +2,23 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import re
+from enum import StrEnum
 from importlib import resources
 from typing import Any
 
 import pytest
 
-from sagas.events import Command, ErrorInfo, Event, StatusRecord
+from sagas.events import (
+    Command,
+    CommandKind,
+    ErrorInfo,
+    Event,
+    EventType,
+    Origin,
+    StatusRecord,
+    WorkflowStatus,
+)
 from schemas.loading import SchemaName, load_schema
 
 SCHEMAS: list[tuple[SchemaName, type[Any]]] = [
@@ -87,3 +98,20 @@ def test_schemas_ship_as_package_data() -> None:
 
 def test_a_schema_is_parsed_once() -> None:
     assert load_schema("event") is load_schema("event")
+
+
+@pytest.mark.parametrize(
+    ("name", "field", "values"),
+    [
+        ("event", "type", EventType),
+        ("event", "origin", Origin),
+        ("command", "kind", CommandKind),
+        ("status", "status", WorkflowStatus),
+    ],
+)
+def test_string_coded_fields_document_every_value(
+    name: SchemaName, field: str, values: type[StrEnum]
+) -> None:
+    doc = next(f["doc"] for f in _raw(name)["fields"] if f["name"] == field)
+    missing = [member.value for member in values if not re.search(rf"\b{member.value}\b", doc)]
+    assert not missing, f"{name}.avsc {field} doc lacks {missing}"
