@@ -49,6 +49,24 @@ class EventType(StrEnum):
     TERMINATED = "terminated"
 
 
+INPUT_TYPES = frozenset(
+    {
+        EventType.START_REQUESTED,
+        EventType.STEP_SUCCEEDED,
+        EventType.STEP_FAILED,
+        EventType.COMPENSATION_SUCCEEDED,
+        EventType.COMPENSATION_FAILED,
+        EventType.SIGNAL,
+        EventType.CANCEL_REQUESTED,
+        EventType.TERMINATE_REQUESTED,
+        EventType.CHILD_ENDED,
+    }
+)
+"""Events the saga processor applies when it reads them. Every other type is a decision
+it appended itself in the transaction that applied it, so reading one back changes
+nothing; replaying the log folds both kinds."""
+
+
 class Origin(StrEnum):
     """Who wrote an event. The saga processor skips its own when it reads them back."""
 
