@@ -1,1 +1,61 @@
-"""topics package of kafka-sagas."""
+"""A saga's topics: their names, their specs, creating them, reading lag, resetting offsets.
+
+``TopicNames`` names everything; ``TopicSettings`` and ``all_topic_specs``
+say what each topic should look like; ``ensure_topics`` creates what is
+missing; ``consumer_lag`` and ``reset_offsets`` serve dashboards and
+``sagas replay``. Functions that talk to Kafka take an ``AdminClient`` or a
+confluent-kafka config dict.
+"""
+
+from topics.admin import AdminSource, TopicAdminError
+from topics.lag import PartitionLag, consumer_lag
+from topics.naming import (
+    MAX_TOPIC_NAME_LENGTH,
+    InvalidNameError,
+    TopicNames,
+    check_topic_name,
+    command_topic,
+    worker_group,
+)
+from topics.offset_reset import (
+    GroupActiveError,
+    InvalidOffsetError,
+    OffsetChange,
+    ResetTarget,
+    reset_offsets,
+)
+from topics.provisioning import ProvisionReport, TopicMismatch, TopicMismatchError, ensure_topics
+from topics.specs import (
+    TopicSettings,
+    TopicSpec,
+    all_topic_specs,
+    command_topic_specs,
+    saga_topic_specs,
+)
+
+__all__ = [
+    "MAX_TOPIC_NAME_LENGTH",
+    "AdminSource",
+    "GroupActiveError",
+    "InvalidNameError",
+    "InvalidOffsetError",
+    "OffsetChange",
+    "PartitionLag",
+    "ProvisionReport",
+    "ResetTarget",
+    "TopicAdminError",
+    "TopicMismatch",
+    "TopicMismatchError",
+    "TopicNames",
+    "TopicSettings",
+    "TopicSpec",
+    "all_topic_specs",
+    "check_topic_name",
+    "command_topic",
+    "command_topic_specs",
+    "consumer_lag",
+    "ensure_topics",
+    "reset_offsets",
+    "saga_topic_specs",
+    "worker_group",
+]

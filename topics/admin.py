@@ -1,0 +1,109 @@
+"""The admin client the topic functions use, and the error that wraps Kafka's admin failures."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from concurrent.futures import Future
+from typing import Any, TypeVar
+
+from confluent_kafka import KafkaError, KafkaException
+from confluent_kafka.admin import AdminClient
+
+from sagas.errors import SagaError
+
+T = TypeVar("T")
+
+AdminSource = AdminClient | Mapping[str, Any]
+"""An admin client, or the confluent-kafka config dict to build one from."""
+
+
+class TopicAdminError(SagaError):
+    """A Kafka admin request failed; ``code`` is Kafka's error name, when it gave one."""
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        operation: str,
+        topic: str | None = None,
+        group: str | None = None,
+        code: str | None = None,
+        retriable: bool = False,
+    ) -> None:
+        super().__init__(message, non_retryable=not retriable)
+        self.operation = operation
+        self.topic = topic
+        self.group = group
+        self.code = code
+        self.retriable = retriable
+
+
+def admin_client(source: AdminSource) -> AdminClient:
+    """``source`` itself if it is an admin client, else a new one built from the config dict."""
+    if isinstance(source, AdminClient):
+        return source
+    try:
+        return AdminClient(dict(source))
+    except KafkaException as exc:
+        raise TopicAdminError(
+            f"cannot create a Kafka admin client: {exc}", operation="connect"
+        ) from exc
+
+
+def kafka_error_of(exc: BaseException) -> KafkaError | None:
+    """The ``KafkaError`` a confluent-kafka exception carries, if any."""
+    if isinstance(exc, KafkaException) and exc.args and isinstance(exc.args[0], KafkaError):
+        return exc.args[0]
+    return None
+
+
+def wait(
+    future: Future[T],
+    timeout_s: float,
+    *,
+    operation: str,
+    topic: str | None = None,
+    group: str | None = None,
+) -> T:
+    """The result of an admin future, with Kafka's failures turned into ``TopicAdminError``."""
+    try:
+        return future.result(timeout=timeout_s)
+    except KafkaException as exc:
+        error = kafka_error_of(exc)
+        where = " ".join(
+            part
+            for part in (f"topic {topic}" if topic else "", f"group {group}" if group else "")
+            if part
+        )
+        raise TopicAdminError(
+            f"Kafka refused to {operation}{' for ' + where if where else ''}:"
+            f" {error.str() if error is not None else exc}",
+            operation=operation,
+            topic=topic,
+            group=group,
+            code=error.name() if error is not None else None,
+            retriable=bool(error is not None and error.retriable()),
+        ) from exc
+    except TimeoutError as exc:
+        raise TopicAdminError(
+            f"Kafka did not answer {operation} within {timeout_s:g} s",
+            operation=operation,
+            topic=topic,
+            group=group,
+            retriable=True,
+        ) from exc
+
+
+def cluster_topics(client: AdminClient, timeout_s: float) -> dict[str, Any]:
+    """Topic name to confluent-kafka ``TopicMetadata``, for every topic in the cluster."""
+    try:
+        metadata = client.list_topics(timeout=timeout_s)
+    except KafkaException as exc:
+        error = kafka_error_of(exc)
+        raise TopicAdminError(
+            f"cannot list topics: {error.str() if error is not None else exc}",
+            operation="list topics",
+            code=error.name() if error is not None else None,
+            retriable=True,
+        ) from exc
+    return dict(metadata.topics)

@@ -1,0 +1,176 @@
+"""Moving an inactive consumer group's committed offsets, the first step of ``sagas replay``."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Literal
+
+from confluent_kafka import ConsumerGroupState, ConsumerGroupTopicPartitions, TopicPartition
+from confluent_kafka.admin import AdminClient
+
+from sagas.errors import ConfigurationError, SagaError
+from topics.admin import AdminSource, TopicAdminError, admin_client, wait
+from topics.offsets import (
+    committed_offsets,
+    list_offsets,
+    timestamp_spec,
+    topic_partitions,
+    watermarks,
+)
+
+ResetTarget = Literal["earliest", "latest"] | datetime | Mapping[int, int]
+"""Where to move a group: the log start, the end, the first record at or after a
+(timezone-aware) time, or explicit offsets per partition (others untouched)."""
+
+_INACTIVE = (ConsumerGroupState.EMPTY, ConsumerGroupState.DEAD)
+# Errors with which Kafka refuses to move the offsets of a group that has members.
+_ACTIVE_GROUP_CODES = ("UNKNOWN_MEMBER_ID", "REBALANCE_IN_PROGRESS", "GROUP_SUBSCRIBED_TO_TOPIC")
+
+
+class GroupActiveError(SagaError):
+    """A consumer group still has members, so its offsets cannot be moved under it."""
+
+    def __init__(self, group: str, state: str, members: int | None) -> None:
+        counted = "" if members is None else f", {members} member(s)"
+        super().__init__(
+            f"consumer group {group!r} is active ({state}{counted});"
+            " stop its consumers before resetting its offsets",
+        )
+        self.group = group
+        self.state = state
+        self.members = members
+
+
+class InvalidOffsetError(ConfigurationError):
+    """An explicit offset names a partition that does not exist or lies outside the log."""
+
+
+@dataclass(frozen=True, slots=True)
+class OffsetChange:
+    """One partition whose committed offset was moved."""
+
+    topic: str
+    partition: int
+    before: int | None
+    after: int
+
+
+def reset_offsets(
+    admin: AdminSource,
+    group: str,
+    topic: str,
+    to: ResetTarget,
+    *,
+    timeout_s: float = 30.0,
+) -> list[OffsetChange]:
+    """Commit new offsets for ``group`` on ``topic``; the group must have no members.
+
+    Returns what changed, partition by partition. Raises
+    :class:`GroupActiveError` while the group has members, and
+    :class:`InvalidOffsetError` for an explicit offset outside a partition's
+    log (between its log-start and end offsets, both included).
+    """
+    client = admin_client(admin)
+    _require_inactive(client, group, timeout_s)
+    partitions = topic_partitions(client, [topic], timeout_s)
+    before = committed_offsets(client, group, partitions, timeout_s)
+    targets = _targets(client, topic, partitions, to, timeout_s)
+    request = ConsumerGroupTopicPartitions(
+        group, [TopicPartition(topic, p, offset) for p, offset in sorted(targets.items())]
+    )
+    futures = client.alter_consumer_group_offsets([request], request_timeout=timeout_s)
+    try:
+        answer = wait(
+            futures[group], timeout_s, operation="reset offsets", group=group, topic=topic
+        )
+    except TopicAdminError as exc:
+        if exc.code in _ACTIVE_GROUP_CODES:
+            raise GroupActiveError(group, exc.code or "active", None) from exc
+        raise
+    for tp in answer.topic_partitions:
+        if tp.error is not None:
+            raise TopicAdminError(
+                f"Kafka refused to reset {group}'s offset of {topic}[{tp.partition}]:"
+                f" {tp.error.str()}",
+                operation="reset offsets",
+                topic=topic,
+                group=group,
+                code=tp.error.name(),
+            )
+    return [
+        OffsetChange(topic, p, before.get((topic, p)), offset)
+        for p, offset in sorted(targets.items())
+    ]
+
+
+def _require_inactive(client: AdminClient, group: str, timeout_s: float) -> None:
+    futures = client.describe_consumer_groups([group], request_timeout=timeout_s)
+    try:
+        description = wait(futures[group], timeout_s, operation="describe group", group=group)
+    except TopicAdminError as exc:
+        # Newer brokers answer a group that never existed with GROUP_ID_NOT_FOUND:
+        # it has no members, so it is as inactive as a group can be.
+        if exc.code == "GROUP_ID_NOT_FOUND":
+            return
+        raise
+    if description.state not in _INACTIVE or description.members:
+        raise GroupActiveError(group, description.state.name, len(description.members))
+
+
+def _targets(
+    client: AdminClient,
+    topic: str,
+    partitions: list[TopicPartition],
+    to: ResetTarget,
+    timeout_s: float,
+) -> dict[int, int]:
+    """The offset to commit per partition of ``topic``."""
+    starts, ends = watermarks(client, partitions, timeout_s, "read_uncommitted")
+    if to == "earliest":
+        return {p: offset for (_, p), offset in starts.items()}
+    if to == "latest":
+        return {p: offset for (_, p), offset in ends.items()}
+    if isinstance(to, datetime):
+        if to.tzinfo is None:
+            raise ConfigurationError(
+                f"reset time {to.isoformat()} has no timezone; give one (e.g. UTC)"
+            )
+        time_ms = int(to.timestamp() * 1000)
+        found = list_offsets(
+            client,
+            {TopicPartition(tp.topic, tp.partition): timestamp_spec(time_ms) for tp in partitions},
+            timeout_s,
+            "read_uncommitted",
+        )
+        # -1: no record at or after that time, so the group starts at the end.
+        return {p: ends[(t, p)] if offset < 0 else offset for (t, p), offset in found.items()}
+    if isinstance(to, str):
+        raise ConfigurationError(
+            f"reset target {to!r} is not 'earliest', 'latest', a datetime or offsets"
+        )
+    return _explicit(topic, to, starts, ends)
+
+
+def _explicit(
+    topic: str,
+    offsets: Mapping[int, int],
+    starts: dict[tuple[str, int], int],
+    ends: dict[tuple[str, int], int],
+) -> dict[int, int]:
+    if not offsets:
+        raise InvalidOffsetError(f"no offsets given for {topic}")
+    problems = []
+    for partition, offset in sorted(offsets.items()):
+        key = (topic, partition)
+        if key not in starts:
+            problems.append(f"partition {partition} does not exist")
+        elif not starts[key] <= offset <= ends[key]:
+            problems.append(
+                f"offset {offset} of partition {partition} is outside its log"
+                f" [{starts[key]}, {ends[key]}]"
+            )
+    if problems:
+        raise InvalidOffsetError(f"cannot reset offsets on {topic}: {'; '.join(problems)}")
+    return dict(offsets)

@@ -1,0 +1,160 @@
+"""What each topic of a saga should look like, derived from one typed settings model."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from datetime import timedelta
+from typing import Self
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from topics.naming import TopicNames, check_topic_name
+
+CLEANUP_POLICY = "cleanup.policy"
+RETENTION_MS = "retention.ms"
+MIN_INSYNC_REPLICAS = "min.insync.replicas"
+
+
+class TopicSettings(BaseModel):
+    """How many partitions and replicas a saga's topics get, and how long records stay.
+
+    The defaults suit one local broker: three partitions (so up to three
+    processes share the work), one replica. In production set
+    ``replication_factor=3``; ``min_insync_replicas`` (2) is then applied so a
+    write survives the loss of one broker.
+    """
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    partitions: int = Field(
+        default=3,
+        ge=1,
+        description="Partitions of every topic; the most processes that can share a saga's work.",
+    )
+    replication_factor: int = Field(
+        default=1, ge=1, description="Copies of each partition; 3 in production, 1 on a laptop."
+    )
+    min_insync_replicas: int = Field(
+        default=2,
+        ge=1,
+        description="Replicas that must have a write before it counts; applied only when"
+        " replication_factor > 1.",
+    )
+    events_retention: timedelta | None = Field(
+        default=timedelta(days=30),
+        description="How long the event log keeps records (None: forever). History and replay"
+        " from the log reach back this far.",
+    )
+    commands_retention: timedelta = Field(
+        default=timedelta(days=7),
+        description="How long command topics keep records; commands are normally consumed"
+        " within seconds.",
+    )
+    dlq_retention: timedelta | None = Field(
+        default=timedelta(days=90),
+        description="How long the DLQ keeps records (None: forever); long enough for an"
+        " operator to redrive them.",
+    )
+
+    @model_validator(mode="after")
+    def _insync_fits_replication(self) -> Self:
+        if self.replication_factor > 1 and self.min_insync_replicas > self.replication_factor:
+            raise ValueError(
+                f"min_insync_replicas ({self.min_insync_replicas}) cannot exceed"
+                f" replication_factor ({self.replication_factor}): no write could succeed"
+            )
+        return self
+
+
+@dataclass(frozen=True, slots=True)
+class TopicSpec:
+    """A topic as it should exist: partitions, replication and topic-level configs.
+
+    ``copartitioned_with`` names a topic whose partitions this one mirrors
+    partition for partition (the changelog mirrors the event log), so it needs
+    at least as many partitions as that topic actually has.
+    """
+
+    name: str
+    partitions: int
+    replication_factor: int
+    configs: Mapping[str, str] = field(default_factory=dict)
+    copartitioned_with: str | None = None
+
+    def __post_init__(self) -> None:
+        check_topic_name(self.name)
+        if self.partitions < 1 or self.replication_factor < 1:
+            raise ValueError(
+                f"topic {self.name!r} needs at least one partition and one replica,"
+                f" got partitions={self.partitions}, replication_factor={self.replication_factor}"
+            )
+
+    @property
+    def cleanup_policy(self) -> str:
+        """``delete``, ``compact`` or both, as the topic's ``cleanup.policy``."""
+        return self.configs.get(CLEANUP_POLICY, "delete")
+
+
+def _retention_ms(retention: timedelta | None) -> str:
+    return "-1" if retention is None else str(int(retention.total_seconds() * 1000))
+
+
+def _spec(
+    name: str,
+    settings: TopicSettings,
+    configs: dict[str, str],
+    copartitioned_with: str | None = None,
+) -> TopicSpec:
+    if settings.replication_factor > 1:
+        configs[MIN_INSYNC_REPLICAS] = str(settings.min_insync_replicas)
+    return TopicSpec(
+        name=name,
+        partitions=settings.partitions,
+        replication_factor=settings.replication_factor,
+        configs=configs,
+        copartitioned_with=copartitioned_with,
+    )
+
+
+def saga_topic_specs(names: TopicNames, settings: TopicSettings) -> list[TopicSpec]:
+    """The specs of a saga's own topics: events, state changelog, status and DLQ.
+
+    The event log comes first: the changelog is co-partitioned with it.
+    """
+    return [
+        _spec(
+            names.events,
+            settings,
+            {CLEANUP_POLICY: "delete", RETENTION_MS: _retention_ms(settings.events_retention)},
+        ),
+        _spec(
+            names.state_changelog,
+            settings,
+            {CLEANUP_POLICY: "compact"},
+            copartitioned_with=names.events,
+        ),
+        _spec(names.status, settings, {CLEANUP_POLICY: "compact"}),
+        _spec(
+            names.dlq,
+            settings,
+            {CLEANUP_POLICY: "delete", RETENTION_MS: _retention_ms(settings.dlq_retention)},
+        ),
+    ]
+
+
+def command_topic_specs(
+    names: TopicNames, settings: TopicSettings, queues: Iterable[str]
+) -> list[TopicSpec]:
+    """The specs of the command topics of ``queues`` (each named once, in order)."""
+    retention = {CLEANUP_POLICY: "delete", RETENTION_MS: _retention_ms(settings.commands_retention)}
+    topics = dict.fromkeys(names.commands(queue) for queue in queues)
+    return [_spec(topic, settings, dict(retention)) for topic in topics]
+
+
+def all_topic_specs(
+    names: TopicNames, settings: TopicSettings, queues: Iterable[str] | None = None
+) -> list[TopicSpec]:
+    """Everything a saga needs: its own topics and its queues' (default: the saga's own queue)."""
+    used = [names.default_queue] if queues is None else queues
+    return saga_topic_specs(names, settings) + command_topic_specs(names, settings, used)
