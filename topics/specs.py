@@ -9,6 +9,7 @@ from typing import Self
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from sagas.errors import ConfigurationError
 from topics.naming import TopicNames, check_topic_name
 
 CLEANUP_POLICY = "cleanup.policy"
@@ -85,7 +86,7 @@ class TopicSpec:
     def __post_init__(self) -> None:
         check_topic_name(self.name)
         if self.partitions < 1 or self.replication_factor < 1:
-            raise ValueError(
+            raise ConfigurationError(
                 f"topic {self.name!r} needs at least one partition and one replica,"
                 f" got partitions={self.partitions}, replication_factor={self.replication_factor}"
             )
