@@ -1,0 +1,320 @@
+"""The saga processor: consume ``S.events``, apply, and commit everything in one transaction.
+
+Per polled batch: apply every record to its workflow's state (staged), fire the timers
+that are due, then in ONE Kafka transaction produce the decisions, commands, status and
+changelog records and commit the consumed offsets with the group metadata (exactly-once
+v2). Only after the commit is the local store written, with the changelog offset beside
+the data, so a crash at any point recovers from the changelog to a state that matches the
+committed log. The transaction commits as soon as the polled batch is processed: a
+command is invisible to read_committed step workers until then.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+import uuid
+from collections import defaultdict
+from pathlib import Path
+
+from confluent_kafka import Consumer, KafkaError, KafkaException, Message, Producer, TopicPartition
+
+from processors.kafka_config import consumer_config, transactional_producer_config
+from processors.metrics import Metrics
+from processors.outbox import Outgoing
+from processors.saga_batch import Codecs, PartitionBatch, Routing
+from processors.settings import ProcessorSettings
+from processors.store.base import Store
+from processors.store.changelog import ChangelogWriter
+from processors.store.memory import MemoryStore
+from processors.store.recovery import ChangelogRestorer
+from processors.store.rocksdb import RocksDBStore
+from processors.store.timers import next_due_ms
+from sagas.config import KafkaSettings
+from sagas.errors import KafkaUnavailableError
+from sagas.versions import SagaVersions
+from schemas import CommandCodec, EventCodec, StatusCodec
+from topics.naming import TopicNames
+
+log = logging.getLogger(__name__)
+
+_NEVER = 2**63 - 1
+
+
+def default_codecs() -> Codecs:
+    """Plain Avro codecs (no schema registry)."""
+    return Codecs(event=EventCodec(), command=CommandCodec(), status=StatusCodec())
+
+
+def routing_for(versions: SagaVersions, prefix: str) -> Routing:
+    """Where the processor of ``versions`` reads and writes, with topic ``prefix``."""
+    names = TopicNames(versions.name, prefix)
+    return Routing(
+        saga=versions.name,
+        events_topic=names.events,
+        changelog_topic=names.state_changelog,
+        status_topic=names.status,
+        dlq_topic=names.dlq,
+        command_topic=names.commands,
+        events_topic_of=lambda saga: TopicNames(saga, prefix).events,
+    )
+
+
+class SagaProcessor:
+    """Runs the workflows of one saga (all its deployed versions) from ``S.events``."""
+
+    def __init__(
+        self,
+        versions: SagaVersions,
+        kafka: KafkaSettings,
+        settings: ProcessorSettings | None = None,
+        *,
+        metrics: Metrics | None = None,
+        codecs: Codecs | None = None,
+    ) -> None:
+        self.versions = versions
+        self.settings = settings or ProcessorSettings()
+        self.kafka = kafka
+        self.names = TopicNames(versions.name, kafka.topic_prefix)
+        self.routing = routing_for(versions, kafka.topic_prefix)
+        for plan in versions.plans.values():
+            plan.with_reply_topic(self.names.events)
+        self.metrics = metrics or Metrics()
+        self.codecs = codecs or default_codecs()
+        self._stop = threading.Event()
+        self._next_due: dict[int, int] = {}
+        self._consumer: Consumer | None = None
+        self._producer: Producer | None = None
+        self._store: Store | None = None
+        self._restorer: ChangelogRestorer | None = None
+        self.ready = threading.Event()
+        """Set once the first assignment is restored and records are being processed."""
+
+    def stop(self) -> None:
+        """Ask :meth:`run` to return after the current batch."""
+        self._stop.set()
+
+    def run(self) -> None:
+        """Process until :meth:`stop` is called; raises on a fatal Kafka error."""
+        group = self.names.processor_group
+        instance = self.settings.instance_id or _instance_id(self.settings.state_dir, group)
+        self._store = self._open_store(group)
+        self._restorer = ChangelogRestorer(self.kafka.client_config(), self.names.state_changelog)
+        producer = Producer(
+            transactional_producer_config(
+                self.kafka, f"{group}.{instance}", self.settings.transaction_timeout
+            )
+        )
+        self._producer = producer
+        try:
+            producer.init_transactions(30)
+        except KafkaException as exc:
+            raise KafkaUnavailableError(f"cannot start transactions: {exc}") from exc
+        consumer = Consumer(consumer_config(self.kafka, group))
+        self._consumer = consumer
+        consumer.subscribe(
+            [self.names.events],
+            on_assign=self._on_assign,
+            on_revoke=self._on_revoke,
+            on_lost=self._on_revoke,
+        )
+        changelog = ChangelogWriter(producer, self.names.state_changelog)
+        max_batch = self.settings.max_batch_records
+        timeout = self.settings.poll_timeout.total_seconds()
+        try:
+            while not self._stop.is_set():
+                messages = consumer.consume(max_batch, timeout)
+                now = _now_ms()
+                due = [p for p, at in self._next_due.items() if at <= now]
+                if not messages and not due:
+                    producer.poll(0)
+                    continue
+                self._process(consumer, producer, changelog, messages, due, now)
+        finally:
+            self._shutdown(consumer, producer)
+
+    def _process(
+        self,
+        consumer: Consumer,
+        producer: Producer,
+        changelog: ChangelogWriter,
+        messages: list[Message],
+        due: list[int],
+        now: int,
+    ) -> None:
+        assert self._store is not None
+        by_partition: dict[int, list[Message]] = defaultdict(list)
+        for message in messages:
+            error = message.error()
+            if error is not None:
+                if error.code() == KafkaError._PARTITION_EOF:
+                    continue
+                raise KafkaUnavailableError(f"consuming {self.names.events} failed: {error}")
+            by_partition[_partition(message)].append(message)
+        batches: dict[int, PartitionBatch] = {}
+        for partition in set(by_partition) | set(due):
+            if partition not in self._next_due:
+                continue  # revoked while the batch was polled
+            batches[partition] = self._batch(partition, now)
+        started = time.perf_counter()
+        producer.begin_transaction()
+        try:
+            offsets = []
+            for partition, batch in batches.items():
+                records = by_partition.get(partition, ())
+                for message in records:
+                    batch.apply_record(_offset(message), message.key(), message.value())
+                if records:
+                    offsets.append(
+                        TopicPartition(self.names.events, partition, _offset(records[-1]) + 1)
+                    )
+                if partition in due:
+                    fired = batch.fire_due_timers(self.settings.max_timers_per_batch)
+                    if fired >= self.settings.max_timers_per_batch:
+                        self._next_due[partition] = now  # more are due: keep firing
+                    else:
+                        self._next_due[partition] = _NEVER  # recomputed after the commit
+                batch.finish()
+                _produce_all(producer, batch.outgoing)
+                changelog.produce(partition, batch.txn.changes())
+            if offsets:
+                producer.send_offsets_to_transaction(
+                    offsets, consumer.consumer_group_metadata(), 30
+                )
+            producer.commit_transaction(30)
+        except KafkaException as exc:
+            self._recover_from_failed_transaction(consumer, producer, changelog, exc)
+            return
+        committed = changelog.take_offsets()
+        for partition, batch in batches.items():
+            batch.txn.commit(committed.get(partition))
+            self._update_next_due(partition, batch)
+        self.metrics.transaction_committed(
+            "saga", time.perf_counter() - started, sum(b.inputs for b in batches.values())
+        )
+
+    def _batch(self, partition: int, now: int) -> PartitionBatch:
+        assert self._store is not None
+        return PartitionBatch(
+            routing=self.routing,
+            codecs=self.codecs,
+            versions=self.versions,
+            store=self._store.partition(partition),
+            partition=partition,
+            now_ms=now,
+            metrics=self.metrics,
+        )
+
+    def _update_next_due(self, partition: int, batch: PartitionBatch) -> None:
+        assert self._store is not None
+        current = self._next_due.get(partition)
+        if current is None:
+            return
+        if current == _NEVER:
+            current = next_due_ms(self._store.partition(partition)) or _NEVER
+        if batch.earliest_new_timer is not None:
+            current = min(current, batch.earliest_new_timer)
+        self._next_due[partition] = current
+
+    def _recover_from_failed_transaction(
+        self,
+        consumer: Consumer,
+        producer: Producer,
+        changelog: ChangelogWriter,
+        exc: KafkaException,
+    ) -> None:
+        error = exc.args[0] if exc.args else None
+        if not isinstance(error, KafkaError) or error.fatal() or not error.txn_requires_abort():
+            raise KafkaUnavailableError(f"transaction failed fatally: {exc}") from exc
+        log.warning("aborting transaction after %s; rewinding to committed offsets", error)
+        producer.abort_transaction(30)
+        changelog.discard()
+        # Nothing was written locally; rewinding the consumer re-reads the aborted inputs
+        # and re-derives the same decisions.
+        assigned = consumer.assignment()
+        for tp in consumer.committed(assigned, timeout=30):
+            if tp.offset >= 0:
+                consumer.seek(tp)
+            else:
+                consumer.seek(TopicPartition(tp.topic, tp.partition, 0))
+        for partition in self._next_due:
+            self._next_due[partition] = _now_ms()
+
+    def _on_assign(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
+        assert self._store is not None
+        assert self._restorer is not None
+        for tp in partitions:
+            store = self._store.partition(tp.partition)
+            result = self._restorer.restore(store, tp.partition)
+            if result.records:
+                log.info("restored %d state records of partition %d", result.records, tp.partition)
+            self._next_due[tp.partition] = next_due_ms(store) or _NEVER
+        self.ready.set()
+
+    def _on_revoke(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
+        assert self._store is not None
+        for tp in partitions:
+            self._next_due.pop(tp.partition, None)
+            self._store.close_partition(tp.partition)
+
+    def _open_store(self, group: str) -> Store:
+        if self.settings.store == "memory":
+            return MemoryStore()
+        return RocksDBStore(self.settings.state_dir, group, self.names.events)
+
+    def _shutdown(self, consumer: Consumer, producer: Producer) -> None:
+        try:
+            consumer.close()
+        except KafkaException as exc:
+            log.warning("closing the consumer failed: %s", exc)
+        producer.flush(10)
+        if self._restorer is not None:
+            self._restorer.close()
+        if self._store is not None:
+            self._store.close()
+
+
+def _produce_all(producer: Producer, records: list[Outgoing]) -> None:
+    produce = producer.produce
+    for record in records:
+        try:
+            produce(record.topic, record.value, record.key, partition=record.partition,
+                    headers=_headers(record))  # fmt: skip
+        except BufferError:
+            producer.poll(0.05)
+            produce(record.topic, record.value, record.key, partition=record.partition,
+                    headers=_headers(record))  # fmt: skip
+
+
+def _headers(record: Outgoing) -> list[tuple[str, str | bytes | None]] | None:
+    return list(record.headers) if record.headers is not None else None
+
+
+def _partition(message: Message) -> int:
+    partition = message.partition()
+    if partition is None:
+        raise KafkaUnavailableError(f"a consumed record of {message.topic()} has no partition")
+    return partition
+
+
+def _offset(message: Message) -> int:
+    offset = message.offset()
+    if offset is None:
+        raise KafkaUnavailableError(f"a consumed record of {message.topic()} has no offset")
+    return offset
+
+
+def _now_ms() -> int:
+    return time.time_ns() // 1_000_000
+
+
+def _instance_id(state_dir: Path, group: str) -> str:
+    """This process's stable id: a restart reuses it and so fences its previous incarnation."""
+    path = state_dir / group / "instance-id"
+    if path.exists():
+        return path.read_text().strip()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    instance = uuid.uuid4().hex[:12]
+    path.write_text(instance)
+    return instance

@@ -1,0 +1,63 @@
+"""Typed settings of the saga processor and the step worker."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import timedelta
+from pathlib import Path
+from typing import Literal
+
+
+@dataclass(frozen=True, slots=True)
+class ProcessorSettings:
+    """How the saga processor batches, commits and keeps state."""
+
+    state_dir: Path = Path(".sagas-state")
+    """Where the RocksDB stores and the instance id of this process live."""
+    store: Literal["rocksdb", "memory"] = "rocksdb"
+    """The state backend; ``memory`` keeps state in RAM and restores from the changelog."""
+    max_batch_records: int = 5000
+    """Most records consumed into one Kafka transaction."""
+    poll_timeout: timedelta = timedelta(milliseconds=20)
+    """How long one poll waits for records when nothing is pending.
+
+    Transactions commit when a polled batch is processed, not on a long timer: a command
+    stays invisible to read_committed step workers until its transaction commits.
+    """
+    max_timers_per_batch: int = 2000
+    """Most due timers fired into one transaction, so a backlog cannot starve records."""
+    transaction_timeout: timedelta = timedelta(seconds=15)
+    """After this, the broker aborts a transaction of a crashed process."""
+    instance_id: str | None = None
+    """Stable identity across restarts (the transactional id's suffix); read from state_dir
+    when not given, so a restarted process fences its previous incarnation at once."""
+
+    def __post_init__(self) -> None:
+        if self.max_batch_records < 1:
+            raise ValueError(f"max_batch_records must be >= 1, got {self.max_batch_records}")
+        if self.max_timers_per_batch < 1:
+            raise ValueError(f"max_timers_per_batch must be >= 1, got {self.max_timers_per_batch}")
+        if self.poll_timeout <= timedelta(0):
+            raise ValueError(f"poll_timeout must be positive, got {self.poll_timeout}")
+
+
+@dataclass(frozen=True, slots=True)
+class WorkerSettings:
+    """How a step worker runs actions and commits their answers."""
+
+    max_concurrency: int = 256
+    """Most actions running at once; commands of one workflow still run one at a time."""
+    max_buffered_commands: int = 10_000
+    """Partitions are paused while more commands than this wait or run."""
+    commit_interval: timedelta = timedelta(milliseconds=5)
+    """Answers ready are committed at least this often (with their offsets)."""
+    transaction_timeout: timedelta = timedelta(seconds=15)
+    """After this, the broker aborts a transaction of a crashed process."""
+    instance_id: str | None = None
+    """Stable identity across restarts; a random one when not given."""
+
+    def __post_init__(self) -> None:
+        if self.max_concurrency < 1:
+            raise ValueError(f"max_concurrency must be >= 1, got {self.max_concurrency}")
+        if self.max_buffered_commands < self.max_concurrency:
+            raise ValueError("max_buffered_commands must be >= max_concurrency")

@@ -1,0 +1,314 @@
+"""The step worker: run commands of one or more queues, answer in transactions.
+
+Commands of different workflows run concurrently (up to ``max_concurrency``); the
+commands of one workflow run one after another, in order. Answers are produced to the
+saga's event log together with the consumed offsets in one Kafka transaction, so an
+answer is never committed without its offset nor the offset without its answer. Actions
+run at least once: after a crash, commands past the committed offset run again, and the
+saga processor ignores the duplicate answers by step and attempt.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import threading
+import time
+import uuid
+from collections import deque
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+from confluent_kafka import Consumer, KafkaError, KafkaException, Message, Producer, TopicPartition
+
+from processors.kafka_config import consumer_config, transactional_producer_config
+from processors.metrics import Metrics
+from processors.offsets import PartitionProgress
+from processors.settings import WorkerSettings
+from sagas.config import KafkaSettings
+from sagas.errors import KafkaUnavailableError, SagaError, SerializationError
+from sagas.events import Command, ErrorInfo, Event
+from sagas.execution import answer_event, run_command
+from sagas.plan import Plan
+from sagas.versions import SagaVersions
+from schemas import CommandCodec, EventCodec
+from topics.naming import TopicNames, command_topic, worker_group
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(slots=True)
+class _Work:
+    topic: str
+    partition: int
+    offset: int
+    epoch: int
+    command: Command
+
+
+class StepWorker:
+    """Runs the actions of ``queues`` for the given sagas (every version deployed here)."""
+
+    def __init__(
+        self,
+        sagas: Iterable[SagaVersions],
+        queues: Iterable[str],
+        kafka: KafkaSettings,
+        settings: WorkerSettings | None = None,
+        *,
+        metrics: Metrics | None = None,
+    ) -> None:
+        self.kafka = kafka
+        self.settings = settings or WorkerSettings()
+        self.metrics = metrics or Metrics()
+        self.queues = sorted(set(queues))
+        if not self.queues:
+            raise SagaError("a step worker needs at least one queue")
+        self._plans: dict[tuple[str, int], Plan] = {}
+        for versions in sagas:
+            events = TopicNames(versions.name, kafka.topic_prefix).events
+            for version, plan in versions.plans.items():
+                self._plans[versions.name, version] = plan.with_reply_topic(events)
+        self._topics = {command_topic(q, kafka.topic_prefix): q for q in self.queues}
+        self._group = worker_group(self.queues[0], kafka.topic_prefix)
+        self._commands = CommandCodec()
+        self._events = EventCodec()
+        self._stop = threading.Event()
+        self._progress: dict[tuple[str, int], PartitionProgress] = {}
+        self._epoch: dict[tuple[str, int], int] = {}
+        self._chains: dict[str, deque[_Work]] = {}
+        self._answers: list[tuple[str, str, bytes]] = []
+        self._running = 0
+        self._buffered = 0
+        self._paused = False
+        self._dirty = False
+        self._consumer: Consumer | None = None
+        self._producer: Producer | None = None
+        self.ready = threading.Event()
+        """Set once the worker has its first assignment."""
+
+    def stop(self) -> None:
+        """Ask :meth:`run` to return; commands in flight are not answered (they run again)."""
+        self._stop.set()
+
+    def run(self) -> None:
+        """Run until :meth:`stop` is called."""
+        asyncio.run(self._run())
+
+    async def _run(self) -> None:
+        instance = self.settings.instance_id or uuid.uuid4().hex[:12]
+        producer = Producer(
+            transactional_producer_config(
+                self.kafka, f"{self._group}.{instance}", self.settings.transaction_timeout
+            )
+        )
+        self._producer = producer
+        try:
+            producer.init_transactions(30)
+        except KafkaException as exc:
+            raise KafkaUnavailableError(f"cannot start transactions: {exc}") from exc
+        consumer = Consumer(consumer_config(self.kafka, self._group))
+        self._consumer = consumer
+        consumer.subscribe(
+            list(self._topics), on_assign=self._on_assign, on_revoke=self._on_revoke,
+            on_lost=self._on_lost,
+        )  # fmt: skip
+        tasks: set[asyncio.Task[None]] = set()
+        interval = self.settings.commit_interval.total_seconds()
+        last_commit = time.monotonic()
+        try:
+            while not self._stop.is_set():
+                room = self.settings.max_buffered_commands - self._buffered
+                self._flow_control(consumer, room)
+                # With work in flight the loop must come back quickly; idle, it may block.
+                timeout = 0 if tasks or self._answers else 0.05
+                messages = consumer.consume(max(1, min(room, 1000)), timeout) if room > 0 else []
+                for message in messages:
+                    self._accept(message, tasks)
+                if tasks:
+                    await asyncio.wait(tasks, timeout=0.001, return_when=asyncio.FIRST_COMPLETED)
+                else:
+                    await asyncio.sleep(0)
+                if self._dirty and time.monotonic() - last_commit >= interval:
+                    self._commit()
+                    last_commit = time.monotonic()
+        finally:
+            for task in tasks:
+                task.cancel()
+            try:
+                consumer.close()
+            except KafkaException as exc:
+                log.warning("closing the consumer failed: %s", exc)
+
+    def _accept(self, message: Message, tasks: set[asyncio.Task[None]]) -> None:
+        error = message.error()
+        if error is not None:
+            if error.code() != KafkaError._PARTITION_EOF:
+                log.error("consuming commands failed: %s", error)
+            return
+        topic, partition, offset = message.topic(), message.partition(), message.offset()
+        if topic is None or partition is None or offset is None:
+            return
+        key = (topic, partition)
+        progress = self._progress.get(key)
+        if progress is None:
+            return  # revoked meanwhile
+        progress.consumed(offset)
+        self._dirty = True
+        try:
+            command = self._commands.decode(message.value() or b"")
+        except SerializationError as exc:
+            # The record stays in the command topic; its step times out in the saga.
+            log.error("skipping an unreadable command at %s[%d]@%d: %s", topic, partition,
+                      offset, exc)  # fmt: skip
+            progress.done(offset)
+            return
+        work = _Work(topic, partition, offset, self._epoch[key], command)
+        self._buffered += 1
+        chain = self._chains.get(command.workflow_id)
+        if chain is not None:
+            chain.append(work)  # runs when the workflow's earlier command is done
+            return
+        self._chains[command.workflow_id] = deque((work,))
+        self._start(work, tasks)
+
+    def _start(self, work: _Work, tasks: set[asyncio.Task[None]]) -> None:
+        task = asyncio.get_running_loop().create_task(self._execute(work, tasks))
+        tasks.add(task)
+        task.add_done_callback(tasks.discard)
+
+    async def _execute(self, work: _Work, tasks: set[asyncio.Task[None]]) -> None:
+        command = work.command
+        now = _now_ms()
+        answer: Event | None
+        if command.deadline_ms is not None and now >= command.deadline_ms:
+            answer = None  # the saga has already timed this attempt out
+        else:
+            self.metrics.command_dispatched(
+                command.saga,
+                self._topics.get(work.topic, work.topic),
+                (now - command.time_ms) / 1000,
+            )
+            started = time.perf_counter()
+            answer = await self._run_one(command)
+            outcome = "failed" if answer.error is not None else "succeeded"
+            self.metrics.step_finished(command.saga, command.step, outcome,
+                                       time.perf_counter() - started)  # fmt: skip
+        self._finish(work, answer)
+        chain = self._chains[command.workflow_id]
+        chain.popleft()
+        if chain:
+            self._start(chain[0], tasks)
+        else:
+            del self._chains[command.workflow_id]
+
+    async def _run_one(self, command: Command) -> Event:
+        plan = self._plans.get((command.saga, command.version))
+        if plan is None:
+            # Another deployment may have this version: fail the attempt retryably.
+            return answer_event(
+                command,
+                time_ms=_now_ms(),
+                error=ErrorInfo(
+                    "sagas.VersionNotDeployed",
+                    f"this worker has no version {command.version} of saga {command.saga!r}",
+                ),
+            )
+        try:
+            return await run_command(plan, command, _now_ms)
+        except SagaError as exc:
+            error = ErrorInfo(type(exc).__name__, str(exc), exc.non_retryable)
+            return answer_event(command, time_ms=_now_ms(), error=error)
+
+    def _finish(self, work: _Work, answer: Event | None) -> None:
+        self._buffered -= 1
+        key = (work.topic, work.partition)
+        progress = self._progress.get(key)
+        if progress is None or self._epoch.get(key) != work.epoch:
+            return  # the partition was revoked; its new owner runs the command again
+        if answer is not None:
+            self._answers.append(
+                (work.command.reply_topic, work.command.workflow_id, self._events.encode(answer))
+            )
+        progress.done(work.offset)
+        self._dirty = True
+
+    def _commit(self) -> None:
+        consumer, producer = self._consumer, self._producer
+        if consumer is None or producer is None:
+            return
+        offsets = [
+            TopicPartition(topic, partition, position)
+            for (topic, partition), progress in self._progress.items()
+            if (position := progress.committable()) is not None
+        ]
+        answers, self._answers = self._answers, []
+        self._dirty = False
+        if not offsets and not answers:
+            return
+        producer.begin_transaction()
+        try:
+            for topic, key, value in answers:
+                try:
+                    producer.produce(topic, value, key.encode())
+                except BufferError:
+                    producer.poll(0.05)
+                    producer.produce(topic, value, key.encode())
+            if offsets:
+                producer.send_offsets_to_transaction(
+                    offsets, consumer.consumer_group_metadata(), 30
+                )
+            producer.commit_transaction(30)
+        except KafkaException as exc:
+            error = exc.args[0] if exc.args else None
+            if isinstance(error, KafkaError) and error.txn_requires_abort():
+                # The commands run again after the rewind; answers are at least once.
+                log.warning("aborting the answer transaction after %s", error)
+                producer.abort_transaction(30)
+                self._rewind(consumer)
+                return
+            raise KafkaUnavailableError(f"committing answers failed: {exc}") from exc
+
+    def _rewind(self, consumer: Consumer) -> None:
+        assigned = consumer.assignment()
+        for tp in consumer.committed(assigned, timeout=30):
+            key = (tp.topic, tp.partition)
+            self._epoch[key] = self._epoch.get(key, 0) + 1
+            self._progress[key] = PartitionProgress()
+            consumer.seek(tp if tp.offset >= 0 else TopicPartition(tp.topic, tp.partition, 0))
+
+    def _flow_control(self, consumer: Consumer, room: int) -> None:
+        if room <= 0 and not self._paused:
+            consumer.pause(consumer.assignment())
+            self._paused = True
+        elif room > self.settings.max_buffered_commands // 2 and self._paused:
+            consumer.resume(consumer.assignment())
+            self._paused = False
+
+    def _on_assign(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
+        for tp in partitions:
+            key = (tp.topic, tp.partition)
+            self._epoch[key] = self._epoch.get(key, 0) + 1
+            self._progress[key] = PartitionProgress()
+        if self._paused:
+            consumer.pause(partitions)
+        self.ready.set()
+
+    def _on_revoke(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
+        # Commit what is finished while the partitions are still ours: fewer re-runs.
+        if self._dirty:
+            self._commit()
+        self._drop(partitions)
+
+    def _on_lost(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
+        self._drop(partitions)
+
+    def _drop(self, partitions: list[TopicPartition]) -> None:
+        for tp in partitions:
+            key = (tp.topic, tp.partition)
+            self._progress.pop(key, None)
+            self._epoch[key] = self._epoch.get(key, 0) + 1
+
+
+def _now_ms() -> int:
+    return time.time_ns() // 1_000_000

@@ -1,0 +1,140 @@
+"""A live, in-memory view of a saga's ``S.status`` topic, for status and result queries."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable
+from typing import Any
+
+from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaException, TopicPartition
+
+from sagas.errors import KafkaUnavailableError, SerializationError
+from sagas.events import StatusRecord
+from schemas import StatusCodec
+
+
+class StatusView:
+    """Tails every partition of one status topic from the start, keeping the latest record
+    per workflow. The topic is compacted, so reading it whole stays proportional to the
+    number of workflows, not to their history."""
+
+    def __init__(self, config: dict[str, Any], topic: str) -> None:
+        self.topic = topic
+        self._consumer = Consumer(
+            {
+                **config,
+                "group.id": f"{topic}.view",
+                "enable.auto.commit": False,
+                "isolation.level": "read_committed",
+            }
+        )
+        self._codec = StatusCodec()
+        self._records: dict[str, StatusRecord] = {}
+        self._positions: dict[int, int] = {}
+        self._changed = threading.Condition()
+        self._stop = threading.Event()
+        self._partitions = self._assign()
+        self._thread = threading.Thread(target=self._tail, name=f"status-view-{topic}", daemon=True)
+        self._thread.start()
+
+    def get(
+        self, workflow_id: str, *, fresh: bool = True, timeout: float = 30.0
+    ) -> StatusRecord | None:
+        """The latest status of ``workflow_id``; with ``fresh``, after catching up to now."""
+        if fresh:
+            self.catch_up(timeout)
+        with self._changed:
+            return self._records.get(workflow_id)
+
+    def wait_for(
+        self, workflow_id: str, done: Callable[[StatusRecord], bool], timeout: float
+    ) -> StatusRecord | None:
+        """Block until the status of ``workflow_id`` satisfies ``done``; ``None`` on timeout."""
+        deadline = time.monotonic() + timeout
+        with self._changed:
+            while True:
+                record = self._records.get(workflow_id)
+                if record is not None and done(record):
+                    return record
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    return None
+                self._changed.wait(min(remaining, 0.5))
+
+    def snapshot(self) -> dict[str, StatusRecord]:
+        """Every workflow's latest status seen so far."""
+        with self._changed:
+            return dict(self._records)
+
+    def catch_up(self, timeout: float = 30.0) -> None:
+        """Block until everything committed to the topic before this call has been read."""
+        targets = {}
+        for partition in self._partitions:
+            tp = TopicPartition(self.topic, partition)
+            _, high = self._consumer.get_watermark_offsets(tp, timeout=timeout, cached=False)
+            targets[partition] = high
+        deadline = time.monotonic() + timeout
+        with self._changed:
+            while any(self._positions.get(p, 0) < high for p, high in targets.items()):
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    raise KafkaUnavailableError(
+                        f"reading {self.topic} did not catch up in {timeout}s"
+                    )
+                self._changed.wait(min(remaining, 0.2))
+
+    def close(self) -> None:
+        """Stop tailing and release the consumer."""
+        self._stop.set()
+        self._thread.join(10)
+        self._consumer.close()
+
+    def _assign(self) -> list[int]:
+        try:
+            metadata = self._consumer.list_topics(self.topic, timeout=30)
+        except KafkaException as exc:
+            raise KafkaUnavailableError(f"cannot read metadata of {self.topic}: {exc}") from exc
+        topic = metadata.topics.get(self.topic)
+        if topic is None or topic.error is not None or not topic.partitions:
+            raise KafkaUnavailableError(
+                f"status topic {self.topic} does not exist; run `sagas topics create` first"
+            )
+        partitions = sorted(topic.partitions)
+        self._consumer.assign([TopicPartition(self.topic, p, OFFSET_BEGINNING) for p in partitions])
+        return partitions
+
+    def _tail(self) -> None:
+        decode = self._codec.decode
+        while not self._stop.is_set():
+            messages = self._consumer.consume(1000, 0.1)
+            positions: dict[int, int] = {}
+            records: list[StatusRecord] = []
+            for message in messages:
+                if message.error() is not None:
+                    continue
+                partition, offset = message.partition(), message.offset()
+                if partition is None or offset is None:
+                    continue
+                positions[partition] = offset + 1
+                value = message.value()
+                if value is None:
+                    continue
+                try:
+                    records.append(decode(value))
+                except SerializationError:
+                    continue  # a status record is a summary; the event log stays the truth
+            # Positions move past transaction markers too: ask the consumer where it is.
+            current = self._consumer.position(
+                [TopicPartition(self.topic, p) for p in self._partitions]
+            )
+            with self._changed:
+                for record in records:
+                    self._records[record.workflow_id] = record
+                for tp in current:
+                    if tp.offset >= 0:
+                        positions[tp.partition] = max(positions.get(tp.partition, 0), tp.offset)
+                for partition, position in positions.items():
+                    if position > self._positions.get(partition, 0):
+                        self._positions[partition] = position
+                self._changed.notify_all()
