@@ -7,6 +7,11 @@ Kafka transaction holding their changelog records has committed.
 """
 
 from processors.store.base import Changes, PartitionStore, RangeReader, Store
+from processors.store.changelog import (
+    ChangelogWriteError,
+    ChangelogWriter,
+    transactional_producer_config,
+)
 from processors.store.errors import (
     ChangelogOffsetError,
     ChangelogRestoreError,
@@ -17,6 +22,7 @@ from processors.store.errors import (
 )
 from processors.store.memory import MemoryPartitionStore, MemoryStore
 from processors.store.options import RocksDBOptions
+from processors.store.recovery import ChangelogRestorer, RestoreResult, restore_partition
 from processors.store.rocksdb import RocksDBPartitionStore, RocksDBStore
 from processors.store.timers import (
     TIMER_PREFIX,
@@ -38,12 +44,16 @@ __all__ = [
     "WORKFLOW_PREFIX",
     "ChangelogOffsetError",
     "ChangelogRestoreError",
+    "ChangelogRestorer",
+    "ChangelogWriteError",
+    "ChangelogWriter",
     "Changes",
     "InvalidStoreDataError",
     "MemoryPartitionStore",
     "MemoryStore",
     "PartitionStore",
     "RangeReader",
+    "RestoreResult",
     "RocksDBOptions",
     "RocksDBPartitionStore",
     "RocksDBStore",
@@ -58,7 +68,9 @@ __all__ = [
     "next_due_ms",
     "parse_timer_key",
     "remove_timer",
+    "restore_partition",
     "timer_key",
+    "transactional_producer_config",
     "workflow_id_of",
     "workflow_key",
 ]
