@@ -39,8 +39,9 @@ def consumer_lag(
     With ``read_committed`` (the default, as kafka-sagas' consumers read), the
     end of a partition is its last stable offset, so records of a transaction
     still open do not count as lag; ``read_uncommitted`` uses the high
-    watermark. A transaction's commit marker occupies an offset, so a group
-    that has read everything may show a lag of 1 until the next record.
+    watermark. A transaction's commit marker takes an offset too; a group that
+    commits its consumer's position (as librdkafka's ``commit()`` does) is past
+    it, so a caught-up group shows a lag of 0.
     """
     client = admin_client(admin)
     partitions = topic_partitions(client, topics, timeout_s)
