@@ -1,0 +1,362 @@
+"""Validation of a saga definition and its compilation into a :class:`~sagas.plan.Plan`."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from pydantic import TypeAdapter
+
+from sagas.definition import (
+    END,
+    Branch,
+    Node,
+    Parallel,
+    Saga,
+    Sleep,
+    Step,
+    StepKind,
+    Wait,
+)
+from sagas.errors import DefinitionError
+from sagas.graph import CompensationSpec, NodeKind, NodeSpec, StepSpec
+from sagas.payloads import adapter_for, check_model_type, return_annotation
+from sagas.plan import Plan
+from sagas.retry import Retry, duration_ms
+
+# Names end up in topic names, timer ids and JSON keys: keep them to Kafka's topic
+# alphabet so none of them needs escaping anywhere.
+_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,99}")
+
+
+def check_name(name: object, what: str, *, saga: str | None = None, step: str | None = None) -> str:
+    """``name`` if it is a valid saga, step, queue or signal name; ``DefinitionError`` otherwise."""
+    if not isinstance(name, str) or not _NAME.fullmatch(name):
+        raise DefinitionError(
+            f"{what} {name!r} is not valid: use 1-100 letters, digits, '.', '_' or '-', "
+            "starting with a letter or digit",
+            saga=saga,
+            step=step,
+        )
+    if name == END:
+        raise DefinitionError(f"{what} cannot be named {END!r}", saga=saga, step=step)
+    return name
+
+
+class _Compiler:
+    """Checks one saga definition and builds its plan; one instance per compilation."""
+
+    def __init__(self, saga: Saga[Any]) -> None:
+        self.saga = saga
+        self.name = check_name(saga.name, "saga name")
+        self.index: dict[str, int] = {}
+        self.step_index: dict[str, int] = {}
+
+    def fail(self, message: str, step: str | None = None) -> DefinitionError:
+        return DefinitionError(message, saga=self.name, step=step)
+
+    def compile(self) -> Plan:
+        saga = self.saga
+        if isinstance(saga.version, bool) or not isinstance(saga.version, int) or saga.version < 1:
+            raise self.fail(f"version must be a positive int, got {saga.version!r}")
+        input_model = check_model_type(saga.input, "input", saga=self.name)
+        check_name(saga.queue, "queue", saga=self.name)
+        if not saga.nodes:
+            raise self.fail("the saga has no steps")
+        self._index_names()
+        results: dict[str, TypeAdapter[Any]] = {}
+        signals: dict[str, TypeAdapter[Any]] = {}
+        signal_types: dict[str, Any] = {}
+        steps: dict[str, StepSpec] = {}
+        nodes: list[NodeSpec] = []
+        self._check_kinds()
+        forward_only = False
+        for i, node in enumerate(saga.nodes):
+            after = self._target(node.then, node, "then") if node.then is not None else i + 1
+            if isinstance(node, Step):
+                spec = self._step(node, i, results)
+                steps[spec.name] = spec
+                forward_only = forward_only or spec.kind is not StepKind.COMPENSATABLE
+                kind = NodeKind.CHILD if node.child_saga is not None else NodeKind.STEP
+                nodes.append(
+                    NodeSpec(
+                        node.name, i, kind, after, steps=(node.name,), forward_only=forward_only
+                    )
+                )
+            elif isinstance(node, Parallel):
+                if not node.members:
+                    raise self.fail(f"parallel group {node.name!r} has no steps", node.name)
+                for member in node.members:
+                    if member.then is not None or member.on_failure is not None:
+                        raise self.fail(
+                            "a step in a parallel group cannot have then= or on_failure=",
+                            member.name,
+                        )
+                    spec = self._step(member, i, results)
+                    steps[spec.name] = spec
+                    forward_only = forward_only or spec.kind is not StepKind.COMPENSATABLE
+                nodes.append(
+                    NodeSpec(
+                        node.name,
+                        i,
+                        NodeKind.PARALLEL,
+                        after,
+                        steps=tuple(m.name for m in node.members),
+                        forward_only=forward_only,
+                    )
+                )
+            elif isinstance(node, Sleep):
+                ms = self._duration(node.duration, "sleep duration", node.name)
+                nodes.append(
+                    NodeSpec(
+                        node.name,
+                        i,
+                        NodeKind.SLEEP,
+                        after,
+                        duration_ms=ms,
+                        forward_only=forward_only,
+                    )
+                )
+            elif isinstance(node, Wait):
+                nodes.append(self._wait(node, i, after, forward_only, signals, signal_types))
+            elif isinstance(node, Branch):
+                nodes.append(self._branch(node, i, after, forward_only))
+            else:
+                raise self.fail(f"unknown node {node!r}", node.name)
+        return Plan(
+            name=self.name,
+            version=saga.version,
+            nodes=tuple(nodes),
+            steps=steps,
+            input_model=input_model,
+            results=results,
+            signals=signals,
+        )
+
+    def _index_names(self) -> None:
+        for i, node in enumerate(self.saga.nodes):
+            self._claim(node.name, i)
+            if isinstance(node, Parallel):
+                for member in node.members:
+                    self._claim(member.name, i, member=True)
+
+    def _claim(self, name: str, index: int, *, member: bool = False) -> None:
+        check_name(name, "step name", saga=self.name, step=name if isinstance(name, str) else None)
+        if name in self.index or name in self.step_index:
+            raise self.fail(f"duplicate step name {name!r}", name)
+        if member:
+            self.step_index[name] = index
+        else:
+            self.index[name] = index
+
+    def _flat_steps(self) -> list[Step[Any, Any]]:
+        flat: list[Step[Any, Any]] = []
+        for node in self.saga.nodes:
+            if isinstance(node, Step):
+                flat.append(node)
+            elif isinstance(node, Parallel):
+                flat.extend(node.members)
+        return flat
+
+    def _check_kinds(self) -> None:
+        pivot: str | None = None
+        forward: str | None = None
+        for step in self._flat_steps():
+            if not isinstance(step.kind, StepKind):
+                raise self.fail(f"kind must be a StepKind, got {step.kind!r}", step.name)
+            if step.kind is StepKind.PIVOT:
+                if pivot is not None:
+                    raise self.fail(
+                        f"more than one pivot step ({pivot!r} and {step.name!r})", step.name
+                    )
+                if step.group is not None:
+                    raise self.fail("a pivot step cannot be in a parallel group", step.name)
+                pivot = step.name
+            elif step.kind is StepKind.COMPENSATABLE and forward is not None:
+                raise self.fail(
+                    f"compensatable step {step.name!r} comes after {forward!r}, the point of "
+                    "no return; make it retriable or move it before",
+                    step.name,
+                )
+            if step.kind is not StepKind.COMPENSATABLE:
+                forward = forward or step.name
+        for node in self.saga.nodes:
+            if isinstance(node, Parallel) and len({m.kind for m in node.members}) > 1:
+                raise self.fail("the steps of a parallel group must all be of one kind", node.name)
+
+    def _duration(self, value: Any, what: str, step: str) -> int:
+        try:
+            return duration_ms(value, what)
+        except DefinitionError as exc:
+            raise self.fail(exc.message, step) from exc
+
+    def _target(self, target: str | Node | None, source: Node, what: str) -> int:
+        name = target.name if isinstance(target, Node) else target
+        if name == END:
+            return len(self.saga.nodes)
+        if not isinstance(name, str) or name not in self.index:
+            hint = (
+                " (a step inside a parallel group cannot be a target)"
+                if (isinstance(name, str) and name in self.step_index)
+                else ""
+            )
+            raise self.fail(f"{what} names an unknown target {name!r}{hint}", source.name)
+        index = self.index[name]
+        if index <= self.index.get(source.name, self.step_index.get(source.name, -1)):
+            raise self.fail(
+                f"{what} target {name!r} is not after {source.name!r}: jumps only go forward, "
+                "so every node runs at most once",
+                source.name,
+            )
+        return index
+
+    def _step(
+        self, step: Step[Any, Any], node: int, results: dict[str, TypeAdapter[Any]]
+    ) -> StepSpec:
+        name = step.name
+        if not isinstance(step.retry, Retry):
+            raise self.fail(f"retry must be a Retry, got {step.retry!r}", name)
+        queue = check_name(
+            step.queue if step.queue is not None else self.saga.queue,
+            "queue",
+            saga=self.name,
+            step=name,
+        )
+        timeout = None if step.timeout is None else self._duration(step.timeout, "timeout", name)
+        on_failure = (
+            None if step.on_failure is None else self._target(step.on_failure, step, "on_failure")
+        )
+        compensation = None
+        if step.undo is not None:
+            if step.kind is not StepKind.COMPENSATABLE:
+                raise self.fail(f"a {step.kind.value} step cannot have a compensation", name)
+            if not callable(step.undo.fn) or not isinstance(step.undo.retry, Retry):
+                raise self.fail("the compensation must be a function with a Retry", name)
+            undo_timeout = (
+                None
+                if step.undo.timeout is None
+                else self._duration(step.undo.timeout, "compensation timeout", name)
+            )
+            compensation = CompensationSpec(step.undo.fn, step.undo.retry, undo_timeout)
+        elif step.kind is StepKind.COMPENSATABLE:
+            raise self.fail(
+                "compensatable step has no compensation; declare one with "
+                f"@{name}.compensation or mark it kind=StepKind.PIVOT or RETRIABLE",
+                name,
+            )
+        if step.child_saga is not None:
+            if not isinstance(step.child_saga, Saga) or not callable(step.child_input):
+                raise self.fail("a child step needs a Saga and an input function", name)
+            child = check_name(step.child_saga.name, "child saga name", saga=self.name, step=name)
+            results[name] = TypeAdapter(dict[str, Any])
+            return StepSpec(
+                name,
+                node,
+                step.kind,
+                queue,
+                step.retry,
+                None,
+                None,
+                compensation,
+                None,
+                on_failure,
+                child_saga=child,
+                child_input=step.child_input,
+            )
+        if not callable(step.fn):
+            raise self.fail("a step needs a function", name)
+        if step.kind is StepKind.RETRIABLE and (not step.retry.is_bounded or timeout is None):
+            raise self.fail(
+                "a retriable step needs a bounded retry (Retry(max_attempts=N)) and a timeout", name
+            )
+        results[name] = adapter_for(
+            return_annotation(step.fn, saga=self.name, step=name),
+            "result type",
+            saga=self.name,
+            step=name,
+        )
+        group = step.group.name if step.group is not None else None
+        return StepSpec(
+            name,
+            node,
+            step.kind,
+            queue,
+            step.retry,
+            timeout,
+            step.fn,
+            compensation,
+            group,
+            on_failure,
+        )
+
+    def _wait(
+        self,
+        wait: Wait,
+        i: int,
+        after: int,
+        forward_only: bool,
+        signals: dict[str, TypeAdapter[Any]],
+        signal_types: dict[str, Any],
+    ) -> NodeSpec:
+        if not wait.signals:
+            raise self.fail("a wait needs at least one signal name", wait.name)
+        for signal in wait.signals:
+            check_name(signal, "signal name", saga=self.name, step=wait.name)
+            if signal in signal_types and signal_types[signal] is not wait.payload:
+                raise self.fail(
+                    f"signal {signal!r} is waited for with two payload types "
+                    f"({signal_types[signal]!r} and {wait.payload!r})",
+                    wait.name,
+                )
+            signal_types[signal] = wait.payload
+            signals[signal] = (
+                adapter_for(wait.payload, "signal payload type", saga=self.name, step=wait.name)
+                if wait.payload is not None
+                else (TypeAdapter(Any))
+            )
+        timeout = (
+            None
+            if wait.timeout is None
+            else self._duration(wait.timeout, "wait timeout", wait.name)
+        )
+        if wait.on_timeout is not None and timeout is None:
+            raise self.fail("on_timeout needs a timeout", wait.name)
+        on_timeout = (
+            None if wait.on_timeout is None else self._target(wait.on_timeout, wait, "on_timeout")
+        )
+        return NodeSpec(
+            wait.name,
+            i,
+            NodeKind.WAIT,
+            after,
+            signals=frozenset(wait.signals),
+            timeout_ms=timeout,
+            on_timeout=on_timeout,
+            forward_only=forward_only,
+        )
+
+    def _branch(self, branch: Branch, i: int, after: int, forward_only: bool) -> NodeSpec:
+        if not callable(branch.choose):
+            raise self.fail("a branch needs a function that chooses", branch.name)
+        if not branch.targets:
+            raise self.fail("a branch needs at least one target", branch.name)
+        targets = tuple(
+            (t.name if isinstance(t, Node) else str(t), self._target(t, branch, "branch"))
+            for t in branch.targets
+        )
+        return NodeSpec(
+            branch.name,
+            i,
+            NodeKind.BRANCH,
+            after,
+            choose=branch.choose,
+            targets=targets,
+            forward_only=forward_only,
+        )
+
+
+def compile_saga(saga: Saga[Any]) -> Plan:
+    """Validate ``saga`` and build its plan; raises ``DefinitionError`` naming saga and step."""
+    if not isinstance(saga, Saga):
+        raise DefinitionError(f"expected a Saga, got {saga!r}")
+    return _Compiler(saga).compile()

@@ -1,0 +1,139 @@
+"""What user code sees of a workflow: its input, earlier results and received signals."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any, Generic, TypeVar, overload
+
+from pydantic import BaseModel
+
+from sagas.errors import SagaError
+from sagas.payloads import PayloadTypes
+
+if TYPE_CHECKING:
+    from sagas.definition import Step
+
+InputT = TypeVar("InputT", bound=BaseModel)
+ResultT = TypeVar("ResultT")
+
+_MISSING = object()
+
+
+class WorkflowView(Generic[InputT]):
+    """A read-only, typed view of one workflow, given to branch choosers and child inputs.
+
+    Results and signal payloads are parsed into the user's types on first use only.
+    """
+
+    __slots__ = (
+        "_input",
+        "_input_json",
+        "_parsed",
+        "_results",
+        "_signals",
+        "_types",
+        "saga",
+        "version",
+        "workflow_id",
+    )
+
+    def __init__(
+        self,
+        *,
+        types: PayloadTypes,
+        workflow_id: str,
+        version: int,
+        input_json: str,
+        results: Mapping[str, Any],
+        signals: Mapping[str, Any],
+    ) -> None:
+        self._types = types
+        self.workflow_id = workflow_id
+        self.saga = types.saga
+        self.version = version
+        self._input_json = input_json
+        self._input: Any = _MISSING
+        self._results = results
+        self._signals = signals
+        self._parsed: dict[str, Any] = {}
+
+    @property
+    def input(self) -> InputT:
+        """The saga input, as the saga's input model."""
+        if self._input is _MISSING:
+            self._input = self._types.parse_input(self._input_json)
+        value: InputT = self._input
+        return value
+
+    @overload
+    def result_of(self, step: Step[Any, ResultT]) -> ResultT: ...
+    @overload
+    def result_of(self, step: str) -> Any: ...
+    def result_of(self, step: Step[Any, Any] | str) -> Any:
+        """The result of an earlier step, as its declared type.
+
+        Raises ``SagaError`` if that step has not succeeded (yet) in this workflow.
+        """
+        name = step if isinstance(step, str) else step.name
+        key = "r:" + name
+        if key in self._parsed:
+            return self._parsed[key]
+        if name not in self._results:
+            raise SagaError(
+                f"step {name!r} has no result in this workflow (it has not succeeded)",
+                saga=self.saga,
+                workflow_id=self.workflow_id,
+            )
+        value = self._types.parse_result(name, self._results[name])
+        self._parsed[key] = value
+        return value
+
+    def has_result(self, step: Step[Any, Any] | str) -> bool:
+        """Whether an earlier step has succeeded in this workflow."""
+        return (step if isinstance(step, str) else step.name) in self._results
+
+    def received(self, signal: str) -> bool:
+        """Whether a wait of this workflow has taken a signal of this name."""
+        return signal in self._signals
+
+    def signal(self, name: str) -> Any:
+        """The payload of a taken signal (typed if its wait declared a model), else ``None``."""
+        if name not in self._signals:
+            return None
+        key = "s:" + name
+        if key not in self._parsed:
+            self._parsed[key] = self._types.parse_signal(name, self._signals[name])
+        return self._parsed[key]
+
+
+class StepContext(WorkflowView[InputT]):
+    """What an action or a compensation receives: the workflow plus this attempt's facts."""
+
+    __slots__ = ("attempt", "idempotency_key", "is_compensation", "step")
+
+    def __init__(
+        self,
+        *,
+        types: PayloadTypes,
+        workflow_id: str,
+        version: int,
+        input_json: str,
+        results: Mapping[str, Any],
+        signals: Mapping[str, Any],
+        step: str,
+        attempt: int,
+        idempotency_key: str,
+        is_compensation: bool,
+    ) -> None:
+        super().__init__(
+            types=types,
+            workflow_id=workflow_id,
+            version=version,
+            input_json=input_json,
+            results=results,
+            signals=signals,
+        )
+        self.step = step
+        self.attempt = attempt
+        self.idempotency_key = idempotency_key
+        self.is_compensation = is_compensation

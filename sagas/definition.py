@@ -1,0 +1,363 @@
+"""The authoring API: a saga and the steps, waits, branches and groups it is made of.
+
+A team declares one :class:`Saga` per module; the declaration order is the
+order the workflow runs in, unless a ``then=``, an ``on_timeout=``, an
+``on_failure=`` or a branch jumps forward to a later node. Nothing here runs
+anything: :meth:`Saga.compile` turns the declaration into a :class:`~sagas.plan.Plan`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable, Coroutine, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import timedelta
+from enum import StrEnum
+from typing import TYPE_CHECKING, Any, Final, Generic, Protocol, TypeVar, overload
+
+from pydantic import BaseModel
+
+from sagas.context import StepContext, WorkflowView
+from sagas.errors import DefinitionError
+from sagas.retry import Retry
+
+if TYPE_CHECKING:
+    from sagas.plan import Plan
+
+InputT = TypeVar("InputT", bound=BaseModel)
+ResultT = TypeVar("ResultT")
+
+END: Final = "END"
+"""A jump target that ends the workflow successfully."""
+
+
+class StepKind(StrEnum):
+    """A step's role in the saga (Garcia-Molina & Salem; Richardson's taxonomy)."""
+
+    COMPENSATABLE = "compensatable"
+    """Can be undone by its compensation if a later step fails."""
+    PIVOT = "pivot"
+    """The point of no return: once it succeeds, the saga only goes forward."""
+    RETRIABLE = "retriable"
+    """Follows the pivot; is retried until it succeeds or its bounded retries run out."""
+
+
+Action = Callable[[StepContext[Any]], Awaitable[Any] | Any]
+
+
+@dataclass(eq=False)
+class Compensation:
+    """The undo of a compensatable step, with its own retry policy and timeout."""
+
+    fn: Action
+    retry: Retry
+    timeout: timedelta | None
+
+
+@dataclass(eq=False)
+class Node:
+    """One place of a saga's graph; ``then`` names the node after it (default: the next one)."""
+
+    name: str
+    then: str | Node | None = field(default=None, kw_only=True)
+
+
+@dataclass(eq=False)
+class Step(Node, Generic[InputT, ResultT]):
+    """A step: an action sent as a command to ``queue`` and answered by a worker.
+
+    Use the object a ``@saga.step`` decorator returns to declare its compensation
+    (``@charge.compensation``) and to read its typed result (``ctx.result_of(charge)``).
+    """
+
+    fn: Action | None = field(default=None, kw_only=True)
+    retry: Retry = field(default_factory=Retry, kw_only=True)
+    timeout: timedelta | None = field(default=None, kw_only=True)
+    queue: str | None = field(default=None, kw_only=True)
+    kind: StepKind = field(default=StepKind.COMPENSATABLE, kw_only=True)
+    on_failure: str | Node | None = field(default=None, kw_only=True)
+    undo: Compensation | None = field(default=None, kw_only=True)
+    group: Parallel | None = field(default=None, kw_only=True)
+    child_saga: Saga[Any] | None = field(default=None, kw_only=True)
+    child_input: Callable[[WorkflowView[Any]], BaseModel] | None = field(default=None, kw_only=True)
+    explicit_retry: bool = field(default=False, kw_only=True)
+
+    @overload
+    def compensation(self, fn: Action) -> Action: ...
+    @overload
+    def compensation(
+        self, *, retry: Retry | None = None, timeout: timedelta | None = None
+    ) -> Callable[[Action], Action]: ...
+    def compensation(
+        self,
+        fn: Action | None = None,
+        *,
+        retry: Retry | None = None,
+        timeout: timedelta | None = None,
+    ) -> Action | Callable[[Action], Action]:
+        """Declare the function that undoes this step (a decorator, with or without options)."""
+
+        def register(function: Action) -> Action:
+            if self.undo is not None:
+                raise DefinitionError("step already has a compensation", step=self.name)
+            self.undo = Compensation(
+                fn=function,
+                retry=retry if retry is not None else DEFAULT_COMPENSATION_RETRY,
+                timeout=timeout,
+            )
+            return function
+
+        return register(fn) if fn is not None else register
+
+
+DEFAULT_COMPENSATION_RETRY: Final = Retry(max_attempts=10, max_interval=timedelta(minutes=5))
+"""Compensations must almost always succeed, so they get more and longer retries."""
+
+
+@dataclass(eq=False)
+class Sleep(Node):
+    """A durable pause: the workflow goes on ``duration`` after it reaches this node."""
+
+    duration: timedelta = field(kw_only=True)
+
+
+@dataclass(eq=False)
+class Wait(Node):
+    """A wait for one of ``signals``; a signal that arrived earlier is taken at once.
+
+    Without ``timeout`` it waits forever. When the timeout passes, the workflow
+    jumps to ``on_timeout``, or fails (compensating) when there is none.
+    """
+
+    signals: tuple[str, ...] = field(kw_only=True)
+    timeout: timedelta | None = field(default=None, kw_only=True)
+    payload: Any = field(default=None, kw_only=True)
+    on_timeout: str | Node | None = field(default=None, kw_only=True)
+
+
+@dataclass(eq=False)
+class Branch(Node):
+    """A choice of the next node, made by a pure function of the workflow so far."""
+
+    choose: Callable[[WorkflowView[Any]], str | Node] = field(kw_only=True)
+    targets: tuple[str | Node, ...] = field(kw_only=True)
+
+
+@dataclass(eq=False)
+class Parallel(Node):
+    """A group of steps that run at the same time and join before the next node."""
+
+    members: list[Step[Any, Any]] = field(default_factory=list, kw_only=True)
+
+
+class StepDecorator(Protocol[InputT]):
+    """What ``saga.step(...)`` with options returns: a decorator typed for async or plain."""
+
+    @overload
+    def __call__(
+        self, fn: Callable[[StepContext[InputT]], Coroutine[Any, Any, ResultT]]
+    ) -> Step[InputT, ResultT]: ...
+    @overload
+    def __call__(self, fn: Callable[[StepContext[InputT]], ResultT]) -> Step[InputT, ResultT]: ...
+
+
+class Saga(Generic[InputT]):
+    """A saga definition: a name, a version, an input model and its nodes in order."""
+
+    def __init__(
+        self,
+        name: str,
+        *,
+        input: type[InputT],
+        version: int = 1,
+        queue: str | None = None,
+    ) -> None:
+        self.name = name
+        self.input = input
+        self.version = version
+        self.queue = queue if queue is not None else name
+        self.nodes: list[Node] = []
+        self._group: Parallel | None = None
+        self._plan: Plan | None = None
+
+    def __repr__(self) -> str:
+        return f"Saga({self.name!r}, version={self.version})"
+
+    def _add(self, node: Node) -> None:
+        if self._plan is not None:
+            raise DefinitionError(
+                f"cannot add {node.name!r}: the saga is already compiled", saga=self.name
+            )
+        if self._group is not None:
+            if not isinstance(node, Step) or node.child_saga is not None:
+                raise DefinitionError(
+                    f"only steps can be declared inside parallel group {self._group.name!r}",
+                    saga=self.name,
+                    step=node.name,
+                )
+            node.group = self._group
+            self._group.members.append(node)
+            return
+        self.nodes.append(node)
+
+    @overload
+    def step(
+        self, fn: Callable[[StepContext[InputT]], Coroutine[Any, Any, ResultT]]
+    ) -> Step[InputT, ResultT]: ...
+    @overload
+    def step(self, fn: Callable[[StepContext[InputT]], ResultT]) -> Step[InputT, ResultT]: ...
+    @overload
+    def step(
+        self,
+        *,
+        name: str | None = None,
+        retry: Retry | None = None,
+        timeout: timedelta | None = None,
+        queue: str | None = None,
+        kind: StepKind = StepKind.COMPENSATABLE,
+        then: str | Node | None = None,
+        on_failure: str | Node | None = None,
+    ) -> StepDecorator[InputT]: ...
+    def step(
+        self,
+        fn: Callable[[StepContext[InputT]], Any] | None = None,
+        *,
+        name: str | None = None,
+        retry: Retry | None = None,
+        timeout: timedelta | None = None,
+        queue: str | None = None,
+        kind: StepKind = StepKind.COMPENSATABLE,
+        then: str | Node | None = None,
+        on_failure: str | Node | None = None,
+    ) -> Any:
+        """Declare a step (a decorator, with or without options).
+
+        ``retry`` defaults to ``Retry()``; ``timeout`` is start-to-close;
+        ``queue`` defaults to the saga's queue; ``on_failure`` routes a permanent
+        failure of this step to a later node instead of compensating.
+        """
+
+        def register(function: Callable[[StepContext[InputT]], Any]) -> Step[InputT, Any]:
+            node: Step[InputT, Any] = Step(
+                name if name is not None else function.__name__,
+                then=then,
+                fn=function,
+                retry=retry if retry is not None else Retry(),
+                explicit_retry=retry is not None,
+                timeout=timeout,
+                queue=queue,
+                kind=kind,
+                on_failure=on_failure,
+            )
+            self._add(node)
+            return node
+
+        return register(fn) if fn is not None else register
+
+    def sleep(self, name: str, duration: timedelta, *, then: str | Node | None = None) -> Sleep:
+        """Declare a durable pause of ``duration``."""
+        node = Sleep(name, duration=duration, then=then)
+        self._add(node)
+        return node
+
+    def wait_for(
+        self,
+        name: str,
+        *,
+        signal: str | Sequence[str] | None = None,
+        timeout: timedelta | None = None,
+        payload: Any = None,
+        on_timeout: str | Node | None = None,
+        then: str | Node | None = None,
+    ) -> Wait:
+        """Declare a wait for a signal (default: one named like the wait) or one of several.
+
+        ``payload`` is the type (a pydantic model, usually) that later steps read
+        the signal's data as, with ``ctx.signal(<signal name>)``.
+        """
+        signals = (signal,) if isinstance(signal, str) else tuple(signal or (name,))
+        node = Wait(
+            name,
+            signals=signals,
+            timeout=timeout,
+            payload=payload,
+            on_timeout=on_timeout,
+            then=then,
+        )
+        self._add(node)
+        return node
+
+    def branch(
+        self,
+        *,
+        targets: Sequence[str | Node],
+        name: str | None = None,
+    ) -> Callable[[Callable[[WorkflowView[InputT]], str | Node]], Branch]:
+        """Declare a branch (a decorator): the function returns one of ``targets``.
+
+        The function must be pure: it sees the input, results and signals so far
+        and decides once; its choice is recorded so that a replay never calls it.
+        """
+
+        def register(choose: Callable[[WorkflowView[InputT]], str | Node]) -> Branch:
+            node = Branch(
+                name if name is not None else choose.__name__,
+                choose=choose,
+                targets=tuple(targets),
+            )
+            self._add(node)
+            return node
+
+        return register
+
+    @contextmanager
+    def parallel(self, name: str, *, then: str | Node | None = None) -> Iterator[Parallel]:
+        """Declare a parallel group: the steps declared inside the ``with`` block run at once."""
+        if self._group is not None:
+            raise DefinitionError(
+                f"parallel group {name!r} cannot be nested in {self._group.name!r}",
+                saga=self.name,
+            )
+        group = Parallel(name, then=then)
+        self._add(group)
+        self._group = group
+        try:
+            yield group
+        finally:
+            self._group = None
+
+    def child(
+        self,
+        name: str,
+        *,
+        saga: Saga[Any],
+        input: Callable[[WorkflowView[InputT]], BaseModel],
+        kind: StepKind = StepKind.COMPENSATABLE,
+        then: str | Node | None = None,
+        on_failure: str | Node | None = None,
+    ) -> Step[InputT, dict[str, Any]]:
+        """Declare a step that starts a child saga and waits for its outcome.
+
+        ``input`` builds the child's input from this workflow. The child's failure is
+        this step's failure (it is not retried: a child workflow id runs once); its
+        result is the child's result object. Cancelling this workflow cancels the child.
+        """
+        node: Step[InputT, dict[str, Any]] = Step(
+            name,
+            then=then,
+            kind=kind,
+            on_failure=on_failure,
+            child_saga=saga,
+            child_input=input,
+            retry=Retry(max_attempts=1),
+        )
+        self._add(node)
+        return node
+
+    def compile(self) -> Plan:
+        """The plan of this saga, validated once and cached; raises ``DefinitionError``."""
+        if self._plan is None:
+            from sagas.compiler import compile_saga
+
+            self._plan = compile_saga(self)
+        return self._plan

@@ -1,0 +1,377 @@
+"""The pure fold of a workflow's events into its state.
+
+Every fact a state holds comes from one event of the log (an input or a decision),
+so that rebuilding state from the log needs no clock, no user code and no side
+effect. Changes that follow from the plan's fixed shape (moving to the next node,
+taking a signal that was waiting, failing for good after the last attempt) are
+derived here; choices that need the clock or user code are decisions that carry
+their outcome (``due_ms``, the branch target, the child input).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+
+from sagas.events import ErrorInfo, Event, EventType, Origin, WorkflowStatus
+from sagas.graph import NodeKind, NodeSpec, StepSpec
+from sagas.state import Phase, StepRun, WorkflowState
+
+DEADLINE = "d:"
+RETRY = "r:"
+COMP_DEADLINE = "cd:"
+COMP_RETRY = "cr:"
+SLEEP = "s:"
+WAIT = "w:"
+COMPENSATE_MARK = "compensate"
+"""``name`` of a ``step_timed_out`` decision about a compensation attempt."""
+
+_WAITING = (Phase.RETRY_PENDING, Phase.BACKOFF, Phase.READY)
+
+
+def timed_out_error(step: str, attempt: int, compensation: bool = False) -> ErrorInfo:
+    """The error recorded for an attempt that passed its timeout."""
+    what = "compensation of step" if compensation else "step"
+    return ErrorInfo("StepTimedOut", f"{what} {step!r} attempt {attempt} timed out")
+
+
+def is_live_answer(state: WorkflowState, event: Event) -> bool:
+    """Whether an answer event matches an attempt that is still waiting for it."""
+    if state.status.is_final:
+        return False
+    run = state.steps.get(event.step or "")
+    if run is None:
+        return False
+    t = event.type
+    if t is EventType.STEP_SUCCEEDED or t is EventType.STEP_FAILED:
+        return run.phase is Phase.SCHEDULED and run.child is None and run.attempt == event.attempt
+    if t is EventType.COMPENSATION_SUCCEEDED or t is EventType.COMPENSATION_FAILED:
+        return run.phase is Phase.COMP_SCHEDULED and run.comp_attempt == event.attempt
+    if t is EventType.CHILD_ENDED:
+        return run.phase is Phase.SCHEDULED and run.child is not None
+    return False
+
+
+def can_cancel(state: WorkflowState) -> bool:
+    """Whether a cancel request is taken (before the point of no return, not yet ending)."""
+    return (
+        state.status is WorkflowStatus.RUNNING
+        and state.cancel is None
+        and state.error is None
+        and not state.committed
+    )
+
+
+class Evolver:
+    """Applies events to a state in place; :class:`~sagas.plan.Plan` copies before calling."""
+
+    __slots__ = ("end", "nodes", "steps")
+
+    def __init__(self, nodes: Sequence[NodeSpec], steps: Mapping[str, StepSpec]) -> None:
+        self.nodes = nodes
+        self.steps = steps
+        self.end = len(nodes)
+
+    def create(self, event: Event) -> WorkflowState:
+        """The state a ``started`` decision begins."""
+        return WorkflowState(
+            workflow_id=event.workflow_id,
+            saga=event.saga,
+            version=event.version,
+            status=WorkflowStatus.RUNNING,
+            started_ms=event.time_ms,
+            updated_ms=event.time_ms,
+            input=event.payload or "{}",
+            parent=event.parent,
+        )
+
+    def apply(self, state: WorkflowState, event: Event) -> None:
+        """Fold ``event`` into ``state``; an event that does not apply changes nothing.
+
+        ``updated_ms`` follows the processor's own events only, so that an input the
+        processor refused (and a replay meets in the log) leaves no trace.
+        """
+        handler = _HANDLERS.get(event.type)
+        if handler is not None:
+            handler(self, state, event)
+        if event.origin is Origin.PROCESSOR:
+            state.updated_ms = event.time_ms
+
+    def _advance(self, state: WorkflowState, target: int) -> None:
+        state.cursor = target
+        state.entered = False
+
+    def _fail(
+        self, state: WorkflowState, name: str, error: ErrorInfo, on_failure: int | None
+    ) -> None:
+        if on_failure is not None and state.cancel is None and state.error is None:
+            self._advance(state, on_failure)
+            return
+        if state.error is None:
+            state.error = error
+            state.failed_step = name
+        self._abandon(state)
+
+    def _abandon(self, state: WorkflowState) -> None:
+        """Stop what is not in flight: pending retries, sleeps and waits."""
+        for name, run in state.steps.items():
+            if run.phase in _WAITING:
+                run.phase = Phase.FAILED
+                state.timers.pop(RETRY + name, None)
+        for timer in [t for t in state.timers if t.startswith((SLEEP, WAIT))]:
+            del state.timers[timer]
+
+    def _step_scheduled(self, state: WorkflowState, event: Event) -> None:
+        step = event.step or ""
+        run = state.steps.get(step)
+        if run is None:
+            state.steps[step] = StepRun(Phase.SCHEDULED, event.attempt)
+        else:
+            run.phase = Phase.SCHEDULED
+            run.attempt = event.attempt
+        if event.due_ms is not None:
+            state.timers[DEADLINE + step] = event.due_ms
+        state.entered = True
+
+    def _child_started(self, state: WorkflowState, event: Event) -> None:
+        state.steps[event.step or ""] = StepRun(Phase.SCHEDULED, 1, child=event.name)
+        state.entered = True
+
+    def _succeeded(self, state: WorkflowState, event: Event) -> None:
+        if not is_live_answer(state, event):
+            return
+        step = event.step or ""
+        if event.type is EventType.CHILD_ENDED and event.name != WorkflowStatus.COMPLETED.value:
+            self._failed(state, event)
+            return
+        run = state.steps[step]
+        run.phase = Phase.SUCCEEDED
+        run.result = event.payload if event.payload is not None else "null"
+        state.timers.pop(DEADLINE + step, None)
+        state.completed.append(step)
+        spec = self.steps[step]
+        if spec.kind.value != "compensatable":
+            state.committed = True
+            state.cancel = None
+        if state.error is not None or state.cancel is not None:
+            return
+        node = self.nodes[spec.node]
+        if node.kind is NodeKind.PARALLEL and any(
+            state.steps[m].phase is not Phase.SUCCEEDED for m in node.steps if m in state.steps
+        ):
+            return
+        self._advance(state, node.next)
+
+    def _failed(self, state: WorkflowState, event: Event) -> None:
+        step = event.step or ""
+        if event.type is EventType.STEP_TIMED_OUT:
+            if event.name == COMPENSATE_MARK:
+                self._comp_failed(state, event)
+                return
+            run = state.steps.get(step)
+            if run is None or run.phase is not Phase.SCHEDULED or run.attempt != event.attempt:
+                return
+        elif not is_live_answer(state, event):
+            return
+        run = state.steps[step]
+        spec = self.steps[step]
+        state.timers.pop(DEADLINE + step, None)
+        error = event.error
+        if error is None:
+            if event.type is EventType.STEP_TIMED_OUT:
+                error = timed_out_error(step, run.attempt)
+            elif event.type is EventType.CHILD_ENDED:
+                error = ErrorInfo("ChildSagaEnded", f"child workflow ended {event.name}", True)
+            else:
+                error = ErrorInfo("StepFailed", "the step failed without an error")
+        run.error = error
+        if state.error is not None or state.cancel is not None:
+            run.phase = Phase.FAILED
+            return
+        retryable = not (error.non_retryable or spec.retry.is_non_retryable_name(error.type))
+        if retryable and spec.retry.allows_attempt(run.attempt + 1):
+            run.phase = Phase.RETRY_PENDING
+            return
+        run.phase = Phase.FAILED
+        self._fail(state, step, error, spec.on_failure)
+
+    def _retry_scheduled(self, state: WorkflowState, event: Event) -> None:
+        step = event.step or ""
+        run = state.steps.get(step)
+        if run is not None and run.phase is Phase.RETRY_PENDING and event.due_ms is not None:
+            run.phase = Phase.BACKOFF
+            state.timers[RETRY + step] = event.due_ms
+
+    def _timer_fired(self, state: WorkflowState, event: Event) -> None:
+        timer = event.name or ""
+        if state.timers.pop(timer, None) is None:
+            return
+        prefix, _, name = timer.partition(":")
+        prefix += ":"
+        if prefix == RETRY:
+            if state.steps[name].phase is Phase.BACKOFF:
+                state.steps[name].phase = Phase.READY
+        elif prefix == COMP_RETRY:
+            if state.steps[name].phase is Phase.COMP_BACKOFF:
+                state.steps[name].phase = Phase.COMP_READY
+        elif prefix == SLEEP:
+            self._advance(state, self.nodes[state.cursor].next)
+        elif prefix == WAIT:
+            node = self.nodes[state.cursor]
+            if node.on_timeout is not None:
+                self._advance(state, node.on_timeout)
+            else:
+                self._fail(
+                    state,
+                    node.name,
+                    ErrorInfo(
+                        "WaitTimedOut", f"no signal {sorted(node.signals)} before the timeout"
+                    ),
+                    None,
+                )
+
+    def _timer_started(self, state: WorkflowState, event: Event) -> None:
+        if event.name is not None and event.due_ms is not None:
+            state.timers[event.name] = event.due_ms
+        state.entered = True
+
+    def _wait_started(self, state: WorkflowState, event: Event) -> None:
+        state.entered = True
+        node = self.nodes[state.cursor]
+        for i, (name, payload) in enumerate(state.pending):
+            if name in node.signals:
+                del state.pending[i]
+                state.signals[name] = payload
+                self._advance(state, node.next)
+                return
+        if event.due_ms is not None:
+            state.timers[WAIT + node.name] = event.due_ms
+
+    def _signal_received(self, state: WorkflowState, event: Event) -> None:
+        name = event.name or ""
+        payload = event.payload if event.payload is not None else "null"
+        node = self.nodes[state.cursor] if state.cursor < self.end else None
+        if (
+            node is not None
+            and node.kind is NodeKind.WAIT
+            and state.entered
+            and name in node.signals
+            and state.error is None
+            and state.cancel is None
+        ):
+            state.signals[name] = payload
+            state.timers.pop(WAIT + node.name, None)
+            self._advance(state, node.next)
+        else:
+            state.pending.append((name, payload))
+
+    def _branch_taken(self, state: WorkflowState, event: Event) -> None:
+        node = self.nodes[state.cursor]
+        for name, index in node.targets:
+            if name == event.name:
+                self._advance(state, index)
+                return
+
+    def _cancel_requested(self, state: WorkflowState, event: Event) -> None:
+        if not can_cancel(state):
+            return
+        state.cancel = cancel_reason(event)
+        self._abandon(state)
+
+    def _comp_scheduled(self, state: WorkflowState, event: Event) -> None:
+        step = event.step or ""
+        run = state.steps[step]
+        state.status = WorkflowStatus.COMPENSATING
+        run.phase = Phase.COMP_SCHEDULED
+        run.comp_attempt = event.attempt
+        if event.due_ms is not None:
+            state.timers[COMP_DEADLINE + step] = event.due_ms
+
+    def _comp_succeeded(self, state: WorkflowState, event: Event) -> None:
+        if is_live_answer(state, event):
+            step = event.step or ""
+            state.steps[step].phase = Phase.COMPENSATED
+            state.timers.pop(COMP_DEADLINE + step, None)
+
+    def _comp_failed(self, state: WorkflowState, event: Event) -> None:
+        step = event.step or ""
+        run = state.steps.get(step)
+        if event.type is EventType.STEP_TIMED_OUT:
+            if (
+                run is None
+                or run.phase is not Phase.COMP_SCHEDULED
+                or (run.comp_attempt != event.attempt)
+            ):
+                return
+        elif not is_live_answer(state, event) or run is None:
+            return
+        compensation = self.steps[step].compensation
+        state.timers.pop(COMP_DEADLINE + step, None)
+        error = event.error or timed_out_error(step, run.comp_attempt, compensation=True)
+        run.error = error
+        retry = compensation.retry if compensation is not None else None
+        if (
+            retry is not None
+            and not error.non_retryable
+            and retry.allows_attempt(run.comp_attempt + 1)
+        ):
+            run.phase = Phase.COMP_RETRY_PENDING
+        else:
+            run.phase = Phase.COMP_FAILED
+
+    def _comp_retry_scheduled(self, state: WorkflowState, event: Event) -> None:
+        step = event.step or ""
+        run = state.steps.get(step)
+        if run is not None and run.phase is Phase.COMP_RETRY_PENDING and event.due_ms is not None:
+            run.phase = Phase.COMP_BACKOFF
+            state.timers[COMP_RETRY + step] = event.due_ms
+
+    def _ended(self, state: WorkflowState, event: Event) -> None:
+        state.status = _FINAL_STATUS[event.type]
+        state.timers.clear()
+        if event.type is EventType.COMPLETED:
+            state.result = event.payload
+        if event.error is not None:
+            state.error = event.error
+        if event.step is not None:
+            state.failed_step = event.step
+
+
+def cancel_reason(event: Event) -> str:
+    """The reason a cancel or terminate request gives (its error message, else its payload)."""
+    if event.error is not None:
+        return event.error.message
+    return event.payload or ""
+
+
+_FINAL_STATUS = {
+    EventType.COMPLETED: WorkflowStatus.COMPLETED,
+    EventType.COMPENSATED: WorkflowStatus.COMPENSATED,
+    EventType.FAILED: WorkflowStatus.FAILED,
+    EventType.CANCELLED: WorkflowStatus.CANCELLED,
+    EventType.TERMINATED: WorkflowStatus.TERMINATED,
+}
+
+_HANDLERS = {
+    EventType.STEP_SCHEDULED: Evolver._step_scheduled,
+    EventType.CHILD_STARTED: Evolver._child_started,
+    EventType.STEP_SUCCEEDED: Evolver._succeeded,
+    EventType.CHILD_ENDED: Evolver._succeeded,
+    EventType.STEP_FAILED: Evolver._failed,
+    EventType.STEP_TIMED_OUT: Evolver._failed,
+    EventType.RETRY_SCHEDULED: Evolver._retry_scheduled,
+    EventType.TIMER_FIRED: Evolver._timer_fired,
+    EventType.TIMER_STARTED: Evolver._timer_started,
+    EventType.WAIT_STARTED: Evolver._wait_started,
+    EventType.SIGNAL_RECEIVED: Evolver._signal_received,
+    EventType.BRANCH_TAKEN: Evolver._branch_taken,
+    EventType.CANCEL_REQUESTED: Evolver._cancel_requested,
+    EventType.COMPENSATION_SCHEDULED: Evolver._comp_scheduled,
+    EventType.COMPENSATION_SUCCEEDED: Evolver._comp_succeeded,
+    EventType.COMPENSATION_FAILED: Evolver._comp_failed,
+    EventType.COMPENSATION_RETRY_SCHEDULED: Evolver._comp_retry_scheduled,
+    EventType.COMPLETED: Evolver._ended,
+    EventType.COMPENSATED: Evolver._ended,
+    EventType.FAILED: Evolver._ended,
+    EventType.CANCELLED: Evolver._ended,
+    EventType.TERMINATED: Evolver._ended,
+}

@@ -1,0 +1,601 @@
+"""The compiled plan of one saga version: plain data plus pure functions, no I/O, no clock.
+
+``Plan.handle`` is what the saga processor (and the test kit) calls for every
+input event; ``Plan.evolve`` is the fold used to rebuild state from the log.
+User payloads stay opaque JSON text on this path: only branch choosers and child
+inputs, which are user code, parse them.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from pydantic import BaseModel, TypeAdapter
+
+from compensations import Recovery, compensation_waves, recovery_for
+from sagas.context import WorkflowView
+from sagas.errors import SagaError, UnapplicableEventError
+from sagas.events import (
+    Command,
+    CommandKind,
+    ErrorInfo,
+    Event,
+    EventType,
+    Origin,
+    WorkflowStatus,
+    idempotency_key,
+)
+from sagas.evolution import (
+    COMP_DEADLINE,
+    COMPENSATE_MARK,
+    DEADLINE,
+    SLEEP,
+    Evolver,
+    can_cancel,
+    cancel_reason,
+    is_live_answer,
+)
+from sagas.execution import StepAction
+from sagas.graph import NodeKind, NodeSpec, StepSpec
+from sagas.payloads import PayloadTypes, is_json, join_object
+from sagas.state import Phase, WorkflowState
+
+_ANSWERS = frozenset(
+    {
+        EventType.STEP_SUCCEEDED,
+        EventType.STEP_FAILED,
+        EventType.COMPENSATION_SUCCEEDED,
+        EventType.COMPENSATION_FAILED,
+        EventType.CHILD_ENDED,
+    }
+)
+_FINAL_DECISIONS = frozenset(
+    {
+        EventType.COMPLETED,
+        EventType.COMPENSATED,
+        EventType.FAILED,
+        EventType.CANCELLED,
+        EventType.TERMINATED,
+    }
+)
+
+
+@dataclass(slots=True)
+class Transition:
+    """What handling one event produced, for the processor to write in one transaction."""
+
+    state: WorkflowState
+    decisions: list[Event] = field(default_factory=list)
+    """Events to append to the saga's own log (a fired timer's own event comes first)."""
+    commands: list[tuple[str, Command]] = field(default_factory=list)
+    """(queue name, command) pairs to publish."""
+    outbound: list[Event] = field(default_factory=list)
+    """Events for other workflows' logs; ``Event.saga`` names the destination saga."""
+
+
+class Plan:
+    """A saga version compiled to a state machine over :class:`~sagas.state.WorkflowState`.
+
+    Protocol the processor follows: for each input event, ``handle(state, event,
+    now_ms)``; when a timer of ``state.timers`` is due, ``handle`` with an event of
+    type ``timer_fired``, ``name`` = the timer id and origin ``processor`` (the
+    transition then lists that event first among its decisions, to be appended
+    to the log). A ``start_requested`` with version 0 means "the newest version";
+    ``cancel_requested`` and ``terminate_requested`` carry their reason in
+    ``error.message`` (or as payload text).
+
+    Cancel before the point of no return compensates and ends ``CANCELLED``; a step
+    in flight settles first. After a pivot or retriable step has succeeded, a cancel
+    is refused (recorded as ``answer_ignored`` naming ``cancel``) and the workflow
+    goes on: use terminate to stop it.
+    """
+
+    def __init__(
+        self,
+        *,
+        name: str,
+        version: int,
+        nodes: tuple[NodeSpec, ...],
+        steps: Mapping[str, StepSpec],
+        input_model: type[BaseModel],
+        results: Mapping[str, TypeAdapter[Any]],
+        signals: Mapping[str, TypeAdapter[Any]],
+    ) -> None:
+        self.name = name
+        self.version = version
+        self.nodes = nodes
+        self.steps = dict(steps)
+        self.types = PayloadTypes(name, input_model, dict(results), dict(signals))
+        self.signals = frozenset(signals)
+        self.queues = frozenset(spec.queue for spec in self.steps.values())
+        self.reply_topic = f"{name}.events"
+        self._evolver = Evolver(nodes, self.steps)
+        self._group_of = {name: spec.group for name, spec in self.steps.items()}
+        self._actions: dict[tuple[str, CommandKind], StepAction] = {}
+        for spec in self.steps.values():
+            if spec.fn is not None:
+                self._actions[spec.name, CommandKind.ACTION] = StepAction(
+                    self, spec.name, CommandKind.ACTION, spec.fn, spec.retry
+                )
+            if spec.compensation is not None:
+                self._actions[spec.name, CommandKind.COMPENSATE] = StepAction(
+                    self,
+                    spec.name,
+                    CommandKind.COMPENSATE,
+                    spec.compensation.fn,
+                    spec.compensation.retry,
+                )
+
+    def __repr__(self) -> str:
+        return f"Plan({self.name!r}, version={self.version}, nodes={[n.name for n in self.nodes]})"
+
+    def with_reply_topic(self, topic: str) -> Plan:
+        """Set the topic answers go to (the saga's event topic, with any prefix); returns self."""
+        self.reply_topic = topic
+        return self
+
+    def action(self, step: str, kind: CommandKind) -> StepAction:
+        """The user function a command of this step and kind runs; ``SagaError`` if none."""
+        try:
+            return self._actions[step, kind]
+        except KeyError:
+            raise SagaError(
+                f"no {kind.value} function for step {step!r}", saga=self.name, step=step
+            ) from None
+
+    def evolve(self, state: WorkflowState | None, event: Event) -> WorkflowState | None:
+        """The state after ``event`` (input or decision); ``state`` itself is not changed."""
+        if state is None:
+            return self._evolver.create(event) if event.type is EventType.STARTED else None
+        new = state.copy()
+        self._evolver.apply(new, event)
+        return new
+
+    def fold(self, events: Iterable[Event]) -> WorkflowState | None:
+        """The state a workflow's events build, in log order (one copy, changed in place)."""
+        state: WorkflowState | None = None
+        for event in events:
+            if state is None:
+                if event.type is EventType.STARTED:
+                    state = self._evolver.create(event)
+            else:
+                self._evolver.apply(state, event)
+        return state
+
+    def handle(self, state: WorkflowState | None, event: Event, now_ms: int) -> Transition:
+        """Apply an input event and decide what follows; raises ``UnapplicableEventError``."""
+        run = _Run(self, event, now_ms)
+        if state is None:
+            if event.type is not EventType.START_REQUESTED:
+                raise self._unapplicable(event, "no workflow with this id")
+            if event.payload is None or not is_json(event.payload):
+                raise self._unapplicable(event, "the start payload is not valid JSON")
+            started = run.decision(EventType.STARTED, payload=event.payload, parent=event.parent)
+            new = self._evolver.create(started)
+            run.decisions.append(started)
+        else:
+            if event.workflow_id != state.workflow_id:
+                raise self._unapplicable(event, f"event is for workflow {event.workflow_id!r}")
+            new = state.copy()
+            if not self._react(run, new, event):
+                return Transition(state)
+        self._progress(run, new)
+        return run.finish(new)
+
+    def _unapplicable(self, event: Event, message: str) -> UnapplicableEventError:
+        return UnapplicableEventError(
+            f"cannot apply {event.type.value}: {message}",
+            saga=self.name,
+            workflow_id=event.workflow_id,
+            step=event.step,
+            attempt=event.attempt or None,
+        )
+
+    def _react(self, run: _Run, new: WorkflowState, event: Event) -> bool:
+        """Apply an input to ``new`` with its direct reactions; False if it is a stale timer.
+
+        Every input is folded in exactly as a replay of the log folds it, then the
+        reactions (checked against the state before it) follow as decisions.
+        """
+        t = event.type
+        apply = self._evolver.apply
+        if t is EventType.START_REQUESTED:
+            run.emit(new, EventType.START_IGNORED)
+        elif t in _ANSWERS:
+            spec = self.steps.get(event.step or "")
+            if spec is None:
+                raise self._unapplicable(event, f"unknown step {event.step!r}")
+            if (t is EventType.STEP_SUCCEEDED or t is EventType.CHILD_ENDED) and (
+                event.payload is not None and not is_json(event.payload)
+            ):
+                raise self._unapplicable(event, "the payload is not valid JSON")
+            live = is_live_answer(new, event)
+            cancel_pending = new.cancel is not None and spec.compensation is None
+            apply(new, event)
+            if not live:
+                run.emit(
+                    new,
+                    EventType.ANSWER_IGNORED,
+                    step=event.step,
+                    attempt=event.attempt,
+                    name=t.value,
+                )
+            elif cancel_pending and new.cancel is None:
+                run.emit(
+                    new,
+                    EventType.ANSWER_IGNORED,
+                    name="cancel",
+                    error=ErrorInfo(
+                        "CancelRefused", f"step {spec.name!r} passed the point of no return"
+                    ),
+                )
+        elif t is EventType.SIGNAL:
+            if event.name not in self.signals:
+                raise self._unapplicable(event, f"unknown signal {event.name!r}")
+            if event.payload is not None and not is_json(event.payload):
+                raise self._unapplicable(event, "the signal payload is not valid JSON")
+            if new.status.is_final:
+                run.emit(
+                    new,
+                    EventType.SIGNAL_REJECTED,
+                    name=event.name,
+                    payload=event.payload,
+                    error=ErrorInfo("WorkflowEnded", f"the workflow is {new.status.value}"),
+                )
+            else:
+                run.emit(new, EventType.SIGNAL_RECEIVED, name=event.name, payload=event.payload)
+        elif t is EventType.CANCEL_REQUESTED:
+            accepted = can_cancel(new)
+            why = (
+                f"the workflow is {new.status.value}"
+                if new.status.is_final or new.status is WorkflowStatus.COMPENSATING
+                else "the workflow passed the point of no return"
+                if new.committed
+                else "the workflow is already failing or cancelling"
+            )
+            apply(new, event)
+            if accepted:
+                run.to_children(new, EventType.CANCEL_REQUESTED, event)
+            else:
+                run.emit(
+                    new,
+                    EventType.ANSWER_IGNORED,
+                    name="cancel",
+                    error=ErrorInfo("CancelRefused", why),
+                )
+        elif t is EventType.TERMINATE_REQUESTED:
+            if new.status.is_final:
+                run.emit(
+                    new,
+                    EventType.ANSWER_IGNORED,
+                    name="terminate",
+                    error=ErrorInfo("WorkflowEnded", f"the workflow is {new.status.value}"),
+                )
+            else:
+                run.to_children(new, EventType.TERMINATE_REQUESTED, event)
+                run.emit(
+                    new,
+                    EventType.TERMINATED,
+                    error=ErrorInfo("Terminated", cancel_reason(event), non_retryable=True),
+                )
+        elif t is EventType.TIMER_FIRED:
+            timer = event.name or ""
+            if timer not in new.timers:
+                return False
+            run.decisions.append(event)
+            apply(new, event)
+            prefix, _, step = timer.partition(":")
+            prefix += ":"
+            if prefix == DEADLINE:
+                run.emit(new, EventType.STEP_TIMED_OUT, step=step, attempt=new.steps[step].attempt)
+            elif prefix == COMP_DEADLINE:
+                run.emit(
+                    new,
+                    EventType.STEP_TIMED_OUT,
+                    step=step,
+                    attempt=new.steps[step].comp_attempt,
+                    name=COMPENSATE_MARK,
+                )
+        else:
+            raise self._unapplicable(event, "not an input event")
+        return True
+
+    def _progress(self, run: _Run, state: WorkflowState) -> None:
+        """Take every decision the state calls for, until it waits for something outside."""
+        for _ in range(10_000):
+            if state.status.is_final or not self._decide(run, state):
+                return
+        raise SagaError("the plan did not settle", saga=self.name, workflow_id=state.workflow_id)
+
+    def _decide(self, run: _Run, state: WorkflowState) -> bool:
+        """Emit the next decisions; False when there is nothing to decide."""
+        emitted = False
+        for name, step_run in state.steps.items():
+            if step_run.phase is Phase.RETRY_PENDING:
+                due = run.now_ms + self.steps[name].retry.backoff_ms(step_run.attempt)
+                run.emit(
+                    state,
+                    EventType.RETRY_SCHEDULED,
+                    step=name,
+                    attempt=step_run.attempt,
+                    due_ms=due,
+                )
+                emitted = True
+            elif step_run.phase is Phase.READY:
+                self._schedule(run, state, self.steps[name], step_run.attempt + 1)
+                emitted = True
+        if emitted:
+            return True
+        if state.error is not None or state.cancel is not None:
+            return self._unwind(run, state)
+        if state.cursor >= len(self.nodes):
+            results = {name: state.steps[name].result or "null" for name in state.completed}
+            run.emit(state, EventType.COMPLETED, payload=join_object(results))
+            return True
+        if state.entered:
+            return False
+        self._enter(run, state, self.nodes[state.cursor])
+        return True
+
+    def _schedule(self, run: _Run, state: WorkflowState, spec: StepSpec, attempt: int) -> None:
+        due = None if spec.timeout_ms is None else run.now_ms + spec.timeout_ms
+        run.emit(state, EventType.STEP_SCHEDULED, step=spec.name, attempt=attempt, due_ms=due)
+
+    def _enter(self, run: _Run, state: WorkflowState, node: NodeSpec) -> None:
+        kind = node.kind
+        if kind is NodeKind.STEP or kind is NodeKind.PARALLEL:
+            for name in node.steps:
+                self._schedule(run, state, self.steps[name], 1)
+        elif kind is NodeKind.SLEEP:
+            run.emit(
+                state,
+                EventType.TIMER_STARTED,
+                step=node.name,
+                name=SLEEP + node.name,
+                due_ms=run.now_ms + node.duration_ms,
+            )
+        elif kind is NodeKind.WAIT:
+            due = None if node.timeout_ms is None else run.now_ms + node.timeout_ms
+            run.emit(
+                state,
+                EventType.WAIT_STARTED,
+                step=node.name,
+                name=",".join(sorted(node.signals)),
+                due_ms=due,
+            )
+        elif kind is NodeKind.BRANCH:
+            run.emit(
+                state, EventType.BRANCH_TAKEN, step=node.name, name=self._choose(run, state, node)
+            )
+        else:
+            spec = self.steps[node.steps[0]]
+            payload = self._child_input(run, state, spec)
+            child_id = f"{state.workflow_id}/{spec.name}"
+            decision = run.emit(
+                state, EventType.CHILD_STARTED, step=spec.name, name=child_id, payload=payload
+            )
+            run.outbound.append(
+                Event(
+                    event_id=decision.event_id + ":start",
+                    workflow_id=child_id,
+                    saga=spec.child_saga or "",
+                    version=0,
+                    type=EventType.START_REQUESTED,
+                    origin=Origin.PROCESSOR,
+                    time_ms=run.now_ms,
+                    payload=payload,
+                    parent=f"{self.name}/{state.workflow_id}/{spec.name}",
+                    cause=decision.event_id,
+                )
+            )
+
+    def view(self, state: WorkflowState) -> WorkflowView[Any]:
+        """A typed view of ``state`` for user code (branch choosers, child inputs)."""
+        return WorkflowView(
+            types=self.types,
+            workflow_id=state.workflow_id,
+            version=state.version,
+            input_json=state.input,
+            results={n: json.loads(state.steps[n].result or "null") for n in state.completed},
+            signals={n: json.loads(p) for n, p in state.signals.items()},
+        )
+
+    def _choose(self, run: _Run, state: WorkflowState, node: NodeSpec) -> str:
+        assert node.choose is not None
+        try:
+            chosen = node.choose(self.view(state))
+        except Exception as exc:
+            raise self._unapplicable(run.event, f"branch {node.name!r} raised {exc!r}") from exc
+        name = chosen if isinstance(chosen, str) else getattr(chosen, "name", None)
+        if name not in {target for target, _ in node.targets}:
+            raise self._unapplicable(
+                run.event, f"branch {node.name!r} chose {chosen!r}, not one of its targets"
+            )
+        return str(name)
+
+    def _child_input(self, run: _Run, state: WorkflowState, spec: StepSpec) -> str:
+        assert spec.child_input is not None
+        try:
+            value = spec.child_input(self.view(state))
+            return value.model_dump_json()
+        except Exception as exc:
+            raise self._unapplicable(
+                run.event, f"the input of child step {spec.name!r} raised {exc!r}"
+            ) from exc
+
+    def _unwind(self, run: _Run, state: WorkflowState) -> bool:
+        """Decide for a failing or cancelled workflow once nothing forward is in flight."""
+        if any(r.phase is Phase.SCHEDULED for r in state.steps.values()):
+            return False
+        if state.error is not None:
+            failed = self.steps.get(state.failed_step or "")
+            recovery = recovery_for(
+                committed=state.committed,
+                failed_step_retriable=failed is not None and failed.kind.value == "retriable",
+            )
+            if recovery is Recovery.FAIL:
+                run.emit(state, EventType.FAILED, step=state.failed_step, error=state.error)
+                return True
+        done = [n for n in state.completed if self.steps[n].compensatable]
+        for wave in compensation_waves(done, self._group_of):
+            runs = [(name, state.steps[name]) for name in wave]
+            if all(r.phase is Phase.COMPENSATED for _, r in runs):
+                continue
+            for name, r in runs:
+                if r.phase is Phase.COMP_FAILED:
+                    run.emit(state, EventType.FAILED, step=name, error=r.error)
+                    return True
+            emitted = False
+            for name, r in runs:
+                if r.phase is Phase.SUCCEEDED or r.phase is Phase.COMP_READY:
+                    self._compensate(run, state, name, r.comp_attempt + 1)
+                    emitted = True
+                elif r.phase is Phase.COMP_RETRY_PENDING:
+                    undo = self.steps[name].compensation
+                    assert undo is not None
+                    run.emit(
+                        state,
+                        EventType.COMPENSATION_RETRY_SCHEDULED,
+                        step=name,
+                        attempt=r.comp_attempt,
+                        due_ms=run.now_ms + undo.retry.backoff_ms(r.comp_attempt),
+                    )
+                    emitted = True
+            return emitted
+        if state.cancel is not None:
+            run.emit(
+                state,
+                EventType.CANCELLED,
+                step=state.failed_step,
+                error=state.error or ErrorInfo("Cancelled", state.cancel),
+            )
+        else:
+            run.emit(state, EventType.COMPENSATED, step=state.failed_step, error=state.error)
+        return True
+
+    def _compensate(self, run: _Run, state: WorkflowState, name: str, attempt: int) -> None:
+        undo = self.steps[name].compensation
+        assert undo is not None
+        due = None if undo.timeout_ms is None else run.now_ms + undo.timeout_ms
+        run.emit(state, EventType.COMPENSATION_SCHEDULED, step=name, attempt=attempt, due_ms=due)
+
+
+class _Run:
+    """The decisions, commands and outbound events of one ``handle`` call."""
+
+    __slots__ = ("decisions", "event", "now_ms", "outbound", "plan")
+
+    def __init__(self, plan: Plan, event: Event, now_ms: int) -> None:
+        self.plan = plan
+        self.event = event
+        self.now_ms = now_ms
+        self.decisions: list[Event] = []
+        self.outbound: list[Event] = []
+
+    def decision(self, type_: EventType, **fields: Any) -> Event:
+        event = self.event
+        return Event(
+            event_id=f"{event.event_id}:{len(self.decisions)}",
+            workflow_id=event.workflow_id,
+            saga=self.plan.name,
+            version=self.plan.version,
+            type=type_,
+            origin=Origin.PROCESSOR,
+            time_ms=self.now_ms,
+            cause=event.event_id,
+            **fields,
+        )
+
+    def emit(self, state: WorkflowState, type_: EventType, **fields: Any) -> Event:
+        """Record a decision and fold it into ``state``."""
+        decision = self.decision(type_, **fields)
+        self.decisions.append(decision)
+        self.plan._evolver.apply(state, decision)
+        return decision
+
+    def to_children(self, state: WorkflowState, type_: EventType, request: Event) -> None:
+        for name, step_run in state.steps.items():
+            if step_run.child is not None and step_run.phase is Phase.SCHEDULED:
+                self.outbound.append(
+                    Event(
+                        event_id=f"{request.event_id}:{name}",
+                        workflow_id=step_run.child,
+                        saga=self.plan.steps[name].child_saga or "",
+                        version=0,
+                        type=type_,
+                        origin=Origin.PROCESSOR,
+                        time_ms=self.now_ms,
+                        error=request.error,
+                        payload=request.payload,
+                        cause=request.event_id,
+                    )
+                )
+
+    def finish(self, state: WorkflowState) -> Transition:
+        plan = self.plan
+        commands: list[tuple[str, Command]] = []
+        results: str | None = None
+        signals = join_object(state.signals) if state.signals else None
+        for decision in self.decisions:
+            t = decision.type
+            if t is EventType.STEP_SCHEDULED or t is EventType.COMPENSATION_SCHEDULED:
+                if results is None:
+                    results = join_object(
+                        {n: state.steps[n].result or "null" for n in state.completed}
+                    )
+                kind = (
+                    CommandKind.ACTION
+                    if t is EventType.STEP_SCHEDULED
+                    else (CommandKind.COMPENSATE)
+                )
+                step = decision.step or ""
+                spec = plan.steps[step]
+                commands.append(
+                    (
+                        spec.queue,
+                        Command(
+                            command_id=f"{state.workflow_id}/{step}/{kind.value}/{decision.attempt}",
+                            workflow_id=state.workflow_id,
+                            saga=plan.name,
+                            version=state.version,
+                            step=step,
+                            attempt=decision.attempt,
+                            kind=kind,
+                            idempotency_key=idempotency_key(state.workflow_id, step, kind),
+                            reply_topic=plan.reply_topic,
+                            time_ms=self.now_ms,
+                            deadline_ms=decision.due_ms,
+                            input=state.input,
+                            results=results,
+                            signals=signals,
+                        ),
+                    )
+                )
+            elif t in _FINAL_DECISIONS and state.parent is not None:
+                self.outbound.append(_child_ended(state, decision))
+        return Transition(state, self.decisions, commands, self.outbound)
+
+
+def _child_ended(state: WorkflowState, final: Event) -> Event:
+    """The event that tells a parent workflow how its child ended."""
+    parent = state.parent or ""
+    saga, _, rest = parent.partition("/")
+    workflow_id, _, step = rest.rpartition("/")
+    return Event(
+        event_id=final.event_id + ":parent",
+        workflow_id=workflow_id,
+        saga=saga,
+        version=0,
+        type=EventType.CHILD_ENDED,
+        origin=Origin.PROCESSOR,
+        time_ms=final.time_ms,
+        step=step,
+        attempt=1,
+        name=state.status.value,
+        payload=state.result,
+        error=state.error,
+        cause=final.event_id,
+    )

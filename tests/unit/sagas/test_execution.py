@@ -1,0 +1,112 @@
+import asyncio
+from datetime import timedelta
+
+import pytest
+from pydantic import BaseModel
+
+from sagas import ActionError, NonRetryableError, Plan, Retry, Saga, SagaError, StepContext
+from sagas.events import Command, CommandKind, EventType
+from sagas.execution import run_command
+
+
+class In(BaseModel):
+    name: str
+
+
+class Greeting(BaseModel):
+    text: str
+
+
+class FlakyError(Exception):
+    pass
+
+
+def make_plan() -> Plan:
+    saga = Saga("greet", input=In)
+
+    @saga.step(retry=Retry(non_retryable_errors=(FlakyError,)), timeout=timedelta(seconds=5))
+    async def hello(ctx: StepContext[In]) -> Greeting:
+        if ctx.input.name == "flaky":
+            raise FlakyError("flaky")
+        if ctx.input.name == "declined":
+            raise NonRetryableError("declined")
+        if ctx.input.name == "busy":
+            raise ActionError("busy")
+        if ctx.input.name == "slow":
+            await asyncio.sleep(10)
+        return Greeting(text=f"hello {ctx.input.name} #{ctx.attempt} {ctx.idempotency_key}")
+
+    @hello.compensation
+    def goodbye(ctx: StepContext[In]) -> None:
+        assert ctx.is_compensation
+        assert ctx.result_of(hello).text.startswith("hello")
+
+    return saga.compile()
+
+
+def command(
+    name: str,
+    kind: CommandKind = CommandKind.ACTION,
+    deadline: int | None = None,
+    results: str | None = None,
+) -> Command:
+    return Command(
+        command_id="c1",
+        workflow_id="w",
+        saga="greet",
+        version=1,
+        step="hello",
+        attempt=2,
+        kind=kind,
+        idempotency_key=f"w/hello/{kind.value}",
+        reply_topic="greet.events",
+        time_ms=0,
+        deadline_ms=deadline,
+        input=f'{{"name": "{name}"}}',
+        results=results,
+    )
+
+
+def test_success_answers_with_the_result_json() -> None:
+    answer = asyncio.run(run_command(make_plan(), command("ann"), lambda: 7))
+    assert answer.type is EventType.STEP_SUCCEEDED
+    assert (answer.step, answer.attempt, answer.time_ms) == ("hello", 2, 7)
+    assert answer.payload == '{"text":"hello ann #2 w/hello/action"}'
+
+
+@pytest.mark.parametrize(
+    ("name", "error_type", "non_retryable"),
+    [
+        ("flaky", "FlakyError", True),
+        ("declined", "NonRetryableError", True),
+        ("busy", "ActionError", False),
+    ],
+)
+def test_errors_say_whether_a_retry_can_help(
+    name: str, error_type: str, non_retryable: bool
+) -> None:
+    answer = asyncio.run(run_command(make_plan(), command(name), lambda: 0))
+    assert answer.type is EventType.STEP_FAILED
+    assert answer.error is not None
+    assert (answer.error.type, answer.error.non_retryable) == (error_type, non_retryable)
+
+
+def test_a_plain_compensation_runs_in_a_thread_and_reads_the_result() -> None:
+    cmd = command("ann", CommandKind.COMPENSATE, results='{"hello": {"text": "hello ann"}}')
+    answer = asyncio.run(run_command(make_plan(), cmd, lambda: 0))
+    assert answer.type is EventType.COMPENSATION_SUCCEEDED
+    bad = command("ann", CommandKind.COMPENSATE, results="{}")
+    answer = asyncio.run(run_command(make_plan(), bad, lambda: 0))
+    assert answer.type is EventType.COMPENSATION_FAILED
+
+
+def test_a_command_past_its_deadline_is_abandoned() -> None:
+    answer = asyncio.run(run_command(make_plan(), command("slow", deadline=20), lambda: 0))
+    assert answer.type is EventType.STEP_FAILED
+    assert answer.error is not None
+    assert answer.error.type == "StepTimedOut"
+
+
+def test_unknown_action_is_an_error() -> None:
+    with pytest.raises(SagaError, match="no compensate function"):
+        make_plan().action("nope", CommandKind.COMPENSATE)
