@@ -1,4 +1,4 @@
-"""The ``sagas`` command line: local Kafka, workers, topics, and workflows."""
+"""``sagas dev``: a real Apache Kafka on this machine for development and tests."""
 
 from __future__ import annotations
 
@@ -13,11 +13,6 @@ from sagas.errors import SagaError
 
 
 @click.group()
-def main() -> None:
-    """kafka-sagas: sagas declared in Python, run exactly-once on Apache Kafka alone."""
-
-
-@main.group()
 def dev() -> None:
     """Tools for local development."""
 

@@ -1,0 +1,18 @@
+"""The ``sagas`` command line: local Kafka, workers, topics, and workflows."""
+
+from __future__ import annotations
+
+import click
+
+from sagas.cli.dev import dev
+from sagas.cli.worker import topics, worker
+from sagas.cli.workflows import cancel, history, result, signal, start, status, terminate
+
+
+@click.group()
+def main() -> None:
+    """kafka-sagas: sagas declared in Python, run exactly-once on Apache Kafka alone."""
+
+
+for command in (dev, worker, topics, start, status, result, signal, cancel, terminate, history):
+    main.add_command(command)

@@ -1,0 +1,68 @@
+"""Find the saga a command line names: ``module:attribute`` or a bare saga name."""
+
+from __future__ import annotations
+
+import importlib
+import os
+import sys
+from typing import Any
+
+import click
+
+from sagas.config import KafkaSettings
+from sagas.errors import SagaError
+from sagas.versions import SagaVersions, compile_versions
+
+
+def load_saga(ref: str) -> SagaVersions:
+    """Import ``module:attribute`` and compile the saga (or versions of one saga) it names."""
+    module_name, sep, attribute = ref.partition(":")
+    if not sep or not module_name or not attribute:
+        raise click.BadParameter(
+            f"{ref!r} is not MODULE:ATTRIBUTE (e.g. shop.order_saga:saga)", param_hint="SAGA"
+        )
+    # Like uvicorn: the user's package is importable from the directory the command runs in.
+    if os.getcwd() not in sys.path:
+        sys.path.insert(0, os.getcwd())
+    try:
+        module = importlib.import_module(module_name)
+    except ImportError as exc:
+        raise click.BadParameter(
+            f"cannot import {module_name!r}: {exc}", param_hint="SAGA"
+        ) from exc
+    try:
+        obj: Any = getattr(module, attribute)
+    except AttributeError as exc:
+        raise click.BadParameter(
+            f"module {module_name!r} has no attribute {attribute!r}", param_hint="SAGA"
+        ) from exc
+    try:
+        return compile_versions(obj)
+    except SagaError as exc:
+        raise click.ClickException(str(exc)) from exc
+
+
+def saga_name(ref: str) -> str | SagaVersions:
+    """A bare saga name stays a name; ``module:attribute`` is loaded (inputs get validated)."""
+    return load_saga(ref) if ":" in ref else ref
+
+
+def kafka_settings(bootstrap_servers: str | None, topic_prefix: str | None) -> KafkaSettings:
+    """Settings from ``SAGAS_*`` variables, overridden by the command's options."""
+    overrides: dict[str, str] = {}
+    if bootstrap_servers is not None:
+        overrides["bootstrap_servers"] = bootstrap_servers
+    if topic_prefix is not None:
+        overrides["topic_prefix"] = topic_prefix
+    try:
+        return KafkaSettings(**overrides)  # type: ignore[arg-type]
+    except ValueError as exc:
+        raise click.ClickException(f"invalid Kafka settings: {exc}") from exc
+
+
+bootstrap_option = click.option(
+    "--bootstrap-servers", default=None, help="Kafka host:port list [env SAGAS_BOOTSTRAP_SERVERS]."
+)
+prefix_option = click.option(
+    "--topic-prefix", default=None, help="Prefix of every topic name [env SAGAS_TOPIC_PREFIX]."
+)

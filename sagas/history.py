@@ -1,0 +1,82 @@
+"""A workflow's full history, read from its saga's event log (so it survives lost state)."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime
+
+from confluent_kafka import Consumer, KafkaException, TopicPartition
+
+from sagas.config import KafkaSettings
+from sagas.errors import KafkaUnavailableError, SerializationError
+from sagas.events import Event
+from schemas import EventCodec
+from topics.naming import TopicNames
+from topics.partitioning import partition_for
+
+
+def read_history(
+    kafka: KafkaSettings, saga: str, workflow_id: str, timeout: float = 60.0
+) -> list[Event]:
+    """Every event of ``workflow_id`` in log order: inputs and the processor's decisions.
+
+    Only the workflow's partition is read (found with Kafka's murmur2 of the workflow id),
+    from its first retained offset to its committed end.
+    """
+    topic = TopicNames(saga, kafka.topic_prefix).events
+    key = workflow_id.encode()
+    consumer = Consumer(
+        {
+            **kafka.client_config(),
+            "group.id": f"{topic}.history.{uuid.uuid4().hex[:8]}",
+            "enable.auto.commit": False,
+            "isolation.level": "read_committed",
+        }
+    )
+    try:
+        metadata = consumer.list_topics(topic, timeout=timeout)
+        described = metadata.topics.get(topic)
+        if described is None or described.error is not None:
+            raise KafkaUnavailableError(f"event topic {topic} does not exist", saga=saga)
+        partition = partition_for(key, len(described.partitions))
+        tp = TopicPartition(topic, partition)
+        low, high = consumer.get_watermark_offsets(tp, timeout=timeout)
+        consumer.assign([TopicPartition(topic, partition, low)])
+        codec = EventCodec()
+        events: list[Event] = []
+        while low < high and consumer.position([tp])[0].offset < high:
+            for message in consumer.consume(1000, 1.0):
+                if message.error() is not None or message.key() != key:
+                    continue
+                value = message.value()
+                if value is None:
+                    continue
+                try:
+                    events.append(codec.decode(value))
+                except SerializationError:
+                    continue  # an unreadable record is in the DLQ with its reason
+        return events
+    except KafkaException as exc:
+        raise KafkaUnavailableError(f"reading {topic} failed: {exc}", saga=saga) from exc
+    finally:
+        consumer.close()
+
+
+def describe(event: Event) -> str:
+    """One line of history: time, type, step, attempt and a short payload summary."""
+    when = datetime.fromtimestamp(event.time_ms / 1000, tz=UTC).strftime("%Y-%m-%d %H:%M:%S.%f")[
+        :-3
+    ]
+    parts = [when, f"{event.type.value:<28}"]
+    if event.step:
+        parts.append(f"step={event.step}")
+    if event.attempt:
+        parts.append(f"attempt={event.attempt}")
+    if event.name:
+        parts.append(f"name={event.name}")
+    if event.error is not None:
+        parts.append(f"error={event.error.type}: {event.error.message}")
+    if event.payload:
+        summary = event.payload if len(event.payload) <= 80 else event.payload[:77] + "..."
+        parts.append(f"payload={summary}")
+    return "  ".join(parts)
