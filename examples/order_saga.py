@@ -18,6 +18,9 @@ from sagas import NonRetryableError, Retry, Saga, StepContext, StepKind
 LEDGER: dict[str, str] = {}
 """Effects applied, by idempotency key; a stand-in for the participant services."""
 
+OUT_OF_STOCK = frozenset({"sold-out-sku"})
+"""SKUs the stand-in inventory service has none of: reserving them fails for good."""
+
 
 class OrderInput(BaseModel):
     """What starting an order saga needs."""
@@ -81,6 +84,8 @@ async def refund_payment(ctx: StepContext[OrderInput]) -> None:
 @saga.step(timeout=timedelta(seconds=30), queue="inventory")
 def reserve_inventory(ctx: StepContext[OrderInput]) -> Reservation:
     """Hold the ordered stock (a plain function: it runs in a worker thread)."""
+    if ctx.input.sku in OUT_OF_STOCK:
+        raise NonRetryableError(f"{ctx.input.sku} is out of stock")
     _apply(ctx.idempotency_key, f"reserved {ctx.input.quantity} x {ctx.input.sku}")
     return Reservation(
         reservation_id=f"rs-{ctx.input.order_id}", sku=ctx.input.sku, quantity=ctx.input.quantity

@@ -4,6 +4,8 @@ A saga module imports this package only: ``Saga``, ``Retry``, ``StepKind``,
 ``StepContext`` and the errors an action may raise.
 """
 
+from sagas.client import SagaClient
+from sagas.config import KafkaSettings
 from sagas.context import StepContext, WorkflowView
 from sagas.definition import END, Saga, Step, StepKind
 from sagas.errors import (
@@ -22,10 +24,12 @@ __all__ = [
     "END",
     "ActionError",
     "DefinitionError",
+    "KafkaSettings",
     "NonRetryableError",
     "Plan",
     "Retry",
     "Saga",
+    "SagaClient",
     "SagaError",
     "SagaVersions",
     "Step",
