@@ -2,13 +2,19 @@
 
 ``EventCodec``, ``CommandCodec`` and ``StatusCodec`` write plain Avro bodies;
 ``topic_codec`` wraps one for a topic, in the Confluent wire format when a
-:class:`SchemaRegistryClient` is given. ``README.md`` beside this file
-describes the wire formats for participants written in other languages.
+:class:`SchemaRegistry` (e.g. :class:`SchemaRegistryClient`) is given.
+``README.md`` beside this file describes the wire formats for participants
+written in other languages.
 """
 
 from schemas.codecs import AvroCodec, Codec, CommandCodec, EventCodec, StatusCodec
 from schemas.loading import LoadedSchema, load_schema
-from schemas.registry import SchemaRegistryClient, SchemaRegistryError, UnknownSchemaError
+from schemas.registry import (
+    SchemaRegistry,
+    SchemaRegistryClient,
+    SchemaRegistryError,
+    UnknownSchemaError,
+)
 from schemas.wire_format import ConfluentWireCodec, PlainAvroCodec, topic_codec, value_subject
 
 __all__ = [
@@ -19,6 +25,7 @@ __all__ = [
     "EventCodec",
     "LoadedSchema",
     "PlainAvroCodec",
+    "SchemaRegistry",
     "SchemaRegistryClient",
     "SchemaRegistryError",
     "StatusCodec",

@@ -7,12 +7,24 @@ import json
 import threading
 import urllib.error
 import urllib.request
-from typing import Any
+from typing import Any, Protocol
 from urllib.parse import quote
 
 from sagas.errors import SagaError, SerializationError
 
 _CONTENT_TYPE = "application/vnd.schemaregistry.v1+json"
+
+
+class SchemaRegistry(Protocol):
+    """What the wire-format codecs need from a schema registry."""
+
+    def register(self, subject: str, schema_text: str) -> int:
+        """The id of ``schema_text`` under ``subject``, registering it if needed."""
+        ...
+
+    def schema_text(self, schema_id: int) -> str:
+        """The schema (JSON text) registered under ``schema_id``."""
+        ...
 
 
 class SchemaRegistryError(SagaError):

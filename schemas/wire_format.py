@@ -15,7 +15,7 @@ from typing import Any, Generic, TypeVar
 from sagas.errors import SerializationError
 from schemas.codecs import AvroCodec, Codec
 from schemas.loading import parse_record_schema
-from schemas.registry import SchemaRegistryClient
+from schemas.registry import SchemaRegistry
 
 T = TypeVar("T")
 
@@ -36,7 +36,7 @@ class ConfluentWireCodec(Generic[T]):
     fetched once from the registry, resolved against ours.
     """
 
-    def __init__(self, codec: AvroCodec[T], registry: SchemaRegistryClient, subject: str) -> None:
+    def __init__(self, codec: AvroCodec[T], registry: SchemaRegistry, subject: str) -> None:
         self.codec = codec
         self.registry = registry
         self.subject = subject
@@ -127,7 +127,7 @@ class PlainAvroCodec(Generic[T]):
         return self.codec.decode(data)
 
 
-def topic_codec(codec: AvroCodec[T], topic: str, registry: SchemaRegistryClient | None) -> Codec[T]:
+def topic_codec(codec: AvroCodec[T], topic: str, registry: SchemaRegistry | None) -> Codec[T]:
     """The codec of ``topic``'s values: wire format with a registry, plain Avro without."""
     if registry is None:
         return PlainAvroCodec(codec)
