@@ -8,7 +8,7 @@ from typing import Any
 
 from sagas.definition import Saga
 from sagas.errors import DefinitionError, UnapplicableEventError
-from sagas.events import Event, EventType
+from sagas.events import Event
 from sagas.plan import Plan
 from sagas.state import WorkflowState
 
@@ -29,11 +29,12 @@ class SagaVersions:
     def plan_for(self, state: WorkflowState | None, event: Event) -> Plan:
         """The plan that applies ``event``: the workflow's own version, else the requested one.
 
-        A ``start_requested`` with version 0 starts on the newest version. Raises
-        ``UnapplicableEventError`` for a version this worker does not have.
+        Version 0 on an event for no existing workflow (a ``start_requested``,
+        usually) means the newest version. Raises ``UnapplicableEventError`` for a
+        version this worker does not have.
         """
         version = state.version if state is not None else event.version
-        if version == 0 and state is None and event.type is EventType.START_REQUESTED:
+        if version == 0 and state is None:
             return self.newest
         plan = self.plans.get(version)
         if plan is None:
