@@ -24,6 +24,7 @@ from topics.offset_reset import (
     ResetTarget,
     reset_offsets,
 )
+from topics.partitioning import partition_for
 from topics.provisioning import ProvisionReport, TopicMismatch, TopicMismatchError, ensure_topics
 from topics.specs import (
     TopicSettings,
@@ -55,6 +56,7 @@ __all__ = [
     "command_topic_specs",
     "consumer_lag",
     "ensure_topics",
+    "partition_for",
     "reset_offsets",
     "saga_topic_specs",
     "worker_group",

@@ -1,0 +1,35 @@
+from __future__ import annotations
+
+import topics
+
+
+def test_public_surface_is_exactly_the_chosen_names() -> None:
+    assert set(topics.__all__) == {
+        "MAX_TOPIC_NAME_LENGTH",
+        "AdminSource",
+        "GroupActiveError",
+        "InvalidNameError",
+        "InvalidOffsetError",
+        "OffsetChange",
+        "PartitionLag",
+        "ProvisionReport",
+        "ResetTarget",
+        "TopicAdminError",
+        "TopicMismatch",
+        "TopicMismatchError",
+        "TopicNames",
+        "TopicSettings",
+        "TopicSpec",
+        "all_topic_specs",
+        "check_topic_name",
+        "command_topic",
+        "command_topic_specs",
+        "consumer_lag",
+        "ensure_topics",
+        "partition_for",
+        "reset_offsets",
+        "saga_topic_specs",
+        "worker_group",
+    }
+    for name in topics.__all__:
+        assert hasattr(topics, name), name
