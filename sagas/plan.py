@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
 from typing import Any
 
 from pydantic import BaseModel, TypeAdapter
@@ -19,14 +18,12 @@ from compensations import Recovery, compensation_waves, recovery_for
 from sagas.context import WorkflowView
 from sagas.errors import SagaError, UnapplicableEventError
 from sagas.events import (
-    Command,
     CommandKind,
     ErrorInfo,
     Event,
     EventType,
     Origin,
     WorkflowStatus,
-    idempotency_key,
 )
 from sagas.evolution import (
     COMP_DEADLINE,
@@ -42,6 +39,9 @@ from sagas.execution import StepAction
 from sagas.graph import NodeKind, NodeSpec, StepSpec
 from sagas.payloads import PayloadTypes, is_json, join_object
 from sagas.state import Phase, WorkflowState
+from sagas.transition import Transition, TransitionBuilder
+
+__all__ = ["Plan", "Transition"]
 
 _ANSWERS = frozenset(
     {
@@ -52,28 +52,6 @@ _ANSWERS = frozenset(
         EventType.CHILD_ENDED,
     }
 )
-_FINAL_DECISIONS = frozenset(
-    {
-        EventType.COMPLETED,
-        EventType.COMPENSATED,
-        EventType.FAILED,
-        EventType.CANCELLED,
-        EventType.TERMINATED,
-    }
-)
-
-
-@dataclass(slots=True)
-class Transition:
-    """What handling one event produced, for the processor to write in one transaction."""
-
-    state: WorkflowState
-    decisions: list[Event] = field(default_factory=list)
-    """Events to append to the saga's own log (a fired timer's own event comes first)."""
-    commands: list[tuple[str, Command]] = field(default_factory=list)
-    """(queue name, command) pairs to publish."""
-    outbound: list[Event] = field(default_factory=list)
-    """Events for other workflows' logs; ``Event.saga`` names the destination saga."""
 
 
 class Plan:
@@ -154,6 +132,10 @@ class Plan:
         self._evolver.apply(new, event)
         return new
 
+    def fold_into(self, state: WorkflowState, event: Event) -> None:
+        """Fold ``event`` into ``state`` in place (for callers that own ``state``)."""
+        self._evolver.apply(state, event)
+
     def fold(self, events: Iterable[Event]) -> WorkflowState | None:
         """The state a workflow's events build, in log order (one copy, changed in place)."""
         state: WorkflowState | None = None
@@ -167,7 +149,7 @@ class Plan:
 
     def handle(self, state: WorkflowState | None, event: Event, now_ms: int) -> Transition:
         """Apply an input event and decide what follows; raises ``UnapplicableEventError``."""
-        run = _Run(self, event, now_ms)
+        run = TransitionBuilder(self, event, now_ms)
         if state is None:
             if event.type is not EventType.START_REQUESTED:
                 raise self._unapplicable(event, "no workflow with this id")
@@ -194,7 +176,7 @@ class Plan:
             attempt=event.attempt or None,
         )
 
-    def _react(self, run: _Run, new: WorkflowState, event: Event) -> bool:
+    def _react(self, run: TransitionBuilder, new: WorkflowState, event: Event) -> bool:
         """Apply an input to ``new`` with its direct reactions; False if it is a stale timer.
 
         Every input is folded in exactly as a replay of the log folds it, then the
@@ -303,14 +285,14 @@ class Plan:
             raise self._unapplicable(event, "not an input event")
         return True
 
-    def _progress(self, run: _Run, state: WorkflowState) -> None:
+    def _progress(self, run: TransitionBuilder, state: WorkflowState) -> None:
         """Take every decision the state calls for, until it waits for something outside."""
         for _ in range(10_000):
             if state.status.is_final or not self._decide(run, state):
                 return
         raise SagaError("the plan did not settle", saga=self.name, workflow_id=state.workflow_id)
 
-    def _decide(self, run: _Run, state: WorkflowState) -> bool:
+    def _decide(self, run: TransitionBuilder, state: WorkflowState) -> bool:
         """Emit the next decisions; False when there is nothing to decide."""
         emitted = False
         for name, step_run in state.steps.items():
@@ -340,11 +322,13 @@ class Plan:
         self._enter(run, state, self.nodes[state.cursor])
         return True
 
-    def _schedule(self, run: _Run, state: WorkflowState, spec: StepSpec, attempt: int) -> None:
+    def _schedule(
+        self, run: TransitionBuilder, state: WorkflowState, spec: StepSpec, attempt: int
+    ) -> None:
         due = None if spec.timeout_ms is None else run.now_ms + spec.timeout_ms
         run.emit(state, EventType.STEP_SCHEDULED, step=spec.name, attempt=attempt, due_ms=due)
 
-    def _enter(self, run: _Run, state: WorkflowState, node: NodeSpec) -> None:
+    def _enter(self, run: TransitionBuilder, state: WorkflowState, node: NodeSpec) -> None:
         kind = node.kind
         if kind is NodeKind.STEP or kind is NodeKind.PARALLEL:
             for name in node.steps:
@@ -403,7 +387,7 @@ class Plan:
             signals={n: json.loads(p) for n, p in state.signals.items()},
         )
 
-    def _choose(self, run: _Run, state: WorkflowState, node: NodeSpec) -> str:
+    def _choose(self, run: TransitionBuilder, state: WorkflowState, node: NodeSpec) -> str:
         assert node.choose is not None
         try:
             chosen = node.choose(self.view(state))
@@ -416,7 +400,7 @@ class Plan:
             )
         return str(name)
 
-    def _child_input(self, run: _Run, state: WorkflowState, spec: StepSpec) -> str:
+    def _child_input(self, run: TransitionBuilder, state: WorkflowState, spec: StepSpec) -> str:
         assert spec.child_input is not None
         try:
             value = spec.child_input(self.view(state))
@@ -426,7 +410,7 @@ class Plan:
                 run.event, f"the input of child step {spec.name!r} raised {exc!r}"
             ) from exc
 
-    def _unwind(self, run: _Run, state: WorkflowState) -> bool:
+    def _unwind(self, run: TransitionBuilder, state: WorkflowState) -> bool:
         """Decide for a failing or cancelled workflow once nothing forward is in flight."""
         if any(r.phase is Phase.SCHEDULED for r in state.steps.values()):
             return False
@@ -476,126 +460,10 @@ class Plan:
             run.emit(state, EventType.COMPENSATED, step=state.failed_step, error=state.error)
         return True
 
-    def _compensate(self, run: _Run, state: WorkflowState, name: str, attempt: int) -> None:
+    def _compensate(
+        self, run: TransitionBuilder, state: WorkflowState, name: str, attempt: int
+    ) -> None:
         undo = self.steps[name].compensation
         assert undo is not None
         due = None if undo.timeout_ms is None else run.now_ms + undo.timeout_ms
         run.emit(state, EventType.COMPENSATION_SCHEDULED, step=name, attempt=attempt, due_ms=due)
-
-
-class _Run:
-    """The decisions, commands and outbound events of one ``handle`` call."""
-
-    __slots__ = ("decisions", "event", "now_ms", "outbound", "plan")
-
-    def __init__(self, plan: Plan, event: Event, now_ms: int) -> None:
-        self.plan = plan
-        self.event = event
-        self.now_ms = now_ms
-        self.decisions: list[Event] = []
-        self.outbound: list[Event] = []
-
-    def decision(self, type_: EventType, **fields: Any) -> Event:
-        event = self.event
-        return Event(
-            event_id=f"{event.event_id}:{len(self.decisions)}",
-            workflow_id=event.workflow_id,
-            saga=self.plan.name,
-            version=self.plan.version,
-            type=type_,
-            origin=Origin.PROCESSOR,
-            time_ms=self.now_ms,
-            cause=event.event_id,
-            **fields,
-        )
-
-    def emit(self, state: WorkflowState, type_: EventType, **fields: Any) -> Event:
-        """Record a decision and fold it into ``state``."""
-        decision = self.decision(type_, **fields)
-        self.decisions.append(decision)
-        self.plan._evolver.apply(state, decision)
-        return decision
-
-    def to_children(self, state: WorkflowState, type_: EventType, request: Event) -> None:
-        for name, step_run in state.steps.items():
-            if step_run.child is not None and step_run.phase is Phase.SCHEDULED:
-                self.outbound.append(
-                    Event(
-                        event_id=f"{request.event_id}:{name}",
-                        workflow_id=step_run.child,
-                        saga=self.plan.steps[name].child_saga or "",
-                        version=0,
-                        type=type_,
-                        origin=Origin.PROCESSOR,
-                        time_ms=self.now_ms,
-                        error=request.error,
-                        payload=request.payload,
-                        cause=request.event_id,
-                    )
-                )
-
-    def finish(self, state: WorkflowState) -> Transition:
-        plan = self.plan
-        commands: list[tuple[str, Command]] = []
-        results: str | None = None
-        signals = join_object(state.signals) if state.signals else None
-        for decision in self.decisions:
-            t = decision.type
-            if t is EventType.STEP_SCHEDULED or t is EventType.COMPENSATION_SCHEDULED:
-                if results is None:
-                    results = join_object(
-                        {n: state.steps[n].result or "null" for n in state.completed}
-                    )
-                kind = (
-                    CommandKind.ACTION
-                    if t is EventType.STEP_SCHEDULED
-                    else (CommandKind.COMPENSATE)
-                )
-                step = decision.step or ""
-                spec = plan.steps[step]
-                commands.append(
-                    (
-                        spec.queue,
-                        Command(
-                            command_id=f"{state.workflow_id}/{step}/{kind.value}/{decision.attempt}",
-                            workflow_id=state.workflow_id,
-                            saga=plan.name,
-                            version=state.version,
-                            step=step,
-                            attempt=decision.attempt,
-                            kind=kind,
-                            idempotency_key=idempotency_key(state.workflow_id, step, kind),
-                            reply_topic=plan.reply_topic,
-                            time_ms=self.now_ms,
-                            deadline_ms=decision.due_ms,
-                            input=state.input,
-                            results=results,
-                            signals=signals,
-                        ),
-                    )
-                )
-            elif t in _FINAL_DECISIONS and state.parent is not None:
-                self.outbound.append(_child_ended(state, decision))
-        return Transition(state, self.decisions, commands, self.outbound)
-
-
-def _child_ended(state: WorkflowState, final: Event) -> Event:
-    """The event that tells a parent workflow how its child ended."""
-    parent = state.parent or ""
-    saga, _, rest = parent.partition("/")
-    workflow_id, _, step = rest.rpartition("/")
-    return Event(
-        event_id=final.event_id + ":parent",
-        workflow_id=workflow_id,
-        saga=saga,
-        version=0,
-        type=EventType.CHILD_ENDED,
-        origin=Origin.PROCESSOR,
-        time_ms=final.time_ms,
-        step=step,
-        attempt=1,
-        name=state.status.value,
-        payload=state.result,
-        error=state.error,
-        cause=final.event_id,
-    )
