@@ -83,7 +83,9 @@ class Step(Node, Generic[InputT, ResultT]):
     explicit_retry: bool = field(default=False, kw_only=True)
 
     @overload
-    def compensation(self, fn: Action) -> Action: ...
+    def compensation(
+        self, fn: Action, *, retry: Retry | None = None, timeout: timedelta | None = None
+    ) -> Action: ...
     @overload
     def compensation(
         self, *, retry: Retry | None = None, timeout: timedelta | None = None

@@ -44,6 +44,10 @@ def test_testing_exports() -> None:
         "MatrixCase",
         "failure_matrix",
         "assert_failure_matrix",
+        "HistoryMismatchError",
+        "dump_history",
+        "load_history",
+        "replay_history",
     }
     for name in sagas.testing.__all__:
         assert getattr(sagas.testing, name).__doc__, name
