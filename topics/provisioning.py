@@ -75,29 +75,43 @@ def ensure_topics(
     """
     client = admin_client(admin)
     deadline = time.monotonic() + timeout_s
+    names = {spec.name for spec in specs}
     partitions = _partition_counts(client, timeout_s)
+    existing = [spec for spec in specs if spec.name in partitions]
     created: list[str] = []
-    existing: list[TopicSpec] = []
-    for spec in specs:
-        if spec.name in partitions:
-            existing.append(spec)
+    # Co-partitioned topics go second, sized from what their partner really has once it
+    # exists: metadata can lag a creation, and a partner may have been created meanwhile.
+    missing = [spec for spec in specs if spec.name not in partitions]
+    first = [spec for spec in missing if not _follows_partner(spec, names)]
+    second = [spec for spec in missing if _follows_partner(spec, names)]
+    for batch in (first, second):
+        existing.extend(spec for spec in batch if spec.name in partitions)
+        batch = [spec for spec in batch if spec.name not in partitions]
+        if not batch:
             continue
+        sized = [(spec, _required_partitions(spec, partitions)) for spec in batch]
+        raced = _create(client, sized, _remaining(deadline))
+        existing.extend(spec for spec in batch if spec.name in raced)
+        created.extend(spec.name for spec in batch if spec.name not in raced)
+        ready = {spec.name for spec in existing} | set(created)
+        partitions = _wait_until_ready(client, ready, deadline, timeout_s)
+    partitions = _wait_until_ready(client, names, deadline, timeout_s)
+    mismatches = []
+    for spec in specs:
         required = _required_partitions(spec, partitions)
-        if _create(client, spec, required, _remaining(deadline)):
-            created.append(spec.name)
-            partitions[spec.name] = required
-        else:
-            existing.append(spec)
-    partitions = _wait_until_ready(client, {s.name for s in specs}, deadline, timeout_s)
-    mismatches = [
-        TopicMismatch(spec.name, "partitions", f"at least {required}", str(actual))
-        for spec in existing
-        if (actual := partitions[spec.name]) < (required := _required_partitions(spec, partitions))
-    ]
+        if partitions[spec.name] < required:
+            actual = str(partitions[spec.name])
+            mismatches.append(
+                TopicMismatch(spec.name, "partitions", f"at least {required}", actual)
+            )
     mismatches.extend(_policy_mismatches(client, existing, deadline))
     if mismatches:
         raise TopicMismatchError(mismatches)
     return ProvisionReport(created=tuple(created), existing=tuple(s.name for s in existing))
+
+
+def _follows_partner(spec: TopicSpec, names: set[str]) -> bool:
+    return spec.copartitioned_with is not None and spec.copartitioned_with in names
 
 
 def _remaining(deadline: float) -> float:
@@ -115,24 +129,31 @@ def _required_partitions(spec: TopicSpec, partitions: dict[str, int]) -> int:
     return max(spec.partitions, partitions.get(spec.copartitioned_with, 0))
 
 
-def _create(client: AdminClient, spec: TopicSpec, partitions: int, timeout_s: float) -> bool:
-    """Create one topic; False if someone else created it first."""
-    new_topic = NewTopic(
-        spec.name,
-        num_partitions=partitions,
-        replication_factor=spec.replication_factor,
-        config=dict(spec.configs),
-    )
+def _create(client: AdminClient, specs: list[tuple[TopicSpec, int]], timeout_s: float) -> list[str]:
+    """Create the topics in one request; returns those someone else created first."""
+    if not specs:
+        return []
+    new_topics = [
+        NewTopic(
+            spec.name,
+            num_partitions=partitions,
+            replication_factor=spec.replication_factor,
+            config=dict(spec.configs),
+        )
+        for spec, partitions in specs
+    ]
     futures = client.create_topics(
-        [new_topic], operation_timeout=timeout_s, request_timeout=timeout_s
+        new_topics, operation_timeout=timeout_s, request_timeout=timeout_s
     )
-    try:
-        wait(futures[spec.name], timeout_s, operation="create topic", topic=spec.name)
-    except TopicAdminError as exc:
-        if exc.code == "TOPIC_ALREADY_EXISTS":
-            return False
-        raise
-    return True
+    raced = []
+    for spec, _ in specs:
+        try:
+            wait(futures[spec.name], timeout_s, operation="create topic", topic=spec.name)
+        except TopicAdminError as exc:
+            if exc.code != "TOPIC_ALREADY_EXISTS":
+                raise
+            raced.append(spec.name)
+    return raced
 
 
 def _policy_mismatches(
