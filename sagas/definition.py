@@ -80,7 +80,6 @@ class Step(Node, Generic[InputT, ResultT]):
     group: Parallel | None = field(default=None, kw_only=True)
     child_saga: Saga[Any] | None = field(default=None, kw_only=True)
     child_input: Callable[[WorkflowView[Any]], BaseModel] | None = field(default=None, kw_only=True)
-    explicit_retry: bool = field(default=False, kw_only=True)
 
     @overload
     def compensation(
@@ -245,7 +244,6 @@ class Saga(Generic[InputT]):
                 then=then,
                 fn=function,
                 retry=retry if retry is not None else Retry(),
-                explicit_retry=retry is not None,
                 timeout=timeout,
                 queue=queue,
                 kind=kind,

@@ -135,7 +135,8 @@ class WorkflowState:
             status=self.status,
             started_ms=self.started_ms,
             updated_ms=self.updated_ms,
-            current_steps=tuple(self.in_flight()),
+            current_steps=tuple(self.in_flight())
+            + tuple(t[2:] for t in self.timers if t.startswith(("s:", "w:"))),
             result=self.result,
             error=self.error,
             failed_step=self.failed_step,

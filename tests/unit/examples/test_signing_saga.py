@@ -14,6 +14,7 @@ def test_unsigned_for_37_days_reminds_then_cancels_in_under_a_second() -> None:
         wf = env.start(DOC, workflow_id="sign-never")
         env.advance(timedelta(days=29))
         assert env.executed(wf) == ["send_for_signature"]
+        assert env.status(wf).current_steps == ("wait_for_signature",)
         env.advance(timedelta(days=1))
         assert env.executed(wf) == ["send_for_signature", "send_reminder"]
         status = env.run_until_complete(wf)

@@ -94,3 +94,43 @@ def test_compensations_are_the_completed_steps_in_reverse(
     assert failing not in completed
     compensations_run = [s for s, kind in runs if kind is CommandKind.COMPENSATE]
     assert sorted(compensations_run) == sorted(compensated)
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    shape=st.lists(st.integers(0, 3), min_size=1, max_size=4),
+    pivot=st.booleans(),
+    retriables=st.integers(0, 2),
+    data=st.data(),
+)
+def test_cancel_at_any_point_undoes_exactly_what_completed_unless_committed(
+    shape: Shape, pivot: bool, retriables: int, data: st.DataObject
+) -> None:
+    saga, group_of = build(shape, pivot, retriables)
+    steps = list(group_of)
+    slow = data.draw(st.sampled_from(steps), label="step in flight at the cancel")
+    with SagaTestEnvironment(saga) as env:
+        env.time_out(slow, attempts=[1])
+        wf = env.start(In())
+        env.cancel(wf, "stop")
+        status = env.run_until_complete(wf).status
+        history = env.history(wf)
+        succeeded = [e.step or "" for e in history if e.type is EventType.STEP_SUCCEEDED]
+        compensated = env.compensated(wf)
+    cancel_at = next(i for i, e in enumerate(history) if e.type is EventType.CANCEL_REQUESTED)
+    before_cancel = [
+        e.step or "" for e in history[:cancel_at] if e.type is EventType.STEP_SUCCEEDED
+    ]
+    committed_before_cancel = any(s == "pivot" or s.startswith("r") for s in before_cancel)
+    refused = [e for e in history if e.type is EventType.ANSWER_IGNORED and e.name == "cancel"]
+    assert bool(refused) == committed_before_cancel
+    if refused:
+        assert status is WorkflowStatus.COMPLETED
+        assert compensated == []
+    else:
+        assert status is WorkflowStatus.CANCELLED
+        assert sorted(compensated) == sorted(succeeded)
+        position = {s: i for i, s in enumerate(succeeded)}
+        for a, b in itertools.pairwise(compensated):
+            if group_of[a] is None or group_of[a] != group_of[b]:
+                assert position[a] > position[b]
