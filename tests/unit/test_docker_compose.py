@@ -18,6 +18,10 @@ from typing import Any
 
 import pytest
 
+from sagas.cli.loading import load_saga
+from sagas.cli.worker import worker as worker_command
+from sagas.config import KafkaSettings
+
 REPO = Path(__file__).resolve().parents[2]
 COMPOSE_FILE = REPO / "docker-compose.yml"
 DOCKERFILE = REPO / "Dockerfile"
@@ -25,7 +29,8 @@ PROMETHEUS_CONFIG = REPO / "deploy" / "prometheus" / "prometheus.yml"
 GRAFANA = REPO / "deploy" / "grafana"
 DASHBOARD = GRAFANA / "dashboards" / "kafka-sagas.json"
 
-WORKERS = ("saga-processor", "step-worker")
+WORKER_ROLES = {"saga-processor": "processor", "step-worker": "steps"}
+WORKERS = tuple(WORKER_ROLES)
 SERVICES = {"kafka", "schema-registry", "prometheus", "grafana", *WORKERS}
 WORKER_COMMAND = ["sagas", "worker", "examples.order_saga:saga"]
 METRICS_PORT = 9100
@@ -271,12 +276,30 @@ def test_worker_runs_the_example_saga_once_kafka_is_healthy(
 
     assert Path(worker["build"]["context"]).resolve() == REPO
     assert (REPO / worker["build"]["dockerfile"]).is_file()
-    assert worker["command"] == WORKER_COMMAND
+    assert worker["command"] == [*WORKER_COMMAND, "--role", WORKER_ROLES[name]]
     assert worker["environment"]["SAGAS_BOOTSTRAP_SERVERS"] == "kafka:9092"
     assert worker["environment"]["SAGAS_METRICS_PORT"] == str(METRICS_PORT)
     assert worker["depends_on"]["kafka"]["condition"] == "service_healthy"
     assert [port["target"] for port in worker["ports"]] == [METRICS_PORT]
     assert str(METRICS_PORT) in " ".join(worker["healthcheck"]["test"])
+
+
+@pytest.mark.parametrize("name", WORKERS)
+def test_worker_command_line_is_understood_by_the_cli(
+    compose_model: dict[str, Any], name: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    service = _service(compose_model, name)
+    for variable, value in service["environment"].items():
+        monkeypatch.setenv(variable, value)
+    program, subcommand, *arguments = service["command"]
+
+    context = worker_command.make_context(subcommand, arguments)
+
+    assert program == "sagas"
+    assert context.params["role"] == WORKER_ROLES[name]
+    assert context.params["metrics_port"] == METRICS_PORT
+    assert KafkaSettings().bootstrap_servers == "kafka:9092"
+    assert load_saga(context.params["saga_ref"]).name == "order"
 
 
 def test_every_awaited_health_has_a_healthcheck(compose_model: dict[str, Any]) -> None:
@@ -308,7 +331,7 @@ def test_dockerfile_installs_the_project_and_runs_a_worker() -> None:
     assert users[-1] != "USER root"
 
 
-def test_dockerfile_copies_paths_that_exist() -> None:
+def test_dockerfile_copies_paths_that_exist_and_the_example_saga() -> None:
     sources = [
         source
         for line in DOCKERFILE.read_text().splitlines()
@@ -320,6 +343,9 @@ def test_dockerfile_copies_paths_that_exist() -> None:
 
     assert "examples/" in plain
     assert [source for source in plain if not (REPO / source).exists()] == []
+    module, _, attribute = WORKER_COMMAND[-1].partition(":")
+    assert attribute
+    assert (REPO / (module.replace(".", "/") + ".py")).is_file()
 
 
 def test_yaml_parser_rejects_invalid_yaml(
