@@ -20,6 +20,9 @@ logger = logging.getLogger(__name__)
 
 _META_CF = "__meta__"
 _OFFSET_KEY = b"changelog_offset"
+# Few distinct range starts are scanned repeatedly (the timer index's front); cap the
+# memory of what was learned about them anyway.
+_MAX_EMPTY_RANGES = 64
 
 
 class RocksDBPartitionStore(PartitionStore):
@@ -49,6 +52,12 @@ class RocksDBPartitionStore(PartitionStore):
         self._meta = self._db.get_column_family(_META_CF)
         self._meta_handle = self._db.get_column_family_handle(_META_CF)
         self._offset = self._read_offset()
+        # Ranges known to hold no live key: start -> the first key that may be live.
+        # Scans of the due-time index start at its front, where fired timers leave
+        # tombstones that RocksDB would step over one by one on every scan until a
+        # compaction drops them; seeking past the known-empty part skips them.
+        self._empty_from: dict[bytes, bytes] = {}
+        self._version = 0
 
     def get(self, key: bytes) -> bytes | None:
         self._check_open()
@@ -72,6 +81,9 @@ class RocksDBPartitionStore(PartitionStore):
         if stop is not None:
             check_key(stop)
         check_limit(limit)
+        seek_to = self._empty_from.get(start, start)
+        if stop is not None and seek_to >= stop:
+            return iter(())
         read_options = rocksdict.ReadOptions()
         if stop is not None:
             # The bound lets RocksDB stop at ``stop`` instead of stepping over the
@@ -80,8 +92,34 @@ class RocksDBPartitionStore(PartitionStore):
         # Created here, not in the generator, so that the iterator's implicit snapshot
         # is taken when iter_range is called.
         iterator = self._db.iter(read_options)
-        iterator.seek(start)
-        return _walk(iterator, limit)
+        iterator.seek(seek_to)
+        return self._walk(iterator, start, stop, limit, self._version)
+
+    def _walk(
+        self,
+        iterator: rocksdict.RdictIter,
+        start: bytes,
+        stop: bytes | None,
+        limit: int | None,
+        version: int,
+    ) -> Iterator[tuple[bytes, bytes]]:
+        if limit == 0:
+            return
+        valid = iterator.valid()
+        # Learn where the first live key of the range is, unless a write came since
+        # the iterator's snapshot was taken (it may have put a key before it).
+        if version == self._version:
+            first_live = iterator.key() if valid else stop
+            if first_live is not None and first_live != start:
+                if len(self._empty_from) >= _MAX_EMPTY_RANGES:
+                    self._empty_from.clear()
+                self._empty_from[start] = first_live
+        remaining = -1 if limit is None else limit
+        while remaining != 0 and valid:
+            yield iterator.key(), iterator.value()
+            iterator.next()
+            remaining -= 1
+            valid = iterator.valid()
 
     def changelog_offset(self) -> int | None:
         self._check_open()
@@ -100,6 +138,8 @@ class RocksDBPartitionStore(PartitionStore):
         batch.delete(_OFFSET_KEY, self._meta_handle)
         self._db.write(batch, self._write_options)
         self._offset = None
+        self._empty_from.clear()
+        self._version += 1
 
     def close(self) -> None:
         if self._closed:
@@ -118,12 +158,17 @@ class RocksDBPartitionStore(PartitionStore):
         destroy_database(self.path)
 
     def _write(self, changes: Changes, changelog_offset: int | None) -> None:
+        # Any write may put a key where a scan in flight saw none: it must learn nothing.
+        self._version += 1
         batch = rocksdict.WriteBatch(raw_mode=True)
+        empty_from = self._empty_from
         for key, value in changes.items():
             if value is None:
                 batch.delete(key)
             else:
                 batch.put(key, value)
+                if empty_from:
+                    self._note_put(key)
         if changelog_offset is not None:
             batch.put(_OFFSET_KEY, changelog_offset.to_bytes(8, "big"), self._meta_handle)
         try:
@@ -134,6 +179,11 @@ class RocksDBPartitionStore(PartitionStore):
             ) from exc
         if changelog_offset is not None:
             self._offset = changelog_offset
+
+    def _note_put(self, key: bytes) -> None:
+        for start, first_live in self._empty_from.items():
+            if start <= key < first_live:
+                self._empty_from[start] = key
 
     def _open_db(self) -> rocksdict.Rdict:
         attempts = self._options.open_max_retries + 1
@@ -181,14 +231,6 @@ class RocksDBPartitionStore(PartitionStore):
                 partition=self.partition,
             )
         return int.from_bytes(raw, "big")
-
-
-def _walk(iterator: rocksdict.RdictIter, limit: int | None) -> Iterator[tuple[bytes, bytes]]:
-    remaining = -1 if limit is None else limit
-    while remaining != 0 and iterator.valid():
-        yield iterator.key(), iterator.value()
-        iterator.next()
-        remaining -= 1
 
 
 def destroy_database(path: str | os.PathLike[str]) -> None:

@@ -62,7 +62,8 @@ def test_memory_store_equals_dict_model(
     _run("memory", writes, via_txn)
 
 
-@settings(max_examples=40, deadline=None)
+# Each example opens and reopens a database (tens of milliseconds): fewer examples.
+@settings(max_examples=25, deadline=None)
 @given(writes=batches, via_txn=st.booleans())
 def test_rocksdb_store_equals_dict_model(
     writes: list[dict[bytes, bytes | None]], via_txn: bool
