@@ -17,10 +17,13 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from prometheus_client import CollectorRegistry
 
+from processors.metrics import PrometheusMetrics
 from sagas.cli.loading import load_saga
 from sagas.cli.worker import worker as worker_command
 from sagas.config import KafkaSettings
+from sagas.events import WorkflowStatus
 
 REPO = Path(__file__).resolve().parents[2]
 COMPOSE_FILE = REPO / "docker-compose.yml"
@@ -35,35 +38,39 @@ SERVICES = {"kafka", "schema-registry", "prometheus", "grafana", *WORKERS}
 WORKER_COMMAND = ["sagas", "worker", "examples.order_saga:saga"]
 METRICS_PORT = 9100
 
-# The metrics the workers export (processors/metrics.py), by Prometheus type.
+# The metrics the dashboard may query: what processors/metrics.py agreed to export.
 METRICS = {
-    "sagas_workflows_ended_total": "counter",
-    "sagas_workflows_started_total": "counter",
-    "sagas_events_processed_total": "counter",
-    "sagas_dlq_records_total": "counter",
-    "sagas_step_duration_seconds": "histogram",
-    "sagas_dispatch_latency_seconds": "histogram",
-    "sagas_transaction_commit_seconds": "histogram",
-    "sagas_batch_size": "histogram",
-    "sagas_consumer_lag": "gauge",
-    "sagas_timers_pending": "gauge",
+    "sagas_workflows_started_total": ("counter", {"saga"}),
+    "sagas_workflows_ended_total": ("counter", {"saga", "status"}),
+    "sagas_events_processed_total": ("counter", {"saga", "type"}),
+    "sagas_dlq_records_total": ("counter", {"saga", "reason"}),
+    "sagas_step_duration_seconds": ("histogram", {"saga", "step", "outcome"}),
+    "sagas_dispatch_latency_seconds": ("histogram", {"saga", "queue"}),
+    "sagas_transaction_commit_seconds": ("histogram", {"processor"}),
+    "sagas_batch_size": ("histogram", {"processor"}),
+    "sagas_consumer_lag": ("gauge", {"group", "topic", "partition"}),
+    "sagas_timers_pending": ("gauge", {"saga"}),
 }
 METRIC_REFERENCE = re.compile(r"\bsagas_[a-z0-9_]+")
+LABEL_MATCHER = re.compile(r"(\w+)\s*(?:=~|!~|!=|=)\s*\"")
+GROUPING = re.compile(r"\b(?:by|without)\s*\(([^)]*)\)")
+LABEL_VALUES = re.compile(r"label_values\(\s*\w+\s*,\s*(\w+)\s*\)")
 
 
-def _series_names() -> dict[str, str]:
-    """Every series name a query may use, mapped to the metric that exports it."""
-    names: dict[str, str] = {}
-    for metric, kind in METRICS.items():
+def _series_labels() -> dict[str, set[str]]:
+    """Every series name a query may use, with the labels its samples carry."""
+    series: dict[str, set[str]] = {}
+    for metric, (kind, labels) in METRICS.items():
         if kind == "histogram":
-            for suffix in ("_bucket", "_count", "_sum"):
-                names[metric + suffix] = metric
+            series[metric + "_bucket"] = labels | {"le"}
+            series[metric + "_count"] = labels
+            series[metric + "_sum"] = labels
         else:
-            names[metric] = metric
-    return names
+            series[metric] = labels
+    return series
 
 
-SERIES = _series_names()
+SERIES = _series_labels()
 
 
 @pytest.fixture(scope="module")
@@ -440,8 +447,16 @@ def _queries(dashboard: dict[str, Any]) -> list[str]:
     return queries
 
 
-def _unknown_series(query: str) -> list[str]:
-    return [name for name in METRIC_REFERENCE.findall(query) if name not in SERIES]
+def _query_problems(query: str) -> list[str]:
+    """Series a query names that no worker exports, and labels none of its series carry."""
+    names = METRIC_REFERENCE.findall(query)
+    problems = [f"unknown series {name}" for name in names if name not in SERIES]
+    carried = set().union(*(SERIES.get(name, set()) for name in names))
+    used = set(LABEL_MATCHER.findall(query)) | set(LABEL_VALUES.findall(query))
+    for grouping in GROUPING.findall(query):
+        used |= {label.strip() for label in grouping.split(",") if label.strip()}
+    problems += [f"unknown label {label}" for label in sorted(used - carried)]
+    return problems
 
 
 @pytest.fixture(scope="module")
@@ -450,14 +465,45 @@ def dashboard() -> dict[str, Any]:
     return loaded
 
 
-def test_dashboard_queries_only_exported_metrics(dashboard: dict[str, Any]) -> None:
+def test_dashboard_queries_only_exported_metrics_and_labels(dashboard: dict[str, Any]) -> None:
     queries = _queries(dashboard)
 
-    assert queries
-    assert {query: _unknown_series(query) for query in queries if _unknown_series(query)} == {}
-    assert _unknown_series("rate(sagas_workflows_ended_count[5m])") == [
-        "sagas_workflows_ended_count"
-    ], "the metric name check must catch a misspelt series"
+    assert len(queries) > len(METRICS)
+    assert {query: _query_problems(query) for query in queries if _query_problems(query)} == {}
+
+
+def test_query_check_catches_unknown_series_and_labels() -> None:
+    assert _query_problems("rate(sagas_workflows_ended_count[5m])") == [
+        "unknown series sagas_workflows_ended_count"
+    ]
+    assert _query_problems('sum by (queue) (sagas_timers_pending{sagaa="x"})') == [
+        "unknown label queue",
+        "unknown label sagaa",
+    ]
+    assert _query_problems("label_values(sagas_consumer_lag, saga)") == ["unknown label saga"]
+
+
+def test_runtime_exports_exactly_the_dashboard_metrics() -> None:
+    registry = CollectorRegistry()
+    metrics = PrometheusMetrics(registry)
+    metrics.workflow_started("order")
+    metrics.workflow_ended("order", WorkflowStatus.COMPLETED.value)
+    metrics.event_processed("order", "started")
+    metrics.dlq_record("order", "undecodable")
+    metrics.transaction_committed("saga", 0.004, 12)
+    metrics.step_finished("order", "reserve", "succeeded", 0.02)
+    metrics.command_dispatched("order", "order", 0.003)
+    metrics.timers_pending("order", 2)
+    metrics.consumer_lag("order.saga", "order.events", 0, 5)
+
+    exported = {
+        sample.name: set(sample.labels)
+        for family in registry.collect()
+        for sample in family.samples
+        if not sample.name.endswith("_created")
+    }
+
+    assert exported == SERIES
 
 
 def test_dashboard_covers_every_required_view(dashboard: dict[str, Any]) -> None:
@@ -466,8 +512,8 @@ def test_dashboard_covers_every_required_view(dashboard: dict[str, Any]) -> None
     def queried(pattern: str) -> bool:
         return any(re.search(pattern, query) for query in queries)
 
-    for status in ("completed", "compensated", "failed"):
-        assert queried(rf'sagas_workflows_ended_total\{{[^}}]*status=~"\(\?i\){status}"')
+    for status in (WorkflowStatus.COMPLETED, WorkflowStatus.COMPENSATED, WorkflowStatus.FAILED):
+        assert queried(rf'sagas_workflows_ended_total\{{[^}}]*status="{status.value}"')
     for histogram in ("sagas_step_duration_seconds", "sagas_transaction_commit_seconds"):
         for quantile in ("0.5", "0.99"):
             assert queried(rf"histogram_quantile\({quantile}, .*{histogram}_bucket")
