@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import inspect
 import re
 from typing import Any
 
@@ -245,8 +246,12 @@ class _Compiler:
                 name,
             )
         if step.child_saga is not None:
-            if not isinstance(step.child_saga, Saga) or not callable(step.child_input):
-                raise self.fail("a child step needs a Saga and an input function", name)
+            if (
+                not isinstance(step.child_saga, Saga)
+                or not callable(step.child_input)
+                or inspect.iscoroutinefunction(step.child_input)
+            ):
+                raise self.fail("a child step needs a Saga and a plain input function", name)
             child = check_name(step.child_saga.name, "child saga name", saga=self.name, step=name)
             results[name] = TypeAdapter(dict[str, Any])
             return StepSpec(
@@ -336,8 +341,8 @@ class _Compiler:
         )
 
     def _branch(self, branch: Branch, i: int, after: int, forward_only: bool) -> NodeSpec:
-        if not callable(branch.choose):
-            raise self.fail("a branch needs a function that chooses", branch.name)
+        if not callable(branch.choose) or inspect.iscoroutinefunction(branch.choose):
+            raise self.fail("a branch needs a plain (not async) function that chooses", branch.name)
         if not branch.targets:
             raise self.fail("a branch needs at least one target", branch.name)
         targets = tuple(

@@ -51,6 +51,9 @@ class Fault(StrEnum):
     """Never answer, so that the attempt's timeout fires."""
     DELIVER_TWICE = "deliver_twice"
     """Run the function once and deliver its answer twice."""
+    RUN_TWICE = "run_twice"
+    """Deliver the command twice (at-least-once delivery): the function runs twice with
+    the same idempotency key and both answers arrive."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -443,17 +446,18 @@ class SagaTestEnvironment:
                     step=command.step,
                 )
             return
-        self.executions.append(
-            Execution(
-                command.workflow_id,
-                command.step,
-                command.kind,
-                command.attempt,
-                command.idempotency_key,
+        for _ in range(2 if fault is Fault.RUN_TWICE else 1):
+            self.executions.append(
+                Execution(
+                    command.workflow_id,
+                    command.step,
+                    command.kind,
+                    command.attempt,
+                    command.idempotency_key,
+                )
             )
-        )
-        answer = self._runner.run(run_command(plan, command, lambda: self.now_ms))
-        self._inbox.append(answer)
+            answer = self._runner.run(run_command(plan, command, lambda: self.now_ms))
+            self._inbox.append(answer)
         if fault is Fault.DELIVER_TWICE:
             self._inbox.append(answer)
 

@@ -1,6 +1,6 @@
 from examples.order_saga import LEDGER, OrderInput, Shipment, saga
-from sagas.events import WorkflowStatus
-from sagas.testing import SagaTestEnvironment, assert_failure_matrix
+from sagas.events import EventType, WorkflowStatus
+from sagas.testing import Fault, SagaTestEnvironment, assert_failure_matrix
 
 ORDER = OrderInput(order_id="o-1", customer_email="ann@example.com", amount_cents=1250, sku="mug")
 
@@ -39,3 +39,16 @@ def test_the_failure_matrix_holds() -> None:
     assert len(cases) == 12
     notify = [c for c in cases if c.step == "notify_customer" and c.fault.value != "deliver_twice"]
     assert {c.status for c in notify} == {WorkflowStatus.FAILED}
+
+
+def test_a_command_delivered_twice_runs_twice_but_charges_once() -> None:
+    with SagaTestEnvironment(saga) as env:
+        env.inject("charge_payment", Fault.RUN_TWICE)
+        wf = env.start(ORDER, workflow_id="ord-twice")
+        assert env.status(wf).status is WorkflowStatus.COMPLETED
+        runs = [x for x in env.executions if x.step == "charge_payment"]
+        assert len(runs) == 2
+        assert {x.idempotency_key for x in runs} == {"ord-twice/charge_payment/action"}
+        assert env.event_types(wf).count(EventType.ANSWER_IGNORED) == 1
+    charges = [key for key in LEDGER if key.startswith("ord-twice/charge_payment")]
+    assert charges == ["ord-twice/charge_payment/action"]

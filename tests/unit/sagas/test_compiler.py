@@ -186,3 +186,16 @@ def test_a_step_takes_one_compensation_only() -> None:
     step.compensation(undo)
     with pytest.raises(DefinitionError, match="already has a compensation"):
         step.compensation(undo)
+
+
+def async_branch(saga: Saga[In]) -> None:
+    async def route(view: object) -> str:
+        return END
+
+    saga.branch(targets=[END], name="route")(route)  # type: ignore[arg-type]
+
+
+def test_an_async_branch_chooser_is_refused() -> None:
+    with pytest.raises(DefinitionError, match=r"plain \(not async\) function") as info:
+        build(async_branch).compile()
+    assert info.value.step == "route"
