@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 
+from sagas.definition import StepKind
 from sagas.events import ErrorInfo, Event, EventType, Origin, WorkflowStatus
 from sagas.graph import NodeKind, NodeSpec, StepSpec
 from sagas.state import Phase, StepRun, WorkflowState
@@ -149,7 +150,7 @@ class Evolver:
         state.timers.pop(DEADLINE + step, None)
         state.completed.append(step)
         spec = self.steps[step]
-        if spec.kind.value != "compensatable":
+        if spec.kind is not StepKind.COMPENSATABLE:
             state.committed = True
             state.cancel = None
         if state.error is not None or state.cancel is not None:

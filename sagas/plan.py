@@ -16,6 +16,7 @@ from pydantic import BaseModel, TypeAdapter
 
 from compensations import Recovery, compensation_waves, recovery_for
 from sagas.context import WorkflowView
+from sagas.definition import StepKind
 from sagas.errors import SagaError, UnapplicableEventError
 from sagas.events import (
     CommandKind,
@@ -418,7 +419,7 @@ class Plan:
             failed = self.steps.get(state.failed_step or "")
             recovery = recovery_for(
                 committed=state.committed,
-                failed_step_retriable=failed is not None and failed.kind.value == "retriable",
+                failed_step_retriable=failed is not None and failed.kind is StepKind.RETRIABLE,
             )
             if recovery is Recovery.FAIL:
                 run.emit(state, EventType.FAILED, step=state.failed_step, error=state.error)

@@ -15,7 +15,7 @@ from typing import Any
 
 from pydantic import BaseModel
 
-from sagas.definition import Saga
+from sagas.definition import Saga, StepKind
 from sagas.events import CommandKind, EventType, WorkflowStatus
 from sagas.graph import StepSpec
 from sagas.testing.environment import Fault, SagaTestEnvironment
@@ -130,7 +130,7 @@ def _check(
         problems.append(f"a step was compensated twice: {case.compensated}")
     undoable = [s for s in case.completed if steps[s].compensatable]
     point_of_no_return = any(not steps[s].compensatable for s in case.completed) or (
-        steps[case.step].kind.value == "retriable"
+        steps[case.step].kind is StepKind.RETRIABLE
     )
     if case.fault is Fault.DELIVER_TWICE or case.status is WorkflowStatus.COMPLETED:
         if case.compensated:
