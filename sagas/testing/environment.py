@@ -2,7 +2,18 @@
 
 It drives workflows with the code the real runtime uses (``Plan.handle`` for
 every event, ``run_command`` for every command) and keeps each workflow's log,
-so a test can assert on outcomes and on the history.
+so a test can assert on outcomes and on the history::
+
+    with SagaTestEnvironment(saga) as env:
+        env.fail("create_shipment", non_retryable=True)
+        wf = env.start(OrderInput(order_id="o-1", ...))
+        assert env.status(wf).status is WorkflowStatus.COMPENSATED
+        assert env.compensated(wf) == ["reserve_inventory", "charge_payment"]
+
+Calls are synchronous: each one runs the workflows until they wait (for an
+answer that an injected time-out withholds, a timer or a signal). Async actions
+run on one event loop the environment owns, so it cannot be used from inside a
+running loop (an ``async def`` test).
 """
 
 from __future__ import annotations
