@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Mapping
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -11,6 +12,7 @@ from confluent_kafka import Producer
 from confluent_kafka.admin import AdminClient, NewTopic  # type: ignore[attr-defined]
 
 from processors.store import (
+    ChangelogRestoreError,
     ChangelogRestorer,
     ChangelogWriteError,
     ChangelogWriter,
@@ -225,3 +227,15 @@ def test_undelivered_changelog_records_are_reported(changelog: _Changelog) -> No
     assert raised.value.partition == 7
     assert raised.value.topic == changelog.topic
     changelog.producer.abort_transaction(30)
+
+
+def test_restore_from_a_missing_topic_fails_clearly(
+    kafka_config: dict[str, Any], unique_name: Callable[[str], str]
+) -> None:
+    topic = unique_name("missing")
+    with (
+        ChangelogRestorer(kafka_config, topic, timeout=timedelta(seconds=5)) as restorer,
+        pytest.raises(ChangelogRestoreError, match="watermarks") as raised,
+    ):
+        restorer.restore(MemoryPartitionStore())
+    assert raised.value.topic == topic
