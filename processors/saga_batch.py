@@ -28,6 +28,10 @@ from schemas.codecs import Codec
 
 log = logging.getLogger(__name__)
 
+DECISION_HEADER = ("sagas.origin", b"processor")
+"""Marks the decisions the processor appends, so it skips them unread when it reads them
+back (they are in its state already). Participants never set it."""
+
 PARKED_PREFIX = b"p"
 """``p<workflow id>`` -> why the workflow is parked (JSON)."""
 HELD_PREFIX = b"h"
@@ -56,6 +60,9 @@ class Codecs:
     event: Codec[Event]
     command: Codec[Command]
     status: Codec[StatusRecord]
+
+
+_DECISION_HEADERS = (DECISION_HEADER,)
 
 
 def parked_key(workflow_id: str) -> bytes:

@@ -23,7 +23,7 @@ from confluent_kafka import Consumer, KafkaError, KafkaException, Message, Produ
 from processors.kafka_config import consumer_config, transactional_producer_config
 from processors.metrics import Metrics
 from processors.outbox import Outgoing
-from processors.saga_batch import Codecs, PartitionBatch, Routing
+from processors.saga_batch import DECISION_HEADER, Codecs, PartitionBatch, Routing
 from processors.settings import ProcessorSettings
 from processors.store.base import Store
 from processors.store.changelog import ChangelogWriter
@@ -164,6 +164,8 @@ class SagaProcessor:
             for partition, batch in batches.items():
                 records = by_partition.get(partition, ())
                 for message in records:
+                    if _is_decision(message):
+                        continue  # our own decision, already in the state: no need to decode
                     batch.apply_record(_offset(message), message.key(), message.value())
                 if records:
                     offsets.append(
@@ -289,6 +291,11 @@ def _produce_all(producer: Producer, records: list[Outgoing]) -> None:
 
 def _headers(record: Outgoing) -> list[tuple[str, str | bytes | None]] | None:
     return list(record.headers) if record.headers is not None else None
+
+
+def _is_decision(message: Message) -> bool:
+    headers = message.headers()
+    return isinstance(headers, list) and bool(headers) and headers[0] == DECISION_HEADER
 
 
 def _partition(message: Message) -> int:

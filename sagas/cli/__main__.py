@@ -1,0 +1,5 @@
+"""``python -m sagas.cli``: the same as the ``sagas`` command."""
+
+from sagas.cli import main
+
+main()
