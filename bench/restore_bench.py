@@ -24,7 +24,6 @@ from processors.store import (
     RocksDBOptions,
     RocksDBStore,
     Store,
-    transactional_producer_config,
 )
 
 
@@ -48,7 +47,9 @@ def _parse_args() -> argparse.Namespace:
 def _fill(config: dict[str, str], topic: str, args: argparse.Namespace) -> float:
     producer = Producer(
         {
-            **transactional_producer_config(config, f"{topic}-bench"),
+            **config,
+            "transactional.id": f"{topic}-bench",
+            "enable.idempotence": True,
             "linger.ms": 20,
             "batch.size": 1_000_000,
             "compression.type": "lz4",

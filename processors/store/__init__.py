@@ -7,11 +7,7 @@ Kafka transaction holding their changelog records has committed.
 """
 
 from processors.store.base import Changes, PartitionStore, RangeReader, Store
-from processors.store.changelog import (
-    ChangelogWriteError,
-    ChangelogWriter,
-    transactional_producer_config,
-)
+from processors.store.changelog import ChangelogWriteError, ChangelogWriter
 from processors.store.errors import (
     ChangelogOffsetError,
     ChangelogRestoreError,
@@ -70,7 +66,6 @@ __all__ = [
     "remove_timer",
     "restore_partition",
     "timer_key",
-    "transactional_producer_config",
     "workflow_id_of",
     "workflow_key",
 ]

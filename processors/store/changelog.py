@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any, cast
+from typing import cast
 
 from confluent_kafka import KafkaError, Message, Producer
 
@@ -38,12 +38,13 @@ class ChangelogWriter:
         produce = self._producer.produce
         on_delivery = self._on_delivery
         for key, value in changes.items():
-            try:
-                produce(self.topic, value, key, partition=partition, on_delivery=on_delivery)
-            except BufferError:
-                # The local queue is full: serve delivery reports to make room, then retry.
-                self._producer.poll(0.1)
-                produce(self.topic, value, key, partition=partition, on_delivery=on_delivery)
+            while True:
+                try:
+                    produce(self.topic, value, key, partition=partition, on_delivery=on_delivery)
+                    break
+                except BufferError:
+                    # The local queue is full: serve delivery reports to make room.
+                    self._producer.poll(0.1)
 
     def take_offsets(self) -> dict[int, int]:
         """The last delivered offset per changelog partition since the previous call.
@@ -77,17 +78,3 @@ class ChangelogWriter:
         offset = cast("int", message.offset())
         if offset > self._last_offsets.get(partition, -1):
             self._last_offsets[partition] = offset
-
-
-def transactional_producer_config(
-    config: Mapping[str, Any], transactional_id: str
-) -> dict[str, Any]:
-    """Producer settings for exactly-once changelog writes, on top of connection ``config``."""
-    return {
-        **config,
-        "transactional.id": transactional_id,
-        "enable.idempotence": True,
-        "acks": "all",
-        "partitioner": "murmur2_random",
-        "linger.ms": 5,
-    }

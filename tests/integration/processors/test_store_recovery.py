@@ -22,7 +22,6 @@ from processors.store import (
     Store,
     StoreError,
     restore_partition,
-    transactional_producer_config,
 )
 from processors.store.memory import MemoryStore
 
@@ -35,7 +34,9 @@ class _Changelog:
     def __init__(self, config: dict[str, Any], topic: str, transactional_id: str) -> None:
         self.config = config
         self.topic = topic
-        self.producer = Producer(transactional_producer_config(config, transactional_id))
+        self.producer = Producer(
+            {**config, "transactional.id": transactional_id, "enable.idempotence": True}
+        )
         self.producer.init_transactions(30)
         self.writer = ChangelogWriter(self.producer, topic)
 
