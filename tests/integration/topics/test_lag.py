@@ -7,7 +7,7 @@ import pytest
 from confluent_kafka import Consumer, Producer, TopicPartition
 from confluent_kafka.admin import AdminClient
 
-from tests.integration.topics.conftest import create_topic, produce
+from tests.integration.topics.topic_setup import create_topic, produce
 from topics.admin import TopicAdminError
 from topics.lag import PartitionLag, consumer_lag
 

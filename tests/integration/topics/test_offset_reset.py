@@ -9,7 +9,7 @@ import pytest
 from confluent_kafka import Consumer, TopicPartition
 
 from sagas.errors import ConfigurationError
-from tests.integration.topics.conftest import create_topic, produce
+from tests.integration.topics.topic_setup import create_topic, produce
 from topics.lag import consumer_lag
 from topics.offset_reset import (
     GroupActiveError,

@@ -1,4 +1,4 @@
-"""Helpers shared by the topic integration tests: create a topic, produce keyed records."""
+"""Creating a topic and producing keyed records, for the topic integration tests."""
 
 from __future__ import annotations
 
