@@ -1,9 +1,19 @@
 """The saga processor's local state: per-partition stores backed by a changelog topic.
 
 Two backends pass one contract suite: RocksDB (rocksdict in raw mode, bytes only) for
-workers and an in-memory twin for tests. A :class:`StoreTransaction` stages a batch's
-writes; they reach the store in one atomic write with the changelog offset once the
-Kafka transaction holding their changelog records has committed.
+workers and an in-memory twin for tests. The checkpoint of a batch:
+
+1. stage the batch's writes in a :class:`StoreTransaction` (reads see them);
+2. produce ``txn.changes()`` with a :class:`ChangelogWriter` to changelog partition ``p``
+   inside the Kafka transaction that also holds the batch's output and offsets;
+3. commit the Kafka transaction;
+4. ``txn.commit(writer.take_offsets().get(p))``: one atomic store write of the data and
+   the offset of its last changelog record.
+
+On assignment, :class:`ChangelogRestorer` replays the changelog from the stored offset + 1
+to its committed end, so a crash anywhere recovers to a state matching the committed log.
+A store reopened after a close or a crash keeps its data and offset (a memory store: as
+long as its :class:`MemoryStore` lives); only ``destroy`` forgets them.
 """
 
 from processors.store.base import Changes, PartitionStore, RangeReader, Store

@@ -106,6 +106,8 @@ class RocksDBPartitionStore(PartitionStore):
         if limit == 0:
             return
         valid = iterator.valid()
+        if not valid:
+            self._check_iterator(iterator)
         # Learn where the first live key of the range is, unless a write came since
         # the iterator's snapshot was taken (it may have put a key before it).
         if version == self._version:
@@ -120,6 +122,17 @@ class RocksDBPartitionStore(PartitionStore):
             iterator.next()
             remaining -= 1
             valid = iterator.valid()
+        if not valid:
+            self._check_iterator(iterator)
+
+    def _check_iterator(self, iterator: rocksdict.RdictIter) -> None:
+        # An iterator also turns invalid on an I/O error, which must not pass for the end.
+        try:
+            iterator.status()
+        except Exception as exc:
+            raise StoreError(
+                f"RocksDB range read failed: {exc}", path=self.path, partition=self.partition
+            ) from exc
 
     def changelog_offset(self) -> int | None:
         self._check_open()
