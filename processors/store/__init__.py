@@ -28,7 +28,7 @@ from processors.store.errors import (
 )
 from processors.store.memory import MemoryPartitionStore, MemoryStore
 from processors.store.options import RocksDBOptions
-from processors.store.recovery import ChangelogRestorer, RestoreResult, restore_partition
+from processors.store.recovery import ChangelogRestorer, RestoreResult
 from processors.store.rocksdb import RocksDBPartitionStore, RocksDBStore
 from processors.store.timers import (
     TIMER_PREFIX,
@@ -74,7 +74,6 @@ __all__ = [
     "next_due_ms",
     "parse_timer_key",
     "remove_timer",
-    "restore_partition",
     "timer_key",
     "workflow_id_of",
     "workflow_key",

@@ -26,6 +26,9 @@ DEFAULT_TIMEOUT = timedelta(minutes=10)
 # it is short: the end event and a position past the last marker come with the last records.
 _CONSUME_WAIT_SECONDS = 0.05
 
+# How often to look again whether an open transaction still holds the stable end back.
+_STABLE_POLL_SECONDS = 0.05
+
 # Settings a restore consumer needs whatever the caller's connection settings say.
 _RESTORE_CONSUMER_SETTINGS: dict[str, Any] = {
     "isolation.level": "read_committed",
@@ -51,7 +54,7 @@ class RestoreResult:
     """The first changelog offset read (the stored offset + 1, or the log start)."""
 
     end_offset: int
-    """The committed end of the changelog partition the restore read up to."""
+    """The stable end (last stable offset) of the changelog partition it read up to."""
 
     records: int
     """Changelog records applied (aborted ones never reach the store)."""
@@ -62,165 +65,15 @@ class RestoreResult:
     seconds: float
 
 
-def restore_partition(
-    consumer: Consumer,
-    topic: str,
-    partition: int,
-    store: PartitionStore,
-    *,
-    chunk_size: int = DEFAULT_CHUNK_SIZE,
-    timeout: timedelta = DEFAULT_TIMEOUT,
-) -> RestoreResult:
-    """Bring ``store`` up to the committed end of changelog ``topic``/``partition``.
-
-    ``consumer`` must read with ``isolation.level=read_committed`` (as the consumers of
-    :class:`ChangelogRestorer` do), so that records of aborted transactions are skipped and
-    the end is the last stable offset. Records are applied from the stored offset + 1, one
-    store write per consumed chunk with the offset of its last record beside the data, so
-    an interrupted restore resumes where it stopped. A store whose offset lies outside the
-    log (the topic was recreated or truncated) is cleared and rebuilt from the log start.
-    The consumer's assignment is replaced by the changelog partition and removed at the end.
-    """
-    if chunk_size < 1:
-        raise ChangelogRestoreError(
-            f"chunk_size must be >= 1, got {chunk_size}", topic=topic, partition=partition
-        )
-    started = time.monotonic()
-    low, high = _watermarks(consumer, topic, partition, timeout)
-    stored = store.changelog_offset()
-    rebuilt = stored is not None and (stored >= high or stored + 1 < low)
-    if rebuilt:
-        logger.warning(
-            "store offset %s of %s[%d] lies outside the changelog [%d, %d); rebuilding it",
-            stored,
-            topic,
-            partition,
-            low,
-            high,
-        )
-        store.clear()
-        stored = None
-    start = low if stored is None else stored + 1
-    records = 0
-    if start < high:
-        records = _consume_into(
-            consumer,
-            topic,
-            partition,
-            store,
-            start,
-            high,
-            chunk_size,
-            started + timeout.total_seconds(),
-        )
-    result = RestoreResult(
-        topic=topic,
-        partition=partition,
-        start_offset=start,
-        end_offset=high,
-        records=records,
-        rebuilt=rebuilt,
-        seconds=time.monotonic() - started,
-    )
-    logger.info(
-        "restored %s[%d] from offset %d to %d: %d record(s) in %.3fs",
-        topic,
-        partition,
-        start,
-        high,
-        records,
-        result.seconds,
-    )
-    return result
-
-
-def _watermarks(
-    consumer: Consumer, topic: str, partition: int, timeout: timedelta
-) -> tuple[int, int]:
-    try:
-        # With read_committed the broker answers the last stable offset as the high mark.
-        low, high = consumer.get_watermark_offsets(
-            TopicPartition(topic, partition), timeout=timeout.total_seconds(), cached=False
-        )
-    except KafkaException as exc:
-        raise ChangelogRestoreError(
-            f"cannot read the changelog's watermarks: {exc}", topic=topic, partition=partition
-        ) from exc
-    return int(low), int(high)
-
-
-def _consume_into(
-    consumer: Consumer,
-    topic: str,
-    partition: int,
-    store: PartitionStore,
-    start: int,
-    end: int,
-    chunk_size: int,
-    deadline: float,
-) -> int:
-    target = TopicPartition(topic, partition, start)
-    consumer.assign([target])
-    records = 0
-    last = start - 1
-    try:
-        while True:
-            remaining = deadline - time.monotonic()
-            if remaining <= 0:
-                raise ChangelogRestoreError(
-                    f"restore stalled: reached offset {last} of {end}",
-                    topic=topic,
-                    partition=partition,
-                    offset=last,
-                )
-            messages = consumer.consume(chunk_size, min(remaining, _CONSUME_WAIT_SECONDS))
-            changes: dict[bytes, bytes | None] = {}
-            last_record: Message | None = None
-            reached_end = False
-            errors = 0
-            for message in messages:
-                error = message.error()
-                if error is None:
-                    key = message.key()
-                    if key is None:
-                        raise ChangelogRestoreError(
-                            "a changelog record has no key; the topic holds foreign records",
-                            topic=topic,
-                            partition=partition,
-                            offset=message.offset(),
-                        )
-                    changes[key] = message.value()
-                    last_record = message
-                elif error.code() == KafkaError._PARTITION_EOF:
-                    errors += 1
-                    # The end event carries the next fetch offset, which counts the
-                    # transaction markers that never reach the application.
-                    reached_end = cast("int", message.offset()) >= end
-                else:
-                    raise ChangelogRestoreError(
-                        f"cannot read the changelog: {error}",
-                        topic=topic,
-                        partition=partition,
-                        offset=last,
-                    ) from KafkaException(error)
-            if last_record is not None:
-                last = cast("int", last_record.offset())
-                store.write(changes, last)
-                records += len(messages) - errors
-            if reached_end or last >= end - 1 or _position(consumer, target) >= end:
-                return records
-    finally:
-        consumer.unassign()
-
-
-def _position(consumer: Consumer, target: TopicPartition) -> int:
-    [position] = consumer.position([TopicPartition(target.topic, target.partition)])
-    # Before anything is consumed the position is a negative sentinel (OFFSET_INVALID).
-    return position.offset
-
-
 class ChangelogRestorer:
-    """Owns a read_committed consumer and restores partition stores from one changelog topic."""
+    """Restores partition stores from one changelog topic, reading committed records only.
+
+    It owns two consumers that never join a group nor commit: one reads the changelog with
+    ``isolation.level=read_committed`` (aborted records are skipped, the end is the last
+    stable offset); the other asks for the uncommitted high watermark, to tell a store that
+    is ahead of the log (the topic was recreated or truncated: it is rebuilt) from one whose
+    records sit behind a transaction still open on the partition (it waits for it to end).
+    """
 
     def __init__(
         self,
@@ -231,29 +84,182 @@ class ChangelogRestorer:
         timeout: timedelta = DEFAULT_TIMEOUT,
     ) -> None:
         """``config`` holds the librdkafka connection settings (bootstrap servers, security)."""
+        if chunk_size < 1:
+            raise ChangelogRestoreError(
+                f"chunk_size must be >= 1, got {chunk_size}", topic=topic, partition=-1
+            )
         self.topic = topic
         self._chunk_size = chunk_size
         self._timeout = timeout
         settings = {"group.id": f"{topic}.restore", **config, **_RESTORE_CONSUMER_SETTINGS}
         self._consumer = Consumer(settings)
+        self._uncommitted = Consumer({**settings, "isolation.level": "read_uncommitted"})
 
     def restore(self, store: PartitionStore, partition: int | None = None) -> RestoreResult:
-        """Restore ``store`` from changelog partition ``partition`` (default: the store's own)."""
-        return restore_partition(
-            self._consumer,
-            self.topic,
-            store.partition if partition is None else partition,
-            store,
-            chunk_size=self._chunk_size,
-            timeout=self._timeout,
+        """Bring ``store`` up to the committed end of changelog ``partition`` (default: its own).
+
+        Records are applied from the stored offset + 1, one store write per consumed chunk
+        with the offset of its last record beside the data, so that an interrupted restore
+        resumes where it stopped.
+        """
+        partition = store.partition if partition is None else partition
+        started = time.monotonic()
+        deadline = started + self._timeout.total_seconds()
+        low, stable = self._watermarks(self._consumer, partition)
+        stored = store.changelog_offset()
+        rebuilt = False
+        if stored is not None and (stored + 1 < low or stored >= stable):
+            high = self._watermarks(self._uncommitted, partition)[1]
+            if stored + 1 < low or stored >= high:
+                logger.warning(
+                    "store offset %d of %s[%d] lies outside the changelog [%d, %d); rebuilding",
+                    stored,
+                    self.topic,
+                    partition,
+                    low,
+                    high,
+                )
+                store.clear()
+                stored = None
+                rebuilt = True
+            else:
+                stable = self._await_stable(partition, stored, stable, deadline)
+        start = low if stored is None else stored + 1
+        records = 0
+        if start < stable:
+            records = self._consume_into(store, partition, start, stable, deadline)
+        result = RestoreResult(
+            topic=self.topic,
+            partition=partition,
+            start_offset=start,
+            end_offset=stable,
+            records=records,
+            rebuilt=rebuilt,
+            seconds=time.monotonic() - started,
         )
+        logger.info(
+            "restored %s[%d] from offset %d to %d: %d record(s) in %.3fs",
+            self.topic,
+            partition,
+            start,
+            stable,
+            records,
+            result.seconds,
+        )
+        return result
 
     def close(self) -> None:
-        """Close the consumer (it never joined a group nor committed anything)."""
+        """Close both consumers."""
         self._consumer.close()
+        self._uncommitted.close()
 
     def __enter__(self) -> ChangelogRestorer:
         return self
 
     def __exit__(self, *exc_info: object) -> None:
         self.close()
+
+    def _watermarks(self, consumer: Consumer, partition: int) -> tuple[int, int]:
+        try:
+            # A read_committed consumer is answered the last stable offset as high mark.
+            low, high = consumer.get_watermark_offsets(
+                TopicPartition(self.topic, partition),
+                timeout=self._timeout.total_seconds(),
+                cached=False,
+            )
+        except KafkaException as exc:
+            raise ChangelogRestoreError(
+                f"cannot read the changelog's watermarks: {exc}",
+                topic=self.topic,
+                partition=partition,
+            ) from exc
+        return int(low), int(high)
+
+    def _await_stable(self, partition: int, stored: int, stable: int, deadline: float) -> int:
+        # The store holds records past the stable end: they were committed (the store is
+        # written only after its transaction commits), but a transaction opened before
+        # them is still open, or the commit markers are still being written. Reading to
+        # the stable end now would leave the store ahead of what is read.
+        logger.info(
+            "changelog %s[%d] is stable only below offset %d, the store holds %d: waiting",
+            self.topic,
+            partition,
+            stable,
+            stored,
+        )
+        while True:
+            stable = self._watermarks(self._consumer, partition)[1]
+            if stable > stored:
+                return stable
+            if time.monotonic() >= deadline:
+                raise ChangelogRestoreError(
+                    f"a transaction left open on the changelog keeps its stable end at "
+                    f"{stable}, at or below the stored offset {stored}",
+                    topic=self.topic,
+                    partition=partition,
+                    offset=stored,
+                )
+            time.sleep(_STABLE_POLL_SECONDS)
+
+    def _consume_into(
+        self, store: PartitionStore, partition: int, start: int, end: int, deadline: float
+    ) -> int:
+        consumer = self._consumer
+        target = TopicPartition(self.topic, partition, start)
+        consumer.assign([target])
+        records = 0
+        last = start - 1
+        try:
+            while True:
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    raise ChangelogRestoreError(
+                        f"restore stalled: reached offset {last} of {end}",
+                        topic=self.topic,
+                        partition=partition,
+                        offset=last,
+                    )
+                messages = consumer.consume(self._chunk_size, min(remaining, _CONSUME_WAIT_SECONDS))
+                changes: dict[bytes, bytes | None] = {}
+                last_record: Message | None = None
+                reached_end = False
+                errors = 0
+                for message in messages:
+                    error = message.error()
+                    if error is None:
+                        key = message.key()
+                        if key is None:
+                            raise ChangelogRestoreError(
+                                "a changelog record has no key; the topic holds foreign records",
+                                topic=self.topic,
+                                partition=partition,
+                                offset=message.offset(),
+                            )
+                        changes[key] = message.value()
+                        last_record = message
+                    elif error.code() == KafkaError._PARTITION_EOF:
+                        errors += 1
+                        # The end event carries the next fetch offset, which counts the
+                        # transaction markers that never reach the application.
+                        reached_end = cast("int", message.offset()) >= end
+                    else:
+                        raise ChangelogRestoreError(
+                            f"cannot read the changelog: {error}",
+                            topic=self.topic,
+                            partition=partition,
+                            offset=last,
+                        ) from KafkaException(error)
+                if last_record is not None:
+                    last = cast("int", last_record.offset())
+                    store.write(changes, last)
+                    records += len(messages) - errors
+                if reached_end or last >= end - 1 or _position(consumer, target) >= end:
+                    return records
+        finally:
+            consumer.unassign()
+
+
+def _position(consumer: Consumer, target: TopicPartition) -> int:
+    [position] = consumer.position([TopicPartition(target.topic, target.partition)])
+    # Before anything is consumed the position is a negative sentinel (OFFSET_INVALID).
+    return position.offset

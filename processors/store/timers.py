@@ -116,6 +116,11 @@ def next_due_ms(reader: RangeReader) -> int | None:
     return None
 
 
+def count_timers(reader: RangeReader) -> int:
+    """How many timers are pending (a scan of the index: run it on assignment, not per batch)."""
+    return sum(1 for _ in reader.iter_range(TIMER_PREFIX, _prefix_end()))
+
+
 def _prefix_end() -> bytes:
     return bytes([TIMER_PREFIX[0] + 1])
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable, Iterator, Mapping
 from datetime import timedelta
 from pathlib import Path
@@ -21,7 +22,6 @@ from processors.store import (
     RocksDBStore,
     Store,
     StoreError,
-    restore_partition,
 )
 from processors.store.memory import MemoryStore
 
@@ -208,16 +208,6 @@ def test_interrupted_restore_resumes_from_the_last_chunk(changelog: _Changelog) 
     assert _contents(store) == {f"k{n}".encode(): f"v{n}".encode() for n in range(5)}
 
 
-def test_restore_partition_with_a_callers_consumer(changelog: _Changelog) -> None:
-    last = changelog.commit({b"a": b"1"})
-    store = MemoryPartitionStore()
-    with changelog.restorer() as restorer:
-        # The low-level function works on any read_committed consumer.
-        result = restore_partition(restorer._consumer, changelog.topic, 0, store)
-    assert result.records == 1
-    assert store.changelog_offset() == last
-
-
 def test_undelivered_changelog_records_are_reported(changelog: _Changelog) -> None:
     changelog.producer.begin_transaction()
     # The topic has two partitions: a record for partition 7 cannot be delivered.
@@ -240,3 +230,53 @@ def test_restore_from_a_missing_topic_fails_clearly(
     ):
         restorer.restore(MemoryPartitionStore())
     assert raised.value.topic == topic
+
+
+def _open_transaction(changelog: _Changelog, transactional_id: str) -> _Changelog:
+    """Another producer with a transaction left open on partition 0, as a stalled owner's."""
+    other = _Changelog(changelog.config, changelog.topic, transactional_id)
+    other.producer.begin_transaction()
+    other.writer.produce(0, {b"a": b"pending"})
+    other.producer.flush(30)
+    return other
+
+
+def test_restore_waits_for_a_transaction_open_before_the_stored_offset(
+    changelog: _Changelog, unique_name: Callable[[str], str]
+) -> None:
+    other = _open_transaction(changelog, unique_name("open"))
+    last = changelog.commit({b"a": b"1"})
+    store = MemoryPartitionStore()
+    # The processor writes its store once its own transaction commits, even though the
+    # older open transaction keeps the stable end of the partition before that record.
+    store.write({b"a": b"1"}, last)
+    aborter = threading.Timer(1.0, other.producer.abort_transaction, args=(30,))
+    aborter.start()
+    try:
+        with changelog.restorer() as restorer:
+            result = restorer.restore(store)
+    finally:
+        aborter.join()
+    assert not result.rebuilt
+    assert result.seconds >= 0.5
+    assert _contents(store) == {b"a": b"1"}
+    assert store.changelog_offset() == last
+
+
+def test_restore_gives_up_on_a_transaction_that_stays_open(
+    changelog: _Changelog, unique_name: Callable[[str], str]
+) -> None:
+    other = _open_transaction(changelog, unique_name("open"))
+    last = changelog.commit({b"a": b"1"})
+    store = MemoryPartitionStore()
+    store.write({b"a": b"1"}, last)
+    try:
+        with (
+            changelog.restorer(timeout=timedelta(seconds=2)) as restorer,
+            pytest.raises(ChangelogRestoreError, match="left open") as raised,
+        ):
+            restorer.restore(store)
+    finally:
+        other.producer.abort_transaction(30)
+    assert raised.value.offset == last
+    assert _contents(store) == {b"a": b"1"}
