@@ -12,7 +12,7 @@ from typing import Any, cast
 from confluent_kafka import Consumer, KafkaError, KafkaException, Message, TopicPartition
 
 from processors.store.base import PartitionStore
-from processors.store.errors import ChangelogRestoreError
+from processors.store.errors import ChangelogRestoreError, StoreError
 
 logger = logging.getLogger(__name__)
 
@@ -85,9 +85,7 @@ class ChangelogRestorer:
     ) -> None:
         """``config`` holds the librdkafka connection settings (bootstrap servers, security)."""
         if chunk_size < 1:
-            raise ChangelogRestoreError(
-                f"chunk_size must be >= 1, got {chunk_size}", topic=topic, partition=-1
-            )
+            raise StoreError(f"chunk_size must be >= 1, got {chunk_size}", non_retryable=True)
         self.topic = topic
         self._chunk_size = chunk_size
         self._timeout = timeout
