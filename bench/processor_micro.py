@@ -17,8 +17,9 @@ import uuid
 from bench.bench_saga import BenchOrder, saga
 from processors.metrics import Metrics
 from processors.saga_batch import PartitionBatch
-from processors.saga_processor import default_codecs, routing_for
+from processors.saga_processor import codecs_for, routing_for
 from processors.store.memory import MemoryPartitionStore
+from sagas.config import KafkaSettings
 from sagas.events import Event, EventType, Origin
 from sagas.execution import answer_event
 from sagas.versions import compile_versions
@@ -29,7 +30,7 @@ def run(workflows: int, batch_size: int) -> tuple[float, int]:
     """Seconds spent and input events applied for ``workflows`` complete sagas."""
     versions = compile_versions(saga)
     routing = routing_for(versions, "")
-    codecs = default_codecs()
+    codecs = codecs_for(KafkaSettings(), routing)
     commands = CommandCodec()
     store = MemoryPartitionStore(0)
     pending: list[bytes] = []

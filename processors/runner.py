@@ -6,6 +6,7 @@ import logging
 import threading
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
+from datetime import timedelta
 from enum import StrEnum
 
 from processors.metrics import Metrics
@@ -15,6 +16,7 @@ from processors.step_worker import StepWorker
 from sagas.config import KafkaSettings
 from sagas.errors import SagaError
 from sagas.versions import SagaVersions
+from topics.lag import consumer_lag
 from topics.naming import TopicNames
 from topics.provisioning import ProvisionReport, ensure_topics
 from topics.specs import TopicSettings, all_topic_specs
@@ -50,10 +52,13 @@ class WorkerRunner:
     processor_settings: ProcessorSettings = field(default_factory=ProcessorSettings)
     worker_settings: WorkerSettings = field(default_factory=WorkerSettings)
     metrics: Metrics = field(default_factory=Metrics)
+    lag_interval: timedelta | None = None
+    """Publish consumer lag to the metrics this often (None: never)."""
     processor: SagaProcessor | None = field(default=None, init=False)
     worker: StepWorker | None = field(default=None, init=False)
     _threads: list[threading.Thread] = field(default_factory=list, init=False)
     _errors: list[BaseException] = field(default_factory=list, init=False)
+    _stopping: threading.Event = field(default_factory=threading.Event, init=False)
 
     def start(self) -> WorkerRunner:
         """Start the threads; returns at once."""
@@ -70,7 +75,31 @@ class WorkerRunner:
                 [self.versions], queues, self.kafka, self.worker_settings, metrics=self.metrics
             )
             self._spawn("step-worker", self.worker.run)
+        if self.lag_interval is not None:
+            self._spawn("lag-reporter", self._report_lag_periodically)
         return self
+
+    def _report_lag_periodically(self) -> None:
+        assert self.lag_interval is not None
+        while not self._stopping.wait(self.lag_interval.total_seconds()):
+            try:
+                self.report_lag()
+            except SagaError as exc:
+                # Lag is for dashboards: a slow admin request must not stop the work.
+                log.warning("reading consumer lag failed: %s", exc)
+
+    def report_lag(self) -> None:
+        """Publish the consumer lag of this process's groups to the metrics."""
+        names = TopicNames(self.versions.name, self.kafka.topic_prefix)
+        groups: list[tuple[str, list[str]]] = []
+        if self.processor is not None:
+            groups.append((names.processor_group, [names.events]))
+        if self.worker is not None:
+            groups.append((self.worker.group, list(self.worker.topics)))
+        config = self.kafka.client_config()
+        for group, topics in groups:
+            for lag in consumer_lag(config, group, topics):
+                self.metrics.consumer_lag(group, lag.topic, lag.partition, lag.lag)
 
     def wait_ready(self, timeout: float = 60.0) -> None:
         """Block until every part has its first assignment (and restored its state)."""
@@ -81,6 +110,7 @@ class WorkerRunner:
 
     def stop(self, timeout: float = 30.0) -> None:
         """Stop every part and wait for its thread."""
+        self._stopping.set()
         for part in (self.processor, self.worker):
             if part is not None:
                 part.stop()
@@ -111,6 +141,7 @@ class WorkerRunner:
                 self._errors.append(exc)
                 # One failed part brings the process down: a half-running worker would
                 # hold partitions it does not serve.
+                self._stopping.set()
                 for part in (self.processor, self.worker):
                     if part is not None:
                         part.stop()

@@ -58,8 +58,12 @@ class Codecs:
     """The serializers of the records a processor reads and writes."""
 
     event: Codec[Event]
-    command: Codec[Command]
+    """Of the saga's own event log (inputs read, decisions written)."""
     status: Codec[StatusRecord]
+    command_for: Callable[[str], Codec[Command]]
+    """Of a command topic, by topic name."""
+    event_for: Callable[[str], Codec[Event]]
+    """Of another saga's event log (child workflows and parents), by topic name."""
 
 
 _DECISION_HEADERS = (DECISION_HEADER,)
@@ -101,6 +105,8 @@ class PartitionBatch:
         self.outgoing: list[Outgoing] = []
         self.inputs = 0
         self.earliest_new_timer: int | None = None
+        self.timers_added = 0
+        """Timer index entries added minus removed by this batch."""
 
     def apply_record(self, offset: int, key: bytes | None, value: bytes | None) -> None:
         """Apply one record read from ``S.events`` at ``offset``."""
@@ -187,6 +193,7 @@ class PartitionBatch:
             # Stale: the timer was cancelled or moved, or its workflow is parked (a redrive
             # rebuilds its timers from the state).
             self.txn.delete(entry.key)
+            self.timers_added -= 1
             return
         fired = Event(
             event_id=f"{wid}/{entry.timer_id}/{entry.due_ms}",
@@ -204,6 +211,7 @@ class PartitionBatch:
         except Exception as exc:
             log.exception("firing timer %s of workflow %s failed", entry.timer_id, wid)
             self.txn.delete(entry.key)
+            self.timers_added -= 1
             self._park(wid, DlqReason.PROCESSING_ERROR, None)
             self._dead_letter(-1, wid.encode(), self._codecs.event.encode(fired),
                               DlqReason.PROCESSING_ERROR, exc, wid)  # fmt: skip
@@ -214,6 +222,7 @@ class PartitionBatch:
             return
         # The index entry goes with the timer; the diff at finish() sees it gone too.
         self.txn.delete(entry.key)
+        self.timers_added -= 1
         self._timers_at_load[wid].pop(entry.timer_id, None)
 
     def _accept(self, wid: str, before: WorkflowState | None, transition: Transition) -> None:
@@ -228,10 +237,12 @@ class PartitionBatch:
                 Outgoing(routing.events_topic, key, codecs.event.encode(decision), partition)
             )
         for queue, command in transition.commands:
-            out.append(Outgoing(routing.command_topic(queue), key, codecs.command.encode(command)))
+            topic = routing.command_topic(queue)
+            out.append(Outgoing(topic, key, codecs.command_for(topic).encode(command)))
         for event in transition.outbound:
-            out.append(Outgoing(routing.events_topic_of(event.saga), event.workflow_id.encode(),
-                                codecs.event.encode(event)))  # fmt: skip
+            topic = routing.events_topic_of(event.saga)
+            out.append(Outgoing(topic, event.workflow_id.encode(),
+                                codecs.event_for(topic).encode(event)))  # fmt: skip
         if before is None and state is not None:
             self._metrics.workflow_started(routing.saga)
         if (
@@ -249,9 +260,11 @@ class PartitionBatch:
         for timer_id, due in old.items():
             if new.get(timer_id) != due:
                 self.txn.delete(timer_key(due, wid, timer_id))
+                self.timers_added -= 1
         for timer_id, due in new.items():
             if old.get(timer_id) != due:
                 self.txn.set(timer_key(due, wid, timer_id), b"")
+                self.timers_added += 1
                 if self.earliest_new_timer is None or due < self.earliest_new_timer:
                     self.earliest_new_timer = due
 

@@ -11,6 +11,7 @@ command is invisible to read_committed step workers until then.
 
 from __future__ import annotations
 
+import functools
 import logging
 import threading
 import time
@@ -30,11 +31,11 @@ from processors.store.changelog import ChangelogWriter
 from processors.store.memory import MemoryStore
 from processors.store.recovery import ChangelogRestorer
 from processors.store.rocksdb import RocksDBStore
-from processors.store.timers import next_due_ms
+from processors.store.timers import count_timers, next_due_ms
 from sagas.config import KafkaSettings
 from sagas.errors import KafkaUnavailableError
 from sagas.versions import SagaVersions
-from schemas import CommandCodec, EventCodec, StatusCodec
+from sagas.wire import command_codec, event_codec, status_codec
 from topics.naming import TopicNames
 
 log = logging.getLogger(__name__)
@@ -42,9 +43,14 @@ log = logging.getLogger(__name__)
 _NEVER = 2**63 - 1
 
 
-def default_codecs() -> Codecs:
-    """Plain Avro codecs (no schema registry)."""
-    return Codecs(event=EventCodec(), command=CommandCodec(), status=StatusCodec())
+def codecs_for(kafka: KafkaSettings, routing: Routing) -> Codecs:
+    """The processor's codecs: plain Avro, or the registry's wire format when configured."""
+    return Codecs(
+        event=event_codec(kafka, routing.events_topic),
+        status=status_codec(kafka, routing.status_topic),
+        command_for=functools.cache(lambda topic: command_codec(kafka, topic)),
+        event_for=functools.cache(lambda topic: event_codec(kafka, topic)),
+    )
 
 
 def routing_for(versions: SagaVersions, prefix: str) -> Routing:
@@ -81,9 +87,10 @@ class SagaProcessor:
         for plan in versions.plans.values():
             plan.with_reply_topic(self.names.events)
         self.metrics = metrics or Metrics()
-        self.codecs = codecs or default_codecs()
+        self.codecs = codecs or codecs_for(kafka, self.routing)
         self._stop = threading.Event()
         self._next_due: dict[int, int] = {}
+        self._timers_pending: dict[int, int] = {}
         self._consumer: Consumer | None = None
         self._producer: Producer | None = None
         self._store: Store | None = None
@@ -111,7 +118,13 @@ class SagaProcessor:
             producer.init_transactions(30)
         except KafkaException as exc:
             raise KafkaUnavailableError(f"cannot start transactions: {exc}") from exc
-        consumer = Consumer(consumer_config(self.kafka, group))
+        config = consumer_config(self.kafka, group)
+        if self.settings.instance_id is not None:
+            # Static membership: a process restarted under its stable id takes its
+            # partitions back at once, instead of waiting out its dead incarnation's
+            # session timeout (45 s) with every timer of those partitions stalled.
+            config["group.instance.id"] = instance
+        consumer = Consumer(config)
         self._consumer = consumer
         consumer.subscribe(
             [self.names.events],
@@ -192,6 +205,9 @@ class SagaProcessor:
         for partition, batch in batches.items():
             batch.txn.commit(committed.get(partition))
             self._update_next_due(partition, batch)
+            if partition in self._timers_pending:
+                self._timers_pending[partition] += batch.timers_added
+        self.metrics.timers_pending(self.versions.name, sum(self._timers_pending.values()))
         self.metrics.transaction_committed(
             "saga", time.perf_counter() - started, sum(b.inputs for b in batches.values())
         )
@@ -252,12 +268,15 @@ class SagaProcessor:
             if result.records:
                 log.info("restored %d state records of partition %d", result.records, tp.partition)
             self._next_due[tp.partition] = next_due_ms(store) or _NEVER
+            self._timers_pending[tp.partition] = count_timers(store)
+        self.metrics.timers_pending(self.versions.name, sum(self._timers_pending.values()))
         self.ready.set()
 
     def _on_revoke(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
         assert self._store is not None
         for tp in partitions:
             self._next_due.pop(tp.partition, None)
+            self._timers_pending.pop(tp.partition, None)
             self._store.close_partition(tp.partition)
 
     def _open_store(self, group: str) -> Store:

@@ -11,6 +11,7 @@ saga processor ignores the duplicate answers by step and attempt.
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import threading
 import time
@@ -27,11 +28,11 @@ from processors.offsets import PartitionProgress
 from processors.settings import WorkerSettings
 from sagas.config import KafkaSettings
 from sagas.errors import KafkaUnavailableError, SagaError, SerializationError
-from sagas.events import Command, ErrorInfo, Event
+from sagas.events import Command, CommandKind, ErrorInfo, Event
 from sagas.execution import answer_event, run_command
 from sagas.plan import Plan
 from sagas.versions import SagaVersions
-from schemas import CommandCodec, EventCodec
+from sagas.wire import command_codec, event_codec
 from topics.naming import TopicNames, command_topic, worker_group
 
 log = logging.getLogger(__name__)
@@ -70,9 +71,12 @@ class StepWorker:
             for version, plan in versions.plans.items():
                 self._plans[versions.name, version] = plan.with_reply_topic(events)
         self._topics = {command_topic(q, kafka.topic_prefix): q for q in self.queues}
-        self._group = worker_group(self.queues[0], kafka.topic_prefix)
-        self._commands = CommandCodec()
-        self._events = EventCodec()
+        self.topics = tuple(self._topics)
+        """The command topics this worker consumes."""
+        self.group = worker_group(self.queues[0], kafka.topic_prefix)
+        """The consumer group; named after the first queue, so one service owns its queues."""
+        self._commands = {topic: command_codec(kafka, topic) for topic in self._topics}
+        self._events = functools.cache(lambda topic: event_codec(kafka, topic))
         self._stop = threading.Event()
         self._progress: dict[tuple[str, int], PartitionProgress] = {}
         self._epoch: dict[tuple[str, int], int] = {}
@@ -99,7 +103,7 @@ class StepWorker:
         instance = self.settings.instance_id or uuid.uuid4().hex[:12]
         producer = Producer(
             transactional_producer_config(
-                self.kafka, f"{self._group}.{instance}", self.settings.transaction_timeout
+                self.kafka, f"{self.group}.{instance}", self.settings.transaction_timeout
             )
         )
         self._producer = producer
@@ -107,7 +111,7 @@ class StepWorker:
             producer.init_transactions(30)
         except KafkaException as exc:
             raise KafkaUnavailableError(f"cannot start transactions: {exc}") from exc
-        consumer = Consumer(consumer_config(self.kafka, self._group))
+        consumer = Consumer(consumer_config(self.kafka, self.group))
         self._consumer = consumer
         consumer.subscribe(
             list(self._topics), on_assign=self._on_assign, on_revoke=self._on_revoke,
@@ -156,7 +160,7 @@ class StepWorker:
         progress.consumed(offset)
         self._dirty = True
         try:
-            command = self._commands.decode(message.value() or b"")
+            command = self._commands[topic].decode(message.value() or b"")
         except SerializationError as exc:
             # The record stays in the command topic; its step times out in the saga.
             log.error("skipping an unreadable command at %s[%d]@%d: %s", topic, partition,
@@ -191,7 +195,7 @@ class StepWorker:
             )
             started = time.perf_counter()
             answer = await self._run_one(command)
-            outcome = "failed" if answer.error is not None else "succeeded"
+            outcome = _OUTCOMES[command.kind, answer.error is None]
             self.metrics.step_finished(command.saga, command.step, outcome,
                                        time.perf_counter() - started)  # fmt: skip
         self._finish(work, answer)
@@ -228,7 +232,11 @@ class StepWorker:
             return  # the partition was revoked; its new owner runs the command again
         if answer is not None:
             self._answers.append(
-                (work.command.reply_topic, work.command.workflow_id, self._events.encode(answer))
+                (
+                    work.command.reply_topic,
+                    work.command.workflow_id,
+                    self._events(work.command.reply_topic).encode(answer),
+                )
             )
         progress.done(work.offset)
         self._dirty = True
@@ -308,6 +316,14 @@ class StepWorker:
             key = (tp.topic, tp.partition)
             self._progress.pop(key, None)
             self._epoch[key] = self._epoch.get(key, 0) + 1
+
+
+_OUTCOMES = {
+    (CommandKind.ACTION, True): "succeeded",
+    (CommandKind.ACTION, False): "failed",
+    (CommandKind.COMPENSATE, True): "compensated",
+    (CommandKind.COMPENSATE, False): "compensation_failed",
+}
 
 
 def _now_ms() -> int:

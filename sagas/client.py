@@ -24,7 +24,7 @@ from sagas.errors import (
 from sagas.events import ErrorInfo, Event, EventType, Origin, StatusRecord
 from sagas.status_view import StatusView
 from sagas.versions import SagaVersions, compile_versions
-from schemas import EventCodec
+from sagas.wire import event_codec, status_codec
 from topics.naming import TopicNames
 
 SagaRef = Saga[Any] | SagaVersions | str
@@ -50,7 +50,6 @@ class SagaClient:
                 "linger.ms": 1,
             }
         )
-        self._codec = EventCodec()
         self._views: dict[str, StatusView] = {}
         self._views_lock = threading.Lock()
         self._failures: list[KafkaError] = []
@@ -174,7 +173,7 @@ class SagaClient:
 
     def _send(self, saga: str, event: Event) -> None:
         topic = TopicNames(saga, self.kafka.topic_prefix).events
-        value = self._codec.encode(event)
+        value = event_codec(self.kafka, topic).encode(event)
         for _ in range(100):
             try:
                 self._producer.produce(
@@ -194,7 +193,9 @@ class SagaClient:
             view = self._views.get(saga)
             if view is None:
                 topic = TopicNames(saga, self.kafka.topic_prefix).status
-                view = self._views[saga] = StatusView(self.kafka.client_config(), topic)
+                view = self._views[saga] = StatusView(
+                    self.kafka.client_config(), topic, status_codec(self.kafka, topic)
+                )
             return view
 
 

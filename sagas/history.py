@@ -10,7 +10,7 @@ from confluent_kafka import Consumer, KafkaException, TopicPartition
 from sagas.config import KafkaSettings
 from sagas.errors import KafkaUnavailableError, SerializationError
 from sagas.events import Event
-from schemas import EventCodec
+from sagas.wire import event_codec
 from topics.naming import TopicNames
 from topics.partitioning import partition_for
 
@@ -42,7 +42,7 @@ def read_history(
         tp = TopicPartition(topic, partition)
         low, high = consumer.get_watermark_offsets(tp, timeout=timeout)
         consumer.assign([TopicPartition(topic, partition, low)])
-        codec = EventCodec()
+        codec = event_codec(kafka, topic)
         events: list[Event] = []
         while low < high and consumer.position([tp])[0].offset < high:
             for message in consumer.consume(1000, 1.0):

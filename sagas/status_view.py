@@ -11,7 +11,7 @@ from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaException, TopicPar
 
 from sagas.errors import KafkaUnavailableError, SerializationError
 from sagas.events import StatusRecord
-from schemas import StatusCodec
+from schemas.codecs import Codec
 
 
 class StatusView:
@@ -19,7 +19,7 @@ class StatusView:
     per workflow. The topic is compacted, so reading it whole stays proportional to the
     number of workflows, not to their history."""
 
-    def __init__(self, config: dict[str, Any], topic: str) -> None:
+    def __init__(self, config: dict[str, Any], topic: str, codec: Codec[StatusRecord]) -> None:
         self.topic = topic
         self._consumer = Consumer(
             {
@@ -29,7 +29,7 @@ class StatusView:
                 "isolation.level": "read_committed",
             }
         )
-        self._codec = StatusCodec()
+        self._codec = codec
         self._records: dict[str, StatusRecord] = {}
         self._positions: dict[int, int] = {}
         self._changed = threading.Condition()

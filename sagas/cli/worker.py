@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import signal
 import threading
+from datetime import timedelta
 from pathlib import Path
 from types import FrameType
 
@@ -100,6 +101,7 @@ def worker(
             ),
             worker_settings=WorkerSettings(instance_id=instance_id),
             metrics=metrics,
+            lag_interval=timedelta(seconds=15) if metrics_port is not None else None,
         ).start()
     except SagaError as exc:
         raise click.ClickException(str(exc)) from exc
