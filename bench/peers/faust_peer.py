@@ -39,6 +39,7 @@ from confluent_kafka import Consumer, KafkaException, Producer
 # its __all__, which strict mypy reads as "not exported".
 from confluent_kafka.admin import AdminClient, NewTopic  # type: ignore[attr-defined]
 
+from bench.peers.figures import window_figures
 from bench.peers.install import REPO_ROOT, ensure_peer_python
 from sagas.devkafka import LocalKafka, free_port
 from sagas.devkafka.cluster import quiet_client_config
@@ -246,32 +247,14 @@ def _closed_loop(
                 if now >= window_start:
                     latencies.append(now - begun)
                 start_one()
-        return _figures(latencies, duration_s, sequence, len(started_at))
+        return {
+            **window_figures(latencies, duration_s),
+            "started_total": sequence,
+            "in_flight_at_end": len(started_at),
+        }
     finally:
         consumer.close()
         producer.flush(10)
-
-
-def _figures(
-    latencies: list[float], duration_s: float, started: int, in_flight_at_end: int
-) -> dict[str, Any]:
-    """Turn the window's start→completed latencies into throughput and percentiles."""
-    ordered = sorted(latencies)
-
-    def pct(q: float) -> float | None:
-        if not ordered:
-            return None
-        return round(1000 * ordered[min(len(ordered) - 1, int(q * len(ordered)))], 1)
-
-    return {
-        "window_s": duration_s,
-        "completed_in_window": len(ordered),
-        "sagas_per_s": round(len(ordered) / duration_s, 1),
-        "p50_ms": pct(0.50),
-        "p99_ms": pct(0.99),
-        "started_total": started,
-        "in_flight_at_end": in_flight_at_end,
-    }
 
 
 def main(argv: list[str] | None = None) -> None:

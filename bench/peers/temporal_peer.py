@@ -27,6 +27,8 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
+from bench.peers.figures import window_figures
+
 TASK_QUEUE = "order-saga"
 READY_TIMEOUT_S = 120.0
 
@@ -156,26 +158,7 @@ async def _closed_loop(
         asyncio.gather(*(one_lane(lane) for lane in range(in_flight))),
         timeout=warmup_s + duration_s + READY_TIMEOUT_S,
     )
-    return _figures(latencies, duration_s, started)
-
-
-def _figures(latencies: list[float], duration_s: float, started: int) -> dict[str, Any]:
-    """Turn the window's start→completed latencies into throughput and percentiles."""
-    ordered = sorted(latencies)
-
-    def pct(q: float) -> float | None:
-        if not ordered:
-            return None
-        return round(1000 * ordered[min(len(ordered) - 1, int(q * len(ordered)))], 1)
-
-    return {
-        "window_s": duration_s,
-        "completed_in_window": len(ordered),
-        "sagas_per_s": round(len(ordered) / duration_s, 1),
-        "p50_ms": pct(0.50),
-        "p99_ms": pct(0.99),
-        "started_total": started,
-    }
+    return {**window_figures(latencies, duration_s), "started_total": started}
 
 
 def _start_worker(address: str, in_flight: int) -> subprocess.Popen[bytes]:

@@ -1,0 +1,69 @@
+"""The peers' figures and entry points, checked without installing Temporal or faust."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from bench.peers.figures import percentile_ms, window_figures
+
+REPO_ROOT = Path(__file__).resolve().parents[3]
+
+
+def test_window_figures_count_only_the_window_and_rank_latencies() -> None:
+    latencies = [0.010 * n for n in range(1, 101)]  # 10 ms .. 1000 ms, shuffled below
+    shuffled = latencies[50:] + latencies[:50]
+
+    figures = window_figures(shuffled, window_s=4.0)
+
+    assert figures["completed_in_window"] == 100
+    assert figures["sagas_per_s"] == 25.0
+    assert figures["p50_ms"] == 500.0
+    assert figures["p99_ms"] == 990.0
+
+
+def test_percentile_is_nearest_rank_and_none_without_data() -> None:
+    assert percentile_ms([0.001, 0.002, 0.003], 0.5) == 2.0
+    assert percentile_ms([0.001, 0.002, 0.003], 1.0) == 3.0
+    assert percentile_ms([], 0.99) is None
+
+
+@pytest.mark.parametrize("q", [0.0, 1.5])
+def test_percentile_rejects_a_quantile_outside_zero_one(q: float) -> None:
+    with pytest.raises(ValueError, match="quantile"):
+        percentile_ms([0.1], q)
+
+
+def test_window_figures_reject_an_empty_window() -> None:
+    with pytest.raises(ValueError, match="window"):
+        window_figures([0.1], window_s=0)
+
+
+def test_entry_points_import_in_the_projects_env_without_the_peers() -> None:
+    # The harness imports run_temporal and run_faust from the project's interpreter, where
+    # temporalio and faust are not installed: importing them must not need either.
+    code = (
+        "import sys, inspect\n"
+        "from bench.peers.temporal_peer import run_temporal\n"
+        "from bench.peers.faust_peer import run_faust\n"
+        "from bench.peers.install import ensure_peers\n"
+        "assert 'temporalio' not in sys.modules and 'faust' not in sys.modules\n"
+        "print(inspect.signature(run_temporal)); print(inspect.signature(run_faust))\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code],
+        cwd=REPO_ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+
+    assert result.returncode == 0, result.stderr
+    temporal_signature, faust_signature = result.stdout.splitlines()
+    assert "duration_s: 'float'" in temporal_signature
+    assert "in_flight: 'int'" in temporal_signature
+    assert faust_signature.startswith("(bootstrap: 'str'")
