@@ -3,8 +3,9 @@
 ``TopicNames`` names everything; ``TopicSettings`` and ``all_topic_specs``
 say what each topic should look like; ``ensure_topics`` creates what is
 missing; ``consumer_lag`` and ``reset_offsets`` serve dashboards and
-``sagas replay``. Functions that talk to Kafka take an ``AdminClient`` or a
-confluent-kafka config dict.
+``sagas replay``. ``ensure_topics`` takes an ``AdminClient`` or a
+confluent-kafka config dict; ``consumer_lag`` and ``reset_offsets`` take the
+config dict, since they read committed offsets with a consumer.
 """
 
 from topics.admin import AdminSource, TopicAdminError

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import time
+from collections.abc import Callable, Mapping
 from concurrent.futures import Future
 from typing import Any, TypeVar
 
@@ -12,6 +13,13 @@ from confluent_kafka.admin import AdminClient
 from sagas.errors import SagaError
 
 T = TypeVar("T")
+
+# A fresh cluster answers group requests with these until its offsets topic is loaded,
+# and so does any cluster while a group's coordinator moves to another broker.
+_COORDINATOR_CODES = frozenset(
+    {"NOT_COORDINATOR", "COORDINATOR_NOT_AVAILABLE", "COORDINATOR_LOAD_IN_PROGRESS"}
+)
+_RETRY_INTERVAL_S = 0.2
 
 AdminSource = AdminClient | Mapping[str, Any]
 """An admin client, or the confluent-kafka config dict to build one from."""
@@ -107,3 +115,14 @@ def cluster_topics(client: AdminClient, timeout_s: float) -> dict[str, Any]:
             retriable=True,
         ) from exc
     return dict(metadata.topics)
+
+
+def until_coordinator_answers(call: Callable[[], T], deadline: float) -> T:
+    """``call()``, again while the group's coordinator is moving or loading, until ``deadline``."""
+    while True:
+        try:
+            return call()
+        except TopicAdminError as exc:
+            if exc.code not in _COORDINATOR_CODES or time.monotonic() >= deadline:
+                raise
+        time.sleep(_RETRY_INTERVAL_S)

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from typing import Any
 
-from topics.admin import AdminSource, admin_client
+from topics.admin import admin_client
 from topics.offsets import Isolation, committed_offsets, topic_partitions, watermarks
 
 
@@ -27,7 +28,7 @@ class PartitionLag:
 
 
 def consumer_lag(
-    admin: AdminSource,
+    config: Mapping[str, Any],
     group: str,
     topics: Sequence[str],
     *,
@@ -36,6 +37,8 @@ def consumer_lag(
 ) -> list[PartitionLag]:
     """The lag of ``group`` on every partition of ``topics``, in topic then partition order.
 
+    ``config`` is a confluent-kafka client config (bootstrap servers, security).
+
     With ``read_committed`` (the default, as kafka-sagas' consumers read), the
     end of a partition is its last stable offset, so records of a transaction
     still open do not count as lag; ``read_uncommitted`` uses the high
@@ -43,9 +46,9 @@ def consumer_lag(
     commits its consumer's position (as librdkafka's ``commit()`` does) is past
     it, so a caught-up group shows a lag of 0.
     """
-    client = admin_client(admin)
+    client = admin_client(config)
     partitions = topic_partitions(client, topics, timeout_s)
-    committed = committed_offsets(client, group, partitions, timeout_s)
+    committed = committed_offsets(config, group, partitions, timeout_s)
     starts, ends = watermarks(client, partitions, timeout_s, isolation)
     lags = []
     for tp in partitions:

@@ -2,16 +2,17 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Literal
+from typing import Any, Literal
 
 from confluent_kafka import ConsumerGroupState, ConsumerGroupTopicPartitions, TopicPartition
 from confluent_kafka.admin import AdminClient
 
 from sagas.errors import ConfigurationError, SagaError
-from topics.admin import AdminSource, TopicAdminError, admin_client, wait
+from topics.admin import TopicAdminError, admin_client, until_coordinator_answers, wait
 from topics.offsets import (
     committed_offsets,
     list_offsets,
@@ -58,7 +59,7 @@ class OffsetChange:
 
 
 def reset_offsets(
-    admin: AdminSource,
+    config: Mapping[str, Any],
     group: str,
     topic: str,
     to: ResetTarget,
@@ -67,24 +68,28 @@ def reset_offsets(
 ) -> list[OffsetChange]:
     """Commit new offsets for ``group`` on ``topic``; the group must have no members.
 
+    ``config`` is a confluent-kafka client config (bootstrap servers, security).
     Returns what changed, partition by partition. Raises
     :class:`GroupActiveError` while the group has members, and
     :class:`InvalidOffsetError` for an explicit offset outside a partition's
     log (between its log-start and end offsets, both included).
     """
-    client = admin_client(admin)
-    _require_inactive(client, group, timeout_s)
+    client = admin_client(config)
+    deadline = time.monotonic() + timeout_s
+    _require_inactive(client, group, deadline)
     partitions = topic_partitions(client, [topic], timeout_s)
-    before = committed_offsets(client, group, partitions, timeout_s)
+    before = committed_offsets(config, group, partitions, timeout_s)
     targets = _targets(client, topic, partitions, to, timeout_s)
     request = ConsumerGroupTopicPartitions(
         group, [TopicPartition(topic, p, offset) for p, offset in sorted(targets.items())]
     )
-    futures = client.alter_consumer_group_offsets([request], request_timeout=timeout_s)
+
+    def alter() -> Any:
+        futures = client.alter_consumer_group_offsets([request], request_timeout=timeout_s)
+        return wait(futures[group], timeout_s, operation="reset offsets", group=group, topic=topic)
+
     try:
-        answer = wait(
-            futures[group], timeout_s, operation="reset offsets", group=group, topic=topic
-        )
+        answer = until_coordinator_answers(alter, deadline)
     except TopicAdminError as exc:
         if exc.code in _ACTIVE_GROUP_CODES:
             raise GroupActiveError(group, exc.code or "active", None) from exc
@@ -105,10 +110,14 @@ def reset_offsets(
     ]
 
 
-def _require_inactive(client: AdminClient, group: str, timeout_s: float) -> None:
-    futures = client.describe_consumer_groups([group], request_timeout=timeout_s)
+def _require_inactive(client: AdminClient, group: str, deadline: float) -> None:
+    def describe() -> Any:
+        timeout_s = max(deadline - time.monotonic(), 0.1)
+        futures = client.describe_consumer_groups([group], request_timeout=timeout_s)
+        return wait(futures[group], timeout_s, operation="describe group", group=group)
+
     try:
-        description = wait(futures[group], timeout_s, operation="describe group", group=group)
+        description = until_coordinator_answers(describe, deadline)
     except TopicAdminError as exc:
         # Newer brokers answer a group that never existed with GROUP_ID_NOT_FOUND:
         # it has no members, so it is as inactive as a group can be.

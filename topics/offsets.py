@@ -2,20 +2,23 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Mapping, Sequence
-from typing import Literal
+from typing import Any, Literal
 
-from confluent_kafka import (
-    ConsumerGroupTopicPartitions,
-    IsolationLevel,
-    TopicPartition,
-)
+from confluent_kafka import Consumer, IsolationLevel, KafkaException, TopicPartition
 from confluent_kafka.admin import (  # type: ignore[attr-defined]
     AdminClient,
     OffsetSpec,
 )
 
-from topics.admin import TopicAdminError, cluster_topics, wait
+from topics.admin import (
+    TopicAdminError,
+    cluster_topics,
+    kafka_error_of,
+    until_coordinator_answers,
+    wait,
+)
 
 Isolation = Literal["read_committed", "read_uncommitted"]
 """Which end of a partition counts: the last stable offset, or the high watermark."""
@@ -104,16 +107,42 @@ def watermarks(
 
 
 def committed_offsets(
-    client: AdminClient, group: str, partitions: Sequence[TopicPartition], timeout_s: float
+    config: Mapping[str, Any],
+    group: str,
+    partitions: Sequence[TopicPartition],
+    timeout_s: float,
 ) -> dict[tuple[str, int], int | None]:
     """The group's committed offset of each partition, None where it committed none."""
-    request = ConsumerGroupTopicPartitions(
-        group, [TopicPartition(tp.topic, tp.partition) for tp in partitions]
-    )
-    futures = client.list_consumer_group_offsets([request], request_timeout=timeout_s)
-    answer = wait(futures[group], timeout_s, operation="list committed offsets", group=group)
+    # Not the admin API's list_consumer_group_offsets: librdkafka crashes the process
+    # when that request meets NOT_COORDINATOR, as it does while a fresh cluster loads
+    # its offsets topic (confluent-kafka-python#1982). A consumer that never subscribes
+    # reads the same offsets without joining the group, and retries that answer.
+    deadline = time.monotonic() + timeout_s
+    consumer = Consumer({**config, "group.id": group, "enable.auto.commit": False})
+
+    def fetch() -> list[TopicPartition]:
+        try:
+            return consumer.committed(
+                [TopicPartition(tp.topic, tp.partition) for tp in partitions],
+                timeout=max(deadline - time.monotonic(), 0.1),
+            )
+        except KafkaException as exc:
+            error = kafka_error_of(exc)
+            raise TopicAdminError(
+                f"cannot read group {group}'s committed offsets:"
+                f" {error.str() if error is not None else exc}",
+                operation="list committed offsets",
+                group=group,
+                code=error.name() if error is not None else None,
+                retriable=bool(error is not None and error.retriable()),
+            ) from exc
+
+    try:
+        answer = until_coordinator_answers(fetch, deadline)
+    finally:
+        consumer.close()
     committed: dict[tuple[str, int], int | None] = {}
-    for tp in answer.topic_partitions:
+    for tp in answer:
         if tp.error is not None:
             raise TopicAdminError(
                 f"cannot read group {group}'s offset of {tp.topic}[{tp.partition}]:"

@@ -114,7 +114,7 @@ def test_records_deleted_by_retention_are_not_lag(
     deleted = admin.delete_records([TopicPartition(topic, 0, 4)])
     for future in deleted.values():
         future.result(timeout=30)
-    [partition] = consumer_lag(admin, group, [topic])
+    [partition] = consumer_lag(kafka_config, group, [topic])
     assert (partition.committed, partition.log_start, partition.lag) == (1, 4, 2)
 
 
