@@ -1,4 +1,4 @@
-"""How far a consumer group is behind on its topics, per partition, through the admin API."""
+"""How far a consumer group is behind on its topics, per partition: committed vs end offsets."""
 
 from __future__ import annotations
 
