@@ -29,6 +29,11 @@ class StatusView:
                 "isolation.level": "read_committed",
             }
         )
+        # confluent-kafka serializes calls on one client handle, and the tail thread is
+        # always inside consume(): a watermark query on that consumer can wait forever
+        # for its turn. Queries go through a consumer of their own.
+        self._offsets = Consumer({**config, "group.id": f"{topic}.view"})
+        self._offsets_lock = threading.Lock()
         self._codec = codec
         self._records: dict[str, StatusRecord] = {}
         self._positions: dict[int, int] = {}
@@ -70,10 +75,11 @@ class StatusView:
     def catch_up(self, timeout: float = 30.0) -> None:
         """Block until everything committed to the topic before this call has been read."""
         targets = {}
-        for partition in self._partitions:
-            tp = TopicPartition(self.topic, partition)
-            _, high = self._consumer.get_watermark_offsets(tp, timeout=timeout, cached=False)
-            targets[partition] = high
+        with self._offsets_lock:
+            for partition in self._partitions:
+                tp = TopicPartition(self.topic, partition)
+                _, high = self._offsets.get_watermark_offsets(tp, timeout=timeout, cached=False)
+                targets[partition] = high
         deadline = time.monotonic() + timeout
         with self._changed:
             while any(self._positions.get(p, 0) < high for p, high in targets.items()):
@@ -89,6 +95,8 @@ class StatusView:
         self._stop.set()
         self._thread.join(10)
         self._consumer.close()
+        with self._offsets_lock:
+            self._offsets.close()
 
     def _assign(self) -> list[int]:
         try:
