@@ -62,12 +62,18 @@ from sagas.errors import SagaError
     show_default=True,
     help="Create missing topics at start.",
 )
+@click.option(
+    "--allow-missing-versions",
+    is_flag=True,
+    default=False,
+    help="Start even if workflows are in flight on saga versions this worker lacks.",
+)
 @bootstrap_option
 @prefix_option
 def worker(
     saga_ref: str, role: str, queues: tuple[str, ...], state_dir: Path, store: str,
     instance_id: str | None, metrics_port: int | None, create_topics: bool,
-    bootstrap_servers: str | None, topic_prefix: str | None,
+    allow_missing_versions: bool, bootstrap_servers: str | None, topic_prefix: str | None,
 ) -> None:  # fmt: skip
     """Run the saga processor and/or step worker of MODULE:SAGA until Ctrl-C or SIGTERM."""
     from prometheus_client import CollectorRegistry, start_http_server
@@ -75,6 +81,7 @@ def worker(
     from processors.metrics import Metrics, PrometheusMetrics
     from processors.runner import Role, WorkerRunner, provision
     from processors.settings import ProcessorSettings, WorkerSettings
+    from processors.version_check import MissingVersionsError, check_versions
 
     logging.basicConfig(
         level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
@@ -89,6 +96,12 @@ def worker(
     try:
         if create_topics:
             provision(versions, kafka)
+        try:
+            check_versions(versions, kafka)
+        except MissingVersionsError as exc:
+            if not allow_missing_versions:
+                raise
+            click.echo(f"Warning: {exc}", err=True)
         runner = WorkerRunner(
             versions,
             kafka,
