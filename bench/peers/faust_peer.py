@@ -23,7 +23,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import signal
 import subprocess
 import tempfile
 import time
@@ -40,7 +39,12 @@ from confluent_kafka import Consumer, KafkaException, Producer
 from confluent_kafka.admin import AdminClient, NewTopic  # type: ignore[attr-defined]
 
 from bench.peers.figures import window_figures
-from bench.peers.install import REPO_ROOT, ensure_peer_python
+from bench.peers.install import (
+    REPO_ROOT,
+    end_process_group,
+    ensure_peer_python,
+    sigterm_raises,
+)
 from sagas.devkafka import LocalKafka, free_port
 from sagas.devkafka.cluster import quiet_client_config
 from sagas.errors import ConfigurationError, KafkaUnavailableError
@@ -76,6 +80,7 @@ def run_faust(
     _create_topics(admin, list(names.values()), partitions)
     try:
         with (
+            sigterm_raises(),
             tempfile.TemporaryDirectory(prefix="faust-peer-") as tmp,
             _faust_worker(
                 python, bootstrap, prefix, partitions, commit_interval_s, guarantee, Path(tmp)
@@ -157,18 +162,7 @@ def _faust_worker(
         print(f"faust worker log (tail):\n{log_path.read_text(errors='replace')[-4000:]}")
         raise
     finally:
-        _end_group(worker)
-
-
-def _end_group(process: subprocess.Popen[bytes]) -> None:
-    """Stop a process group: SIGTERM, then SIGKILL for whatever is left."""
-    with suppress(ProcessLookupError):
-        os.killpg(process.pid, signal.SIGTERM)
-    with suppress(subprocess.TimeoutExpired):
-        process.wait(timeout=15)
-    with suppress(ProcessLookupError):
-        os.killpg(process.pid, signal.SIGKILL)
-    process.wait(timeout=5)
+        end_process_group(worker)
 
 
 def _closed_loop(

@@ -17,9 +17,14 @@ import shutil
 import signal
 import subprocess
 import sys
+import threading
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from pathlib import Path
+from types import FrameType
+from typing import Any
 
 from sagas.devkafka.install import cache_dir
 from sagas.errors import ConfigurationError
@@ -109,6 +114,27 @@ def ensure_peers() -> PeerTools:
     return PeerTools(temporal_binary=ensure_temporal_binary(), python=ensure_peer_python())
 
 
+@contextmanager
+def sigterm_raises() -> Iterator[None]:
+    """Turn SIGTERM into ``KeyboardInterrupt`` for the block, so that cleanup code runs.
+
+    Python's default SIGTERM ends the process at once, which would orphan the servers
+    and workers a peer started. Outside the main thread the block runs unchanged.
+    """
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def interrupt(signum: int, frame: FrameType | None) -> None:
+        raise KeyboardInterrupt(f"signal {signum}")
+
+    previous = signal.signal(signal.SIGTERM, interrupt)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
 def run_in_peer_python(module: str, args: list[str], timeout_s: float) -> str:
     """Run ``python -m module args`` in the peers' environment and return its standard output.
 
@@ -126,27 +152,28 @@ def run_in_peer_python(module: str, args: list[str], timeout_s: float) -> str:
         start_new_session=True,
     )
     try:
-        out, _ = child.communicate(timeout=timeout_s)
+        with sigterm_raises():
+            out, _ = child.communicate(timeout=timeout_s)
     except BaseException:
-        _end_group(child)
+        end_process_group(child)
         raise
     if child.returncode != 0:
         raise ConfigurationError(f"{module} exited with {child.returncode}; its log is above")
     return out
 
 
-def _end_group(child: subprocess.Popen[str]) -> None:
-    """Stop a child's whole process group: politely, then for good."""
-    for sig, wait_s in ((signal.SIGTERM, 10.0), (signal.SIGKILL, 5.0)):
-        try:
-            os.killpg(child.pid, sig)
-        except ProcessLookupError:
-            return
-        try:
-            child.wait(timeout=wait_s)
-            return
-        except subprocess.TimeoutExpired:
-            continue
+def end_process_group(child: subprocess.Popen[Any]) -> None:
+    """Stop a child started with ``start_new_session`` together with everything it started.
+
+    SIGTERM first so that servers shut down cleanly, then SIGKILL for whatever is left.
+    """
+    with suppress(ProcessLookupError):
+        os.killpg(child.pid, signal.SIGTERM)
+    with suppress(subprocess.TimeoutExpired):
+        child.wait(timeout=15)
+    with suppress(ProcessLookupError):
+        os.killpg(child.pid, signal.SIGKILL)
+    child.wait(timeout=5)
 
 
 if __name__ == "__main__":

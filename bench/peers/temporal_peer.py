@@ -31,6 +31,17 @@ from bench.peers.figures import window_figures
 
 TASK_QUEUE = "order-saga"
 READY_TIMEOUT_S = 120.0
+DRAIN_TIMEOUT_S = 10.0
+
+# The dev server's stores: "file" keeps every write in a SQLite file synced to disk,
+# "file-nosync" keeps it in the file without waiting for the disk (it survives a crash of
+# the server, as Kafka's page-cache writes survive a crash of the broker), "memory" loses
+# everything when the server stops.
+STORES = {
+    "file": [],
+    "file-nosync": ["--sqlite-pragma", "journal_mode=wal", "--sqlite-pragma", "synchronous=off"],
+    "memory": [],
+}
 
 
 def run_temporal(
@@ -38,13 +49,17 @@ def run_temporal(
     in_flight: int = 300,
     warmup_s: float = 8.0,
     *,
+    store: str = "file",
     temporal_binary: str | None = None,
 ) -> dict[str, Any]:
     """Measure Temporal's completed sagas/s with ``in_flight`` workflows kept running.
 
     Installs the dev server and the SDK first if they are missing. Runs in the peers'
-    environment (a child process) when this interpreter has no ``temporalio``.
+    environment (a child process) when this interpreter has no ``temporalio``. ``store``
+    is one of :data:`STORES`.
     """
+    if store not in STORES:
+        raise ValueError(f"store must be one of {sorted(STORES)}, not {store!r}")
     if temporal_binary is None:
         from bench.peers.install import ensure_temporal_binary
 
@@ -56,12 +71,14 @@ def run_temporal(
         str(in_flight),
         "--warmup",
         str(warmup_s),
+        "--store",
+        store,
         "--temporal-binary",
         temporal_binary,
         "--json",
     ]
     if importlib.util.find_spec("temporalio") is not None:
-        return asyncio.run(_measure(Path(temporal_binary), duration_s, in_flight, warmup_s))
+        return asyncio.run(_measure(Path(temporal_binary), duration_s, in_flight, warmup_s, store))
     from bench.peers.install import run_in_peer_python
 
     budget = warmup_s + duration_s + 3 * READY_TIMEOUT_S
@@ -85,7 +102,7 @@ def worker_settings(in_flight: int) -> dict[str, Any]:
 
 
 async def _measure(
-    binary: Path, duration_s: float, in_flight: int, warmup_s: float
+    binary: Path, duration_s: float, in_flight: int, warmup_s: float, store: str
 ) -> dict[str, Any]:
     """Start the server and a worker, drive the closed loop, and return the figures."""
     from temporalio.testing import WorkflowEnvironment
@@ -98,9 +115,17 @@ async def _measure(
             ip="127.0.0.1",
             port=_free_port(),
             ui=False,
-            dev_server_database_filename=str(Path(tmp) / "temporal.sqlite"),
+            dev_server_database_filename=(
+                None if store == "memory" else str(Path(tmp) / "temporal.sqlite")
+            ),
             dev_server_log_level="error",
-            dev_server_extra_args=["--metrics-port", str(_free_port())],
+            dev_server_extra_args=[
+                "--metrics-port",
+                str(_free_port()),
+                "--http-port",
+                str(_free_port()),
+                *STORES[store],
+            ],
         )
         address = env.client.service_client.config.target_host
         worker = _start_worker(address, in_flight)
@@ -118,7 +143,8 @@ async def _measure(
             await env.shutdown()
     return {
         "system": "temporal",
-        "server": f"temporal CLI {binary.parent.parent.name} start-dev, SQLite file store",
+        "server": f"temporal CLI {binary.parent.parent.name} start-dev",
+        "store": store,
         "in_flight": in_flight,
         "warmup_s": warmup_s,
         "worker": worker_settings(in_flight),
@@ -141,7 +167,7 @@ async def _closed_loop(
     async def one_lane(lane: int) -> None:
         nonlocal started
         n = 0
-        while time.monotonic() < window_end:
+        while True:
             saga_start = time.monotonic()
             started += 1
             await client.execute_workflow(
@@ -152,12 +178,16 @@ async def _closed_loop(
                 latencies.append(done - saga_start)
             n += 1
 
-    # A lane finishing its last saga after the window counts nothing, so a slow tail
-    # cannot inflate the figure; the drain is bounded by the step timeout.
-    await asyncio.wait_for(
-        asyncio.gather(*(one_lane(lane) for lane in range(in_flight))),
-        timeout=warmup_s + duration_s + READY_TIMEOUT_S,
-    )
+    lanes = [asyncio.create_task(one_lane(lane)) for lane in range(in_flight)]
+    await asyncio.sleep(window_end - time.monotonic())
+    # Sagas still running at the end of the window count nothing, and waiting for them
+    # would only add the tail's latency to the run's length.
+    for lane_task in lanes:
+        lane_task.cancel()
+    await asyncio.wait(lanes, timeout=DRAIN_TIMEOUT_S)
+    failed = [t for t in lanes if t.done() and not t.cancelled() and t.exception()]
+    if failed:
+        raise RuntimeError("a saga failed during the run") from failed[0].exception()
     return {**window_figures(latencies, duration_s), "started_total": started}
 
 
@@ -237,6 +267,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--duration", type=float, default=25.0, help="steady window, seconds")
     parser.add_argument("--warmup", type=float, default=8.0, help="warm-up, seconds")
     parser.add_argument("--in-flight", type=int, default=300, help="sagas kept running")
+    parser.add_argument("--store", choices=sorted(STORES), default="file", help="server store")
     parser.add_argument("--quick", action="store_true", help="a smoke run of a few seconds")
     parser.add_argument("--temporal-binary", help="the built Temporal CLI (default: install)")
     parser.add_argument("--json", action="store_true", help="print only the figures as JSON")
@@ -251,6 +282,7 @@ def main(argv: list[str] | None = None) -> None:
         options.duration,
         options.in_flight,
         options.warmup,
+        store=options.store,
         temporal_binary=options.temporal_binary,
     )
     if options.json:
