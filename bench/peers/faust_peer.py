@@ -38,7 +38,7 @@ from confluent_kafka import Consumer, KafkaException, Producer
 # its __all__, which strict mypy reads as "not exported".
 from confluent_kafka.admin import AdminClient, NewTopic  # type: ignore[attr-defined]
 
-from bench.peers.figures import window_figures
+from bench.peers.figures import SteadyWindow
 from bench.peers.install import (
     REPO_ROOT,
     end_process_group,
@@ -97,7 +97,6 @@ def run_faust(
         "commit_interval_s": commit_interval_s,
         "partitions": partitions,
         "in_flight": in_flight,
-        "warmup_s": warmup_s,
         **figures,
     }
 
@@ -227,22 +226,18 @@ def _closed_loop(
                     f"faust completed no saga within {READY_TIMEOUT_S:.0f} s of starting"
                 )
         started_at.clear()
-        began = time.monotonic()
-        window_start, window_end = began + warmup_s, began + warmup_s + duration_s
-        latencies: list[float] = []
+        window = SteadyWindow(time.monotonic(), warmup_s, duration_s, in_flight, READY_TIMEOUT_S)
         for _ in range(in_flight):
             start_one()
-        while (now := time.monotonic()) < window_end:
+        while not window.finished(time.monotonic()):
             for workflow_id in completions(0.05):
                 begun = started_at.pop(workflow_id, None)
                 if begun is None:
                     continue
-                now = time.monotonic()
-                if now >= window_start:
-                    latencies.append(now - begun)
+                window.record(begun, time.monotonic())
                 start_one()
         return {
-            **window_figures(latencies, duration_s),
+            **window.figures(),
             "started_total": sequence,
             "in_flight_at_end": len(started_at),
         }

@@ -21,14 +21,78 @@ def percentile_ms(ordered_s: Sequence[float], q: float) -> float | None:
 
 
 def window_figures(latencies_s: Sequence[float], window_s: float) -> dict[str, Any]:
-    """Summarize the start→completed latencies of the sagas that completed in the window."""
+    """Summarize the start→completed latencies of the sagas that completed in the window.
+
+    The keys match what :mod:`bench.load` reports for kafka-sagas, so that the harness
+    reads every system's figures the same way.
+    """
     if window_s <= 0:
         raise ValueError(f"the measuring window must be positive, not {window_s} s")
     ordered = sorted(latencies_s)
     return {
         "window_s": window_s,
         "completed_in_window": len(ordered),
-        "sagas_per_s": round(len(ordered) / window_s, 1),
-        "p50_ms": percentile_ms(ordered, 0.50),
-        "p99_ms": percentile_ms(ordered, 0.99),
+        "completed_per_s": round(len(ordered) / window_s, 1),
+        "start_to_end_ms": {
+            "p50": percentile_ms(ordered, 0.50),
+            "p99": percentile_ms(ordered, 0.99),
+        },
     }
+
+
+class SteadyWindow:
+    """Opens the measuring window once the closed loop is steady, and keeps its latencies.
+
+    The warm-up lasts at least ``warmup_s`` and until ``in_flight`` sagas have completed,
+    so that every lane has cycled once and the first wave's start-up cost stays out of the
+    window; it gives up waiting after ``max_warmup_s``. The window then lasts
+    ``duration_s``; a saga counts when it completes inside it.
+    """
+
+    def __init__(
+        self,
+        began: float,
+        warmup_s: float,
+        duration_s: float,
+        in_flight: int,
+        max_warmup_s: float,
+    ) -> None:
+        if duration_s <= 0 or in_flight <= 0 or warmup_s < 0:
+            raise ValueError(
+                "a steady window needs duration_s > 0, in_flight > 0 and warmup_s >= 0, "
+                f"not {duration_s}, {in_flight}, {warmup_s}"
+            )
+        self.began = began
+        self.warmup_s = warmup_s
+        self.duration_s = duration_s
+        self.in_flight = in_flight
+        self.max_warmup_s = max(max_warmup_s, warmup_s)
+        self.completed = 0
+        self.opened_at: float | None = None
+        self.latencies_s: list[float] = []
+
+    def record(self, started_at: float, done_at: float) -> None:
+        """Note a saga that started and completed at these (monotonic) times."""
+        self.completed += 1
+        if self.opened_at is None:
+            warm = done_at - self.began >= self.warmup_s and self.completed >= self.in_flight
+            if warm or done_at - self.began >= self.max_warmup_s:
+                self.opened_at = done_at
+            return
+        if self.opened_at < done_at <= self.opened_at + self.duration_s:
+            self.latencies_s.append(done_at - started_at)
+
+    def finished(self, now: float) -> bool:
+        """Say whether the window has closed, or the warm-up has waited too long."""
+        if self.opened_at is None:
+            return now - self.began >= self.max_warmup_s + self.duration_s
+        return now >= self.opened_at + self.duration_s
+
+    def figures(self) -> dict[str, Any]:
+        """Return the window's figures, with how long the warm-up really took."""
+        warmup = None if self.opened_at is None else round(self.opened_at - self.began, 1)
+        return {
+            **window_figures(self.latencies_s, self.duration_s),
+            "warmup_s": warmup,
+            "completed_total": self.completed,
+        }

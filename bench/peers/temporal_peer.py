@@ -27,7 +27,7 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
-from bench.peers.figures import window_figures
+from bench.peers.figures import SteadyWindow
 
 TASK_QUEUE = "order-saga"
 READY_TIMEOUT_S = 120.0
@@ -146,7 +146,6 @@ async def _measure(
         "server": f"temporal CLI {binary.parent.parent.name} start-dev",
         "store": store,
         "in_flight": in_flight,
-        "warmup_s": warmup_s,
         "worker": worker_settings(in_flight),
         **loop_figures,
     }
@@ -158,10 +157,7 @@ async def _closed_loop(
     """Keep ``in_flight`` sagas running; count those completing in the steady window."""
     from bench.peers.temporal_workload import OrderSaga
 
-    began = time.monotonic()
-    window_start = began + warmup_s
-    window_end = window_start + duration_s
-    latencies: list[float] = []
+    window = SteadyWindow(time.monotonic(), warmup_s, duration_s, in_flight, READY_TIMEOUT_S)
     started = 0
 
     async def one_lane(lane: int) -> None:
@@ -173,13 +169,15 @@ async def _closed_loop(
             await client.execute_workflow(
                 OrderSaga.run, f"o{lane}-{n}", id=f"order-{lane}-{n}", task_queue=TASK_QUEUE
             )
-            done = time.monotonic()
-            if window_start <= done < window_end:
-                latencies.append(done - saga_start)
+            window.record(saga_start, time.monotonic())
             n += 1
 
     lanes = [asyncio.create_task(one_lane(lane)) for lane in range(in_flight)]
-    await asyncio.sleep(window_end - time.monotonic())
+    while not window.finished(time.monotonic()):
+        await asyncio.sleep(0.1)
+        failed = [t for t in lanes if t.done() and not t.cancelled() and t.exception()]
+        if failed:
+            break
     # Sagas still running at the end of the window count nothing, and waiting for them
     # would only add the tail's latency to the run's length.
     for lane_task in lanes:
@@ -188,7 +186,7 @@ async def _closed_loop(
     failed = [t for t in lanes if t.done() and not t.cancelled() and t.exception()]
     if failed:
         raise RuntimeError("a saga failed during the run") from failed[0].exception()
-    return {**window_figures(latencies, duration_s), "started_total": started}
+    return {**window.figures(), "started_total": started}
 
 
 def _start_worker(address: str, in_flight: int) -> subprocess.Popen[bytes]:

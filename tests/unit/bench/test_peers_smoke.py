@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from bench.peers.figures import percentile_ms, window_figures
+from bench.peers.figures import SteadyWindow, percentile_ms, window_figures
 
 REPO_ROOT = Path(__file__).resolve().parents[3]
 
@@ -20,9 +20,8 @@ def test_window_figures_count_only_the_window_and_rank_latencies() -> None:
     figures = window_figures(shuffled, window_s=4.0)
 
     assert figures["completed_in_window"] == 100
-    assert figures["sagas_per_s"] == 25.0
-    assert figures["p50_ms"] == 500.0
-    assert figures["p99_ms"] == 990.0
+    assert figures["completed_per_s"] == 25.0
+    assert figures["start_to_end_ms"] == {"p50": 500.0, "p99": 990.0}
 
 
 def test_percentile_is_nearest_rank_and_none_without_data() -> None:
@@ -40,6 +39,43 @@ def test_percentile_rejects_a_quantile_outside_zero_one(q: float) -> None:
 def test_window_figures_reject_an_empty_window() -> None:
     with pytest.raises(ValueError, match="window"):
         window_figures([0.1], window_s=0)
+
+
+def test_steady_window_opens_after_the_warmup_and_a_completion_per_lane() -> None:
+    window = SteadyWindow(began=100.0, warmup_s=5.0, duration_s=10.0, in_flight=3, max_warmup_s=60)
+    window.record(started_at=100.0, done_at=102.0)
+    window.record(started_at=100.0, done_at=103.0)
+    window.record(started_at=100.0, done_at=104.0)  # every lane cycled, but inside warmup_s
+    window.record(started_at=102.0, done_at=106.0)  # opens the window at 106
+    window.record(started_at=104.0, done_at=107.0)
+    window.record(started_at=106.0, done_at=116.0)
+    window.record(started_at=110.0, done_at=116.5)  # after 106 + 10: outside
+
+    assert not window.finished(115.9)
+    assert window.finished(116.0)
+    figures = window.figures()
+    assert figures["warmup_s"] == 6.0
+    assert figures["completed_in_window"] == 2
+    assert figures["completed_per_s"] == 0.2
+    assert figures["start_to_end_ms"] == {"p50": 3000.0, "p99": 10000.0}
+    assert figures["completed_total"] == 7
+
+
+def test_steady_window_waits_for_every_lane_then_gives_up_at_max_warmup() -> None:
+    window = SteadyWindow(began=0.0, warmup_s=1.0, duration_s=5.0, in_flight=100, max_warmup_s=30)
+    window.record(started_at=0.0, done_at=20.0)  # one lane of 100: still warming up
+    assert window.opened_at is None
+    assert not window.finished(34.9)
+    assert window.finished(35.0)  # no steady state within 30 s + the window
+    assert window.figures()["warmup_s"] is None
+
+    window.record(started_at=0.0, done_at=31.0)  # past max_warmup_s: open anyway
+    assert window.opened_at == 31.0
+
+
+def test_steady_window_rejects_a_window_it_cannot_measure() -> None:
+    with pytest.raises(ValueError, match="in_flight > 0"):
+        SteadyWindow(began=0.0, warmup_s=1.0, duration_s=5.0, in_flight=0, max_warmup_s=30)
 
 
 def test_entry_points_import_in_the_projects_env_without_the_peers() -> None:
