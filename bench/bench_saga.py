@@ -22,7 +22,12 @@ class Done(BaseModel):
     ref: str
 
 
-saga = Saga("bench_order", input=BenchOrder, version=1)
+holding = Saga("bench_order", input=BenchOrder, version=1)
+holding.sleep("hold", timedelta(days=30))
+"""Version 1 only sleeps: the in-flight workflows of the scale benchmark."""
+
+saga = Saga("bench_order", input=BenchOrder, version=2)
+"""Version 2, the newest, is the 4-step workload every benchmark measures."""
 _RETRY = Retry(max_attempts=3, initial_interval=timedelta(milliseconds=100))
 
 
@@ -58,3 +63,7 @@ async def ship(ctx: StepContext[BenchOrder]) -> Done:
 async def notify(ctx: StepContext[BenchOrder]) -> Done:
     """Notify the customer."""
     return Done(ref=ctx.idempotency_key)
+
+
+versions = [holding, saga]
+"""Both versions, as the benchmark's workers run them."""

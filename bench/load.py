@@ -66,15 +66,18 @@ class LoadGenerator:
         self.tracking = Tracking()
         self._count = 0
 
-    def start(self, intended_ms: float | None = None) -> str:
-        """Send one start; its ack latency is recorded against ``intended_ms`` (default: now)."""
+    def start(self, intended_ms: float | None = None, *, version: int = 0) -> str:
+        """Send one start; its ack latency is recorded against ``intended_ms`` (default: now).
+
+        ``version`` 0 starts the newest version of the saga.
+        """
         self._count += 1
         wid = f"w{self._count}-{uuid.uuid4().hex[:8]}"
         now = time.time() * 1000
         intended = now if intended_ms is None else intended_ms
         self.tracking.intended_ms[wid] = intended
         event = Event(
-            event_id=uuid.uuid4().hex, workflow_id=wid, saga=self.saga, version=0,
+            event_id=uuid.uuid4().hex, workflow_id=wid, saga=self.saga, version=version,
             type=EventType.START_REQUESTED, origin=Origin.CLIENT, time_ms=int(now),
             payload=self._make_input(self._count),
         )  # fmt: skip
@@ -171,6 +174,11 @@ class LoadGenerator:
                 "p99": percentile(t.completed_ms, 0.99),
             },
         }
+
+    def flush(self) -> None:
+        """Wait until every start sent so far is acknowledged."""
+        while self._producer.flush(1.0):
+            self.poll_ends(0)
 
     def close(self) -> None:
         """Flush and release the clients."""

@@ -1,54 +1,69 @@
-"""kafka-sagas under load: throughput at saturation and latency at a fraction of it."""
+"""kafka-sagas under load: throughput at saturation, latency at a fraction of it, and scale."""
 
 from __future__ import annotations
 
-import json
 import os
-import tempfile
+import re
 import time
 import urllib.request
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from bench.bench_saga import BenchOrder, saga
+from bench.bench_saga import BenchOrder, saga, versions
 from bench.load import LoadGenerator
 from bench.processes import start_worker, stop
 from processors.runner import provision
 from sagas.config import KafkaSettings
 from sagas.devkafka import free_port
 from sagas.versions import compile_versions
+from topics.lag import consumer_lag
+from topics.naming import TopicNames
 
-SAGA_REF = "bench.bench_saga:saga"
+SAGA_REF = "bench.bench_saga:versions"
+HOLDING_VERSION = 1
 
 
 def _input(n: int) -> str:
     return BenchOrder(order_id=str(n), amount_cents=1000 + n % 100).model_dump_json()
 
 
+@dataclass
+class Running:
+    """A deployed bench saga: its load generator and worker processes."""
+
+    load: LoadGenerator
+    kafka: KafkaSettings
+    metrics_port: int
+    pids: dict[str, int]
+    state_dir: Path
+    processor_log: Path
+
+
 @contextmanager
-def running_saga(
-    bootstrap: str, workdir: Path, label: str
-) -> Iterator[tuple[LoadGenerator, int, dict[str, int]]]:
+def running_saga(bootstrap: str, workdir: Path, label: str) -> Iterator[Running]:
     """Fresh topics, a processor and a step worker process, and a load generator."""
     prefix = f"bench{int(time.time() * 1000) % 10**9}."
     kafka = KafkaSettings(bootstrap_servers=bootstrap, topic_prefix=prefix)
-    provision(compile_versions(saga), kafka)
+    provision(compile_versions(versions), kafka)
     metrics_port = free_port()
-    processor = start_worker(SAGA_REF, "processor", bootstrap, prefix, workdir / "state",
-                             workdir / f"{label}-processor.log")  # fmt: skip
-    worker = start_worker(SAGA_REF, "steps", bootstrap, prefix, workdir / "state",
+    state_dir = workdir / f"{label}-state"
+    processor_log = workdir / f"{label}-processor.log"
+    processor = start_worker(SAGA_REF, "processor", bootstrap, prefix, state_dir, processor_log)
+    worker = start_worker(SAGA_REF, "steps", bootstrap, prefix, state_dir,
                           workdir / f"{label}-steps.log", metrics_port=metrics_port)  # fmt: skip
     load = LoadGenerator(kafka, saga.name, _input)
     try:
         # Warm both processes up until a saga goes through end to end.
         load.start()
-        deadline = time.monotonic() + 60
+        deadline = time.monotonic() + 90
         while not load.poll_ends(0.1):
             if time.monotonic() > deadline:
-                raise RuntimeError(f"no saga completed within 60 s; see logs in {workdir}")
-        yield load, metrics_port, {"processor": processor.pid, "steps": worker.pid}
+                raise RuntimeError(f"no saga completed within 90 s; see logs in {workdir}")
+        pids = {"processor": processor.pid, "steps": worker.pid}
+        yield Running(load, kafka, metrics_port, pids, state_dir, processor_log)
     finally:
         load.close()
         stop(worker)
@@ -58,14 +73,99 @@ def running_saga(
 def throughput(
     bootstrap: str, workdir: Path, in_flight: int, warmup_s: float, measure_s: float
 ) -> dict[str, Any]:
-    """Completed 4-step sagas/s at saturation (closed loop)."""
-    with running_saga(bootstrap, workdir, "throughput") as (load, _, pids):
-        before = {role: cpu_seconds(pid) for role, pid in pids.items()}
-        result = load.closed_loop(in_flight, warmup_s, measure_s)
-        done = max(result["completed_total"], 1)
-        for role, pid in pids.items():
-            result[f"{role}_cpu_ms_per_saga"] = (cpu_seconds(pid) - before[role]) * 1000 / done
-        return result
+    """Completed 4-step sagas/s at saturation (closed loop), with CPU per saga per process."""
+    with running_saga(bootstrap, workdir, "throughput") as run:
+        return _closed_loop_with_cpu(run, in_flight, warmup_s, measure_s)
+
+
+def _closed_loop_with_cpu(
+    run: Running, in_flight: int, warmup_s: float, measure_s: float
+) -> dict[str, Any]:
+    before = {role: cpu_seconds(pid) for role, pid in run.pids.items()}
+    result = run.load.closed_loop(in_flight, warmup_s, measure_s)
+    done = max(result["completed_total"], 1)
+    for role, pid in run.pids.items():
+        result[f"{role}_cpu_ms_per_saga"] = (cpu_seconds(pid) - before[role]) * 1000 / done
+    return result
+
+
+def latency(bootstrap: str, workdir: Path, rate: float, duration_s: float) -> dict[str, Any]:
+    """Start-ack, dispatch and start-to-end latencies at a fixed arrival rate (open loop)."""
+    with running_saga(bootstrap, workdir, "latency") as run:
+        before = _dispatch_histogram(run.metrics_port)
+        result = run.load.open_loop(rate, duration_s)
+        after = _dispatch_histogram(run.metrics_port)
+    delta = {le: after.get(le, 0.0) - before.get(le, 0.0) for le in after}
+    result["dispatch_ms"] = {
+        "p50": _histogram_quantile(delta, 0.5) * 1000,
+        "p99": _histogram_quantile(delta, 0.99) * 1000,
+    }
+    return result
+
+
+def scale(
+    bootstrap: str, workdir: Path, holding: int, in_flight: int, warmup_s: float, measure_s: float
+) -> dict[str, Any]:
+    """Throughput with ``holding`` workflows asleep in the store, their memory and restore."""
+    label = f"scale{holding}"
+    with running_saga(bootstrap, workdir, label) as run:
+        began = time.monotonic()
+        rss_before = rss_bytes(run.pids["processor"])
+        for _ in range(holding):
+            run.load.start(version=HOLDING_VERSION)
+        run.load.flush()
+        _wait_caught_up(run, timeout_s=max(120.0, holding / 500))
+        fill_s = time.monotonic() - began
+        rss_after = rss_bytes(run.pids["processor"])
+        result = _closed_loop_with_cpu(run, in_flight, warmup_s, measure_s)
+        disk = sum(f.stat().st_size for f in run.state_dir.rglob("*") if f.is_file())
+        result.update(
+            holding=holding,
+            fill_s=fill_s,
+            processor_rss_mb=rss_after / 2**20,
+            rss_bytes_per_holding_workflow=(rss_after - rss_before) / holding,
+            state_disk_bytes_per_workflow=disk / holding,
+        )
+        # A restart with an empty state directory restores every state from the changelog.
+        restore_log = workdir / f"{label}-restore.log"
+        restarted = start_worker(SAGA_REF, "processor", bootstrap, run.kafka.topic_prefix,
+                                 workdir / f"{label}-restore-state", restore_log,
+                                 extra=["--no-create-topics"])  # fmt: skip
+        try:
+            result["restore"] = _wait_restored(restore_log, timeout_s=max(120.0, holding / 2000))
+        finally:
+            stop(restarted)
+    return result
+
+
+def _wait_caught_up(run: Running, timeout_s: float) -> None:
+    names = TopicNames(saga.name, run.kafka.topic_prefix)
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        lags = consumer_lag(run.kafka.client_config(), names.processor_group, [names.events])
+        if sum(lag.lag for lag in lags) == 0:
+            return
+        run.load.poll_ends(0.5)
+    raise RuntimeError(f"the processor did not catch up within {timeout_s:.0f} s")
+
+
+_RESTORED = re.compile(
+    r"restored \S+\[\d+\] from offset \d+ to \d+: (\d+) record\(s\) in ([\d.]+)s"
+)
+
+
+def _wait_restored(log: Path, timeout_s: float) -> dict[str, Any]:
+    """Records and seconds of the changelog restore a fresh processor logs on assignment."""
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        text = log.read_text(errors="replace") if log.exists() else ""
+        found = _RESTORED.findall(text)
+        if len(found) >= 3 and "Running saga" in text:
+            records = sum(int(r) for r, _ in found)
+            seconds = sum(float(s) for _, s in found)
+            return {"records": records, "seconds": seconds, "records_per_s": records / seconds}
+        time.sleep(0.5)
+    raise RuntimeError(f"no complete restore logged in {log} within {timeout_s:.0f} s")
 
 
 def cpu_seconds(pid: int) -> float:
@@ -75,18 +175,12 @@ def cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / ticks
 
 
-def latency(bootstrap: str, workdir: Path, rate: float, duration_s: float) -> dict[str, Any]:
-    """Start-ack, dispatch and start-to-end latencies at a fixed arrival rate (open loop)."""
-    with running_saga(bootstrap, workdir, "latency") as (load, metrics_port, _):
-        before = _dispatch_histogram(metrics_port)
-        result = load.open_loop(rate, duration_s)
-        after = _dispatch_histogram(metrics_port)
-    delta = {le: after.get(le, 0.0) - before.get(le, 0.0) for le in after}
-    result["dispatch_ms"] = {
-        "p50": _histogram_quantile(delta, 0.5) * 1000,
-        "p99": _histogram_quantile(delta, 0.99) * 1000,
-    }
-    return result
+def rss_bytes(pid: int) -> int:
+    """Resident memory of a process."""
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) * 1024
+    return 0
 
 
 def _dispatch_histogram(port: int) -> dict[float, float]:
@@ -117,19 +211,3 @@ def _histogram_quantile(buckets: dict[float, float], q: float) -> float:
             return lower + (bound - lower) * (rank - below) / max(count - below, 1e-9)
         lower, below = bound, count
     return lower
-
-
-if __name__ == "__main__":
-    import sys
-
-    from sagas.devkafka import LocalKafka
-
-    with LocalKafka() as cluster, tempfile.TemporaryDirectory() as tmp:
-        figures = throughput(
-            cluster.bootstrap_servers,
-            Path(tmp),
-            int(sys.argv[1]) if len(sys.argv) > 1 else 300,
-            5,
-            15,
-        )
-        print(json.dumps(figures))

@@ -78,7 +78,7 @@ class LocalKafka:
             self.data_dir = Path(tempfile.mkdtemp(prefix="sagas-kafka-"))
             self._owns_data_dir = True
         self._nodes = self._plan_nodes(self.data_dir)
-        cluster_id = _random_cluster_id()
+        cluster_id = random_cluster_id()
         java = java_command()
         cp = classpath(libs)
         log_config = str(resources.files("sagas.devkafka").joinpath("log4j2.yaml"))
@@ -88,11 +88,16 @@ class LocalKafka:
             properties = node.data_dir / "server.properties"
             properties.write_text(self._properties(node))
             if not (node.data_dir / "logs" / "meta.properties").exists():
-                subprocess.run(
+                formatted = subprocess.run(
                     [java, "-cp", cp, "kafka.tools.StorageTool", "format", "-t", cluster_id,
                      "-c", str(properties), "--ignore-formatted"],
-                    check=True, capture_output=True, env=env,
+                    capture_output=True, text=True, env=env, check=False,
                 )  # fmt: skip
+                if formatted.returncode != 0:
+                    raise KafkaUnavailableError(
+                        f"formatting the storage of Kafka node {node.node_id} failed "
+                        f"(exit {formatted.returncode}): {formatted.stderr or formatted.stdout}"
+                    )
         for node in self._nodes:
             self._launch(node, java, cp, log_config, env)
         self.wait_ready(timeout_s)
@@ -258,9 +263,16 @@ def _listening(port: int) -> bool:
         return sock.connect_ex(("127.0.0.1", port)) == 0
 
 
-def _random_cluster_id() -> str:
-    # KRaft cluster ids are 16 random bytes in URL-safe base64 without padding.
-    return base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
+def random_cluster_id() -> str:
+    """A KRaft cluster id: 16 random bytes in URL-safe base64 without padding.
+
+    Like Kafka's own ``Uuid.randomUuid()``, an id starting with ``-`` is drawn again: the
+    storage tool would read it as an option and refuse to format.
+    """
+    while True:
+        cluster_id = base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
+        if not cluster_id.startswith("-"):
+            return cluster_id
 
 
 def _tail(path: Path, lines: int = 20) -> str:

@@ -1,0 +1,160 @@
+"""The physical limit: the saga's record flow with the same transactions and no saga logic.
+
+Per saga, as the 4-step saga moves them: a start record in; the null processor answers
+every input with the same records the saga processor writes (two decisions for the
+start, one per answer, a command per step, one status and one changelog record per
+input), batching consumed records into one transaction with their offsets; the null
+worker answers each command in transactions with its offsets. Payloads are fixed bytes,
+so what remains is the cost of moving the records through Kafka exactly once.
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+import uuid
+from typing import Any
+
+from confluent_kafka import OFFSET_END, Consumer, Producer, TopicPartition
+from confluent_kafka.admin import AdminClient, NewTopic
+
+STEPS = 4
+_DECISION = [("sagas.origin", b"processor")]
+_PAYLOAD = b"x" * 120  # about the size of an encoded event
+
+
+def topics(prefix: str) -> dict[str, str]:
+    return {name: f"{prefix}null.{name}" for name in ("events", "commands", "status", "changelog")}
+
+
+def create_topics(bootstrap: str, prefix: str, partitions: int = 3) -> None:
+    admin = AdminClient({"bootstrap.servers": bootstrap})
+    futures = admin.create_topics(
+        [NewTopic(name, partitions, 1) for name in topics(prefix).values()]
+    )
+    for future in futures.values():
+        future.result(30)
+
+
+def _consumer(bootstrap: str, group: str, topic: str) -> Consumer:
+    consumer = Consumer({
+        "bootstrap.servers": bootstrap, "group.id": group, "isolation.level": "read_committed",
+        "enable.auto.commit": False, "auto.offset.reset": "earliest", "fetch.wait.max.ms": 10,
+    })  # fmt: skip
+    consumer.subscribe([topic])
+    return consumer
+
+
+def _producer(bootstrap: str, txid: str) -> Producer:
+    producer = Producer({
+        "bootstrap.servers": bootstrap, "transactional.id": txid, "linger.ms": 2,
+        "partitioner": "murmur2_random", "transaction.timeout.ms": 15000,
+    })  # fmt: skip
+    producer.init_transactions(30)
+    return producer
+
+
+def run_processor(bootstrap: str, prefix: str) -> None:
+    """Consume events; for each input write decisions, a command, status and changelog."""
+    names = topics(prefix)
+    consumer = _consumer(bootstrap, f"{prefix}null-processor", names["events"])
+    producer = _producer(bootstrap, f"{prefix}null-processor")
+    produce = producer.produce
+    while True:
+        messages = consumer.consume(5000, 0.02)
+        if not messages:
+            producer.poll(0)
+            continue
+        producer.begin_transaction()
+        last: dict[int, int] = {}
+        for message in messages:
+            if message.error() is not None:
+                continue
+            partition, offset = message.partition(), message.offset()
+            assert partition is not None
+            assert offset is not None
+            last[partition] = offset
+            if message.headers():
+                continue  # a decision read back
+            key, value = message.key(), message.value() or b""
+            step = 0 if value == b"start" else int(value.split(b":")[1])
+            decisions = 2 if step == 0 else 1
+            for _ in range(decisions):
+                produce(names["events"], _PAYLOAD, key, partition=partition, headers=_DECISION)
+            if step < STEPS:
+                produce(names["commands"], f"cmd:{step + 1}".encode(), key)
+            status = b"done" if step == STEPS else b"running"
+            produce(names["status"], status, key)
+            produce(names["changelog"], _PAYLOAD, key, partition=partition)
+        offsets = [TopicPartition(names["events"], p, o + 1) for p, o in last.items()]
+        producer.send_offsets_to_transaction(offsets, consumer.consumer_group_metadata(), 30)
+        producer.commit_transaction(30)
+
+
+def run_worker(bootstrap: str, prefix: str) -> None:
+    """Answer every command, in transactions with the consumed offsets."""
+    names = topics(prefix)
+    consumer = _consumer(bootstrap, f"{prefix}null-worker", names["commands"])
+    producer = _producer(bootstrap, f"{prefix}null-worker")
+    while True:
+        messages = consumer.consume(5000, 0.02)
+        if not messages:
+            producer.poll(0)
+            continue
+        producer.begin_transaction()
+        last: dict[tuple[str, int], int] = {}
+        for message in messages:
+            if message.error() is not None:
+                continue
+            topic, partition, offset = message.topic(), message.partition(), message.offset()
+            assert topic is not None
+            assert partition is not None
+            assert offset is not None
+            last[topic, partition] = offset
+            step = (message.value() or b"cmd:0").split(b":")[1]
+            producer.produce(names["events"], b"answer:" + step, message.key())
+        offsets = [TopicPartition(t, p, o + 1) for (t, p), o in last.items()]
+        producer.send_offsets_to_transaction(offsets, consumer.consumer_group_metadata(), 30)
+        producer.commit_transaction(30)
+
+
+def closed_loop(
+    bootstrap: str, prefix: str, in_flight: int, warmup_s: float, measure_s: float
+) -> dict[str, Any]:
+    """Keep ``in_flight`` null sagas going; completed per second over the window."""
+    names = topics(prefix)
+    producer = Producer({"bootstrap.servers": bootstrap, "linger.ms": 1,
+                         "partitioner": "murmur2_random", "enable.idempotence": True})  # fmt: skip
+    consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": f"{prefix}null-load",
+                         "isolation.level": "read_committed", "fetch.wait.max.ms": 5})  # fmt: skip
+    partitions = (
+        consumer.list_topics(names["status"], timeout=30).topics[names["status"]].partitions
+    )
+    consumer.assign([TopicPartition(names["status"], p, OFFSET_END) for p in partitions])
+
+    def start() -> None:
+        producer.produce(names["events"], b"start", uuid.uuid4().hex.encode())
+
+    for _ in range(in_flight):
+        start()
+    producer.flush(30)
+    window_start = time.monotonic() + warmup_s
+    window_end = window_start + measure_s
+    counted = 0
+    while (now := time.monotonic()) < window_end:
+        producer.poll(0)
+        done = sum(
+            1 for m in consumer.consume(5000, 0.05) if m.error() is None and m.value() == b"done"
+        )
+        for _ in range(done):
+            start()
+        if now >= window_start:
+            counted += done
+    consumer.close()
+    producer.flush(30)
+    return {"in_flight": in_flight, "completed_per_s": counted / measure_s, "window_s": measure_s}
+
+
+if __name__ == "__main__":
+    role, bootstrap_servers, topic_prefix = sys.argv[1:4]
+    {"processor": run_processor, "worker": run_worker}[role](bootstrap_servers, topic_prefix)
