@@ -195,7 +195,7 @@ class SagaProcessor:
                 changelog.produce(partition, batch.txn.changes())
             if offsets:
                 producer.send_offsets_to_transaction(
-                    offsets, consumer.consumer_group_metadata(), 30
+                    _past_markers(consumer, offsets), consumer.consumer_group_metadata(), 30
                 )
             producer.commit_transaction(30)
         except KafkaException as exc:
@@ -310,6 +310,16 @@ def _produce_all(producer: Producer, records: list[Outgoing]) -> None:
 
 def _headers(record: Outgoing) -> list[tuple[str, str | bytes | None]] | None:
     return list(record.headers) if record.headers is not None else None
+
+
+def _past_markers(consumer: Consumer, offsets: list[TopicPartition]) -> list[TopicPartition]:
+    """The offsets to commit: the consumer's positions, which also step over the transaction
+    markers after the last record read, so a caught-up group shows no lag."""
+    positions = consumer.position([TopicPartition(tp.topic, tp.partition) for tp in offsets])
+    return [
+        TopicPartition(tp.topic, tp.partition, max(tp.offset, pos.offset))
+        for tp, pos in zip(offsets, positions, strict=True)
+    ]
 
 
 def _is_decision(message: Message) -> bool:

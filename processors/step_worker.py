@@ -250,6 +250,16 @@ class StepWorker:
             for (topic, partition), progress in self._progress.items()
             if (position := progress.committable()) is not None
         ]
+        # With nothing in flight, the consumer's position also steps over transaction
+        # markers after the last command, so a caught-up group shows no lag.
+        idle = [tp for tp in offsets if self._progress[tp.topic, tp.partition].in_flight == 0]
+        if idle:
+            positions = {
+                (tp.topic, tp.partition): tp.offset
+                for tp in consumer.position([TopicPartition(t.topic, t.partition) for t in idle])
+            }
+            for tp in idle:
+                tp.offset = max(tp.offset, positions.get((tp.topic, tp.partition), -1))
         answers, self._answers = self._answers, []
         self._dirty = False
         if not offsets and not answers:
