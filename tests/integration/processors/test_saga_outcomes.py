@@ -16,6 +16,7 @@ from sagas.versions import SagaVersions
 from tests.integration.participants import flaky_order
 from tests.integration.processors.saga_run_checks import (
     check_run,
+    effects_of,
     events_by_workflow,
     read_topic,
     wait_until_final,
@@ -63,5 +64,5 @@ def test_every_saga_ends_as_its_failure_schedule_predicts(
     config = flaky_kafka.client_config()
     names = TopicNames(flaky_order.SAGA_NAME, flaky_kafka.topic_prefix)
     events = events_by_workflow(read_topic(config, names.events))
-    check_run(expected, statuses, events, ledger_file, each_attempt_once=True)
+    check_run(expected, statuses, events, effects_of(ledger_file), each_attempt_once=True)
     assert read_topic(config, names.dlq) == []

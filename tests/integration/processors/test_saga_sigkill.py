@@ -19,6 +19,7 @@ from tests.integration.long_running.worker_process import WorkerProcess
 from tests.integration.participants import flaky_order, ledger
 from tests.integration.processors.saga_run_checks import (
     check_run,
+    effects_of,
     events_by_workflow,
     read_topic,
     wait_until_final,
@@ -95,5 +96,5 @@ def test_sigkilled_processor_and_worker_lose_no_saga_and_apply_no_effect_twice(
     config = flaky_kafka.client_config()
     names = TopicNames(flaky_order.SAGA_NAME, flaky_kafka.topic_prefix)
     events = events_by_workflow(read_topic(config, names.events))
-    check_run(expected, statuses, events, ledger_file, each_attempt_once=False)
+    check_run(expected, statuses, events, effects_of(ledger_file), each_attempt_once=False)
     assert read_topic(config, names.dlq) == []
