@@ -73,6 +73,12 @@ def parked_key(workflow_id: str) -> bytes:
     return PARKED_PREFIX + workflow_id.encode()
 
 
+def parked_ids(store: PartitionStore) -> set[str]:
+    """The ids of the workflows parked in a partition's store."""
+    stop = bytes((PARKED_PREFIX[0] + 1,))
+    return {key[len(PARKED_PREFIX) :].decode() for key, _ in store.iter_range(PARKED_PREFIX, stop)}
+
+
 def held_key(workflow_id: str, offset: int) -> bytes:
     return HELD_PREFIX + workflow_id.encode() + b"\0" + offset.to_bytes(8, "big")
 
@@ -90,7 +96,11 @@ class PartitionBatch:
         partition: int,
         now_ms: int,
         metrics: Metrics,
+        cache: dict[str, WorkflowState] | None = None,
+        parked: set[str] | None = None,
     ) -> None:
+        """``cache`` holds states as last committed (read, never written here); ``parked``
+        the ids of the partition's parked workflows (when ``None``, the store is asked)."""
         self._routing = routing
         self._codecs = codecs
         self._versions = versions
@@ -102,6 +112,9 @@ class PartitionBatch:
         self._timers_at_load: dict[str, dict[str, int]] = {}
         self._dirty: set[str] = set()
         self._parked: dict[str, bool] = {}
+        self._cache = cache if cache is not None else {}
+        self._known_parked = parked
+        self.newly_parked: list[str] = []
         self.outgoing: list[Outgoing] = []
         self.inputs = 0
         self.earliest_new_timer: int | None = None
@@ -164,6 +177,10 @@ class PartitionBatch:
         for entry, _ in entries:
             self._fire(entry)
         return len(entries)
+
+    def changed_states(self) -> dict[str, WorkflowState]:
+        """The workflows this batch changed, as they will be once it commits."""
+        return {wid: state for wid in self._dirty if (state := self._states[wid]) is not None}
 
     def finish(self) -> list[Outgoing]:
         """Stage the changed states, their timers and status records; return the changelog."""
@@ -271,8 +288,10 @@ class PartitionBatch:
     def _load(self, wid: str) -> WorkflowState | None:
         if wid in self._states:
             return self._states[wid]
-        data = self.txn.get(WORKFLOW_PREFIX + wid.encode())
-        state = WorkflowState.from_bytes(data) if data is not None else None
+        state = self._cache.get(wid)
+        if state is None:
+            data = self.txn.get(WORKFLOW_PREFIX + wid.encode())
+            state = WorkflowState.from_bytes(data) if data is not None else None
         self._states[wid] = state
         self._timers_at_load[wid] = dict(state.timers) if state is not None else {}
         return state
@@ -280,7 +299,10 @@ class PartitionBatch:
     def _is_parked(self, wid: str) -> bool:
         parked = self._parked.get(wid)
         if parked is None:
-            parked = self.txn.get(parked_key(wid)) is not None
+            if self._known_parked is not None:
+                parked = wid in self._known_parked
+            else:
+                parked = self.txn.get(parked_key(wid)) is not None
             self._parked[wid] = parked
         return parked
 
@@ -288,6 +310,7 @@ class PartitionBatch:
         if self._is_parked(wid):
             return
         self._parked[wid] = True
+        self.newly_parked.append(wid)
         record = {"reason": reason.value, "offset": offset, "time_ms": self._now_ms}
         self.txn.set(parked_key(wid), json.dumps(record).encode())
         state = self._load(wid)

@@ -12,6 +12,7 @@ command is invisible to read_committed step workers until then.
 from __future__ import annotations
 
 import functools
+import itertools
 import logging
 import threading
 import time
@@ -24,7 +25,7 @@ from confluent_kafka import Consumer, KafkaError, KafkaException, Message, Produ
 from processors.kafka_config import consumer_config, transactional_producer_config
 from processors.metrics import Metrics
 from processors.outbox import Outgoing
-from processors.saga_batch import DECISION_HEADER, Codecs, PartitionBatch, Routing
+from processors.saga_batch import DECISION_HEADER, Codecs, PartitionBatch, Routing, parked_ids
 from processors.settings import ProcessorSettings
 from processors.store.base import Store
 from processors.store.changelog import ChangelogWriter
@@ -34,6 +35,7 @@ from processors.store.rocksdb import RocksDBStore
 from processors.store.timers import count_timers, next_due_ms
 from sagas.config import KafkaSettings
 from sagas.errors import KafkaUnavailableError
+from sagas.state import WorkflowState
 from sagas.versions import SagaVersions
 from sagas.wire import command_codec, event_codec, status_codec
 from topics.naming import TopicNames
@@ -91,6 +93,10 @@ class SagaProcessor:
         self._stop = threading.Event()
         self._next_due: dict[int, int] = {}
         self._timers_pending: dict[int, int] = {}
+        # Per partition: states as last committed (so a busy workflow's state is not
+        # parsed again for every event), and the ids of parked workflows.
+        self._states: dict[int, dict[str, WorkflowState]] = {}
+        self._parked: dict[int, set[str]] = {}
         self._consumer: Consumer | None = None
         self._producer: Producer | None = None
         self._store: Store | None = None
@@ -204,6 +210,7 @@ class SagaProcessor:
         committed = changelog.take_offsets()
         for partition, batch in batches.items():
             batch.txn.commit(committed.get(partition))
+            self._remember(partition, batch)
             self._update_next_due(partition, batch)
             if partition in self._timers_pending:
                 self._timers_pending[partition] += batch.timers_added
@@ -211,6 +218,19 @@ class SagaProcessor:
         self.metrics.transaction_committed(
             "saga", time.perf_counter() - started, sum(b.inputs for b in batches.values())
         )
+
+    def _remember(self, partition: int, batch: PartitionBatch) -> None:
+        cache = self._states.get(partition)
+        if cache is None:
+            return
+        for wid, state in batch.changed_states().items():
+            cache.pop(wid, None)  # re-inserted last: dicts keep insertion order
+            cache[wid] = state
+        if len(cache) > self.settings.state_cache_size:
+            # The least recently changed first.
+            for wid in list(itertools.islice(cache, len(cache) - self.settings.state_cache_size)):
+                del cache[wid]
+        self._parked[partition].update(batch.newly_parked)
 
     def _batch(self, partition: int, now: int) -> PartitionBatch:
         assert self._store is not None
@@ -222,6 +242,8 @@ class SagaProcessor:
             partition=partition,
             now_ms=now,
             metrics=self.metrics,
+            cache=self._states.get(partition),
+            parked=self._parked.get(partition),
         )
 
     def _update_next_due(self, partition: int, batch: PartitionBatch) -> None:
@@ -248,6 +270,8 @@ class SagaProcessor:
         log.warning("aborting transaction after %s; rewinding to committed offsets", error)
         producer.abort_transaction(30)
         changelog.discard()
+        for cache in self._states.values():
+            cache.clear()  # a state of the aborted batch may have been cached: start afresh
         # Nothing was written locally; rewinding the consumer re-reads the aborted inputs
         # and re-derives the same decisions.
         assigned = consumer.assignment()
@@ -269,6 +293,8 @@ class SagaProcessor:
                 log.info("restored %d state records of partition %d", result.records, tp.partition)
             self._next_due[tp.partition] = next_due_ms(store) or _NEVER
             self._timers_pending[tp.partition] = count_timers(store)
+            self._states[tp.partition] = {}
+            self._parked[tp.partition] = parked_ids(store)
         self.metrics.timers_pending(self.versions.name, sum(self._timers_pending.values()))
         self.ready.set()
 
@@ -277,6 +303,8 @@ class SagaProcessor:
         for tp in partitions:
             self._next_due.pop(tp.partition, None)
             self._timers_pending.pop(tp.partition, None)
+            self._states.pop(tp.partition, None)
+            self._parked.pop(tp.partition, None)
             self._store.close_partition(tp.partition)
 
     def _open_store(self, group: str) -> Store:

@@ -28,6 +28,8 @@ class ProcessorSettings:
     """Most due timers fired into one transaction, so a backlog cannot starve records."""
     transaction_timeout: timedelta = timedelta(seconds=15)
     """After this, the broker aborts a transaction of a crashed process."""
+    state_cache_size: int = 100_000
+    """Workflow states kept parsed in memory per partition (the store holds all of them)."""
     instance_id: str | None = None
     """Stable identity across restarts (the transactional id's suffix); read from state_dir
     when not given, so a restarted process fences its previous incarnation at once."""
