@@ -36,8 +36,12 @@ class ChangelogWriter:
     def produce(self, partition: int, changes: Mapping[bytes, bytes | None]) -> None:
         """Queue one changelog record per change, on the producer's open transaction."""
         produce = self._producer.produce
-        on_delivery = self._on_delivery
-        for key, value in changes.items():
+        last = len(changes) - 1
+        for index, (key, value) in enumerate(changes.items()):
+            # Only the last record's offset is needed (a partition's offsets grow with each
+            # record), and a record that fails aborts the whole transaction anyway: so one
+            # delivery report per partition and batch instead of one per record.
+            on_delivery = self._on_delivery if index == last else None
             while True:
                 try:
                     produce(self.topic, value, key, partition=partition, on_delivery=on_delivery)
@@ -49,8 +53,9 @@ class ChangelogWriter:
     def take_offsets(self) -> dict[int, int]:
         """The last delivered offset per changelog partition since the previous call.
 
-        Raises :class:`ChangelogWriteError` if any record failed, since its change is not
-        in the log and must not be written to the store.
+        Raises :class:`ChangelogWriteError` if a partition's last record failed, since its
+        change is not in the log and must not be written to the store. (An earlier record
+        that fails puts the transaction in error, so its commit raises before this runs.)
         """
         self._producer.poll(0)
         offsets, self._last_offsets = self._last_offsets, {}
