@@ -119,17 +119,17 @@ def _charge_answer_of(
     """Where the worker's answer to ``workflow_id``'s charge landed; waits for it."""
     codec, deadline = EventCodec(), time.monotonic() + 30
     while True:
-        found = [
-            (r.partition, r.offset)
-            for r in read_topic(kafka.client_config(), topic)
-            if r.key == workflow_id.encode()
-            and r.value is not None
-            and r.value != poison
-            and codec.decode(r.value).type is EventType.STEP_SUCCEEDED
-        ]
+        found = []
+        for record in read_topic(kafka.client_config(), topic):
+            if record.key != workflow_id.encode() or record.value in (None, poison):
+                continue
+            assert record.value is not None
+            event = codec.decode(record.value)
+            if event.type is EventType.STEP_SUCCEEDED and event.step == "charge":
+                found.append((record.partition, record.offset))
         if found:
-            [where] = found
-            return where
+            assert len(found) == 1, f"the charge of {workflow_id} was answered {len(found)} times"
+            return found[0]
         assert time.monotonic() < deadline, f"the charge of {workflow_id} was never answered"
         time.sleep(0.2)
 
