@@ -5,7 +5,10 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import Any
 
+from confluent_kafka import KafkaException, Producer
+
 from sagas.config import KafkaSettings
+from sagas.errors import KafkaUnavailableError
 
 
 def consumer_config(kafka: KafkaSettings, group: str) -> dict[str, Any]:
@@ -39,6 +42,24 @@ def transactional_producer_config(
         "enable.idempotence": True,
         "acks": "all",
     }
+
+
+def start_transactional_producer(
+    kafka: KafkaSettings, transactional_id: str, transaction_timeout: timedelta
+) -> Producer:
+    """A transactional producer, its transactions initialized.
+
+    Initializing fences an earlier producer with the same id and aborts its open
+    transaction at once, which is why a restarted process should keep its id.
+    """
+    producer = Producer(transactional_producer_config(kafka, transactional_id, transaction_timeout))
+    try:
+        producer.init_transactions(30)
+    except KafkaException as exc:
+        raise KafkaUnavailableError(
+            f"cannot start transactions as {transactional_id}: {exc}"
+        ) from exc
+    return producer
 
 
 def producer_config(kafka: KafkaSettings) -> dict[str, Any]:

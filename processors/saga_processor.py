@@ -22,7 +22,7 @@ from pathlib import Path
 
 from confluent_kafka import Consumer, KafkaError, KafkaException, Message, Producer, TopicPartition
 
-from processors.kafka_config import consumer_config, transactional_producer_config
+from processors.kafka_config import consumer_config, start_transactional_producer
 from processors.metrics import Metrics
 from processors.outbox import Outgoing
 from processors.saga_batch import DECISION_HEADER, Codecs, PartitionBatch, Routing, parked_ids
@@ -114,16 +114,10 @@ class SagaProcessor:
         instance = self.settings.instance_id or _instance_id(self.settings.state_dir, group)
         self._store = self._open_store(group)
         self._restorer = ChangelogRestorer(self.kafka.client_config(), self.names.state_changelog)
-        producer = Producer(
-            transactional_producer_config(
-                self.kafka, f"{group}.{instance}", self.settings.transaction_timeout
-            )
+        producer = start_transactional_producer(
+            self.kafka, f"{group}.{instance}", self.settings.transaction_timeout
         )
         self._producer = producer
-        try:
-            producer.init_transactions(30)
-        except KafkaException as exc:
-            raise KafkaUnavailableError(f"cannot start transactions: {exc}") from exc
         config = consumer_config(self.kafka, group)
         if self.settings.instance_id is not None:
             # Static membership: a process restarted under its stable id takes its

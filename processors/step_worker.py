@@ -22,7 +22,7 @@ from dataclasses import dataclass
 
 from confluent_kafka import Consumer, KafkaError, KafkaException, Message, Producer, TopicPartition
 
-from processors.kafka_config import consumer_config, transactional_producer_config
+from processors.kafka_config import consumer_config, start_transactional_producer
 from processors.metrics import Metrics
 from processors.offsets import PartitionProgress
 from processors.settings import WorkerSettings
@@ -101,16 +101,10 @@ class StepWorker:
 
     async def _run(self) -> None:
         instance = self.settings.instance_id or uuid.uuid4().hex[:12]
-        producer = Producer(
-            transactional_producer_config(
-                self.kafka, f"{self.group}.{instance}", self.settings.transaction_timeout
-            )
+        producer = start_transactional_producer(
+            self.kafka, f"{self.group}.{instance}", self.settings.transaction_timeout
         )
         self._producer = producer
-        try:
-            producer.init_transactions(30)
-        except KafkaException as exc:
-            raise KafkaUnavailableError(f"cannot start transactions: {exc}") from exc
         consumer = Consumer(consumer_config(self.kafka, self.group))
         self._consumer = consumer
         consumer.subscribe(

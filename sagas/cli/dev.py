@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-import signal
-import threading
 from pathlib import Path
-from types import FrameType
 
 import click
 
+from sagas.cli.stopping import stop_on_signals
 from sagas.errors import SagaError
 
 
@@ -42,13 +40,7 @@ def dev_broker(nodes: str, port: int, data_dir: Path | None) -> None:
     """Run a real Apache Kafka (KRaft) on 127.0.0.1 until Ctrl-C."""
     from sagas.devkafka import LocalKafka, kafka_version
 
-    stop = threading.Event()
-
-    def on_signal(signum: int, frame: FrameType | None) -> None:
-        stop.set()
-
-    signal.signal(signal.SIGINT, on_signal)
-    signal.signal(signal.SIGTERM, on_signal)
+    stop = stop_on_signals()
     cluster = LocalKafka(nodes=int(nodes), base_port=port, data_dir=data_dir)
     click.echo(f"Starting Apache Kafka {kafka_version()} ({nodes} node(s))...", err=True)
     try:

@@ -3,15 +3,13 @@
 from __future__ import annotations
 
 import logging
-import signal
-import threading
 from datetime import timedelta
 from pathlib import Path
-from types import FrameType
 
 import click
 
 from sagas.cli.loading import bootstrap_option, kafka_settings, load_saga, prefix_option
+from sagas.cli.stopping import stop_on_signals
 from sagas.errors import SagaError
 
 
@@ -118,13 +116,7 @@ def worker(
         ).start()
     except SagaError as exc:
         raise click.ClickException(str(exc)) from exc
-    stop = threading.Event()
-
-    def on_signal(signum: int, frame: FrameType | None) -> None:
-        stop.set()
-
-    signal.signal(signal.SIGINT, on_signal)
-    signal.signal(signal.SIGTERM, on_signal)
+    stop = stop_on_signals()
     versions_text = ", ".join(str(v) for v in sorted(versions.plans))
     click.echo(f"Running saga {versions.name!r} (versions {versions_text}) as {role}.", err=True)
     while not stop.wait(0.5):
