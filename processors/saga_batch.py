@@ -8,6 +8,7 @@ consume → transaction → local write loop.
 
 from __future__ import annotations
 
+import base64
 import json
 import logging
 from collections.abc import Callable
@@ -115,6 +116,7 @@ class PartitionBatch:
         self._cache = cache if cache is not None else {}
         self._known_parked = parked
         self.newly_parked: list[str] = []
+        self.unparked: list[str] = []
         self.outgoing: list[Outgoing] = []
         self.inputs = 0
         self.earliest_new_timer: int | None = None
@@ -133,6 +135,9 @@ class PartitionBatch:
             self._dead_letter(offset, key, value, DlqReason.UNDECODABLE, exc, wid)
             if wid is not None:
                 self._park(wid, DlqReason.UNDECODABLE, offset)
+            return
+        if event.type is EventType.REDRIVE_REQUESTED:
+            self._redrive(offset, key, value, event)
             return
         if event.type not in INPUT_TYPES:
             return  # a decision this processor appended; it is in the state already
@@ -170,6 +175,43 @@ class PartitionBatch:
             return
         self._metrics.event_processed(self._routing.saga, event.type.value)
         self._accept(wid, state, transition)
+
+    def _redrive(self, offset: int, key: bytes | None, value: bytes, event: Event) -> None:
+        wid = event.workflow_id
+        try:
+            original = base64.b64decode(json.loads(event.payload or "")["value"], validate=True)
+        except (ValueError, KeyError, TypeError) as exc:
+            reason = f"a redrive must carry the record as base64 in payload 'value': {exc}"
+            self._dead_letter(offset, key, value, DlqReason.UNAPPLICABLE, reason, wid)
+            return
+        if self._is_parked(wid):
+            self.txn.delete(parked_key(wid))
+            self._parked[wid] = False
+            self.unparked.append(wid)
+            state = self._load(wid)
+            if state is not None:
+                self._dirty.add(wid)  # its status record shows it no longer parked
+                self._restore_timer_index(wid, state)
+        # The record first, then what arrived while the workflow waited, in log order;
+        # should one of them park the workflow again, the rest stays held.
+        self.apply_record(offset, wid.encode(), original)
+        start = HELD_PREFIX + wid.encode() + b"\0"
+        stop = HELD_PREFIX + wid.encode() + b"\1"
+        for held, held_value in list(self.txn.iter_range(start, stop)):
+            if self._is_parked(wid):
+                break
+            self.txn.delete(held)
+            self.apply_record(int.from_bytes(held[-8:], "big"), wid.encode(), held_value)
+
+    def _restore_timer_index(self, wid: str, state: WorkflowState) -> None:
+        # A parked workflow's due timers were taken out of the index unfired.
+        for timer_id, due in state.timers.items():
+            key = timer_key(due, wid, timer_id)
+            if self.txn.get(key) is None:
+                self.txn.set(key, b"")
+                self.timers_added += 1
+                if self.earliest_new_timer is None or due < self.earliest_new_timer:
+                    self.earliest_new_timer = due
 
     def fire_due_timers(self, limit: int) -> int:
         """Fire up to ``limit`` timers due now; returns how many index entries were handled."""

@@ -224,7 +224,9 @@ class SagaProcessor:
             # The least recently changed first.
             for wid in list(itertools.islice(cache, len(cache) - self.settings.state_cache_size)):
                 del cache[wid]
-        self._parked[partition].update(batch.newly_parked)
+        parked = self._parked[partition]
+        parked.difference_update(batch.unparked)
+        parked.update(batch.newly_parked)
 
     def _batch(self, partition: int, now: int) -> PartitionBatch:
         assert self._store is not None

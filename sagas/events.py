@@ -26,6 +26,10 @@ class EventType(StrEnum):
     CANCEL_REQUESTED = "cancel_requested"
     TERMINATE_REQUESTED = "terminate_requested"
     CHILD_ENDED = "child_ended"
+    REDRIVE_REQUESTED = "redrive_requested"
+    """A dead-lettered record put back (``sagas dlq redrive``): the saga processor unparks
+    the workflow, applies the record (carried base64 in the JSON payload ``value``), then
+    the inputs held while the workflow was parked."""
     # Decisions: appended by the saga processor in the transaction that applies them.
     STARTED = "started"
     START_IGNORED = "start_ignored"

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import base64
+import ctypes
 import logging
 import os
 import shutil
 import signal
 import socket
 import subprocess
+import sys
 import tempfile
 import time
 import uuid
@@ -115,6 +117,7 @@ class LocalKafka:
             # A session of its own so a Ctrl-C meant for the caller reaches the broker only
             # through stop(), in order, instead of killing it mid-write.
             start_new_session=True,
+            preexec_fn=_die_with_parent,
         )  # fmt: skip
         log.close()
 
@@ -242,6 +245,19 @@ class LocalKafka:
             "num.partitions": 1,
         }
         return "".join(f"{key}={value}\n" for key, value in settings.items())
+
+
+def _die_with_parent() -> None:
+    """In the broker's child process: be killed when the process that started it dies.
+
+    A test run or a command killed outright would otherwise leave its brokers running,
+    each holding half a gigabyte and a share of the CPU. Linux only; elsewhere a no-op.
+    """
+    if sys.platform != "linux":
+        return
+    libc = ctypes.CDLL(None, use_errno=True)
+    pr_set_pdeathsig = 1
+    libc.prctl(pr_set_pdeathsig, signal.SIGKILL)
 
 
 def quiet_client_config(bootstrap_servers: str) -> dict[str, Any]:
