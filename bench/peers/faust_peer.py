@@ -41,13 +41,14 @@ from confluent_kafka.admin import AdminClient, NewTopic  # type: ignore[attr-def
 from bench.peers.figures import SteadyWindow
 from bench.peers.install import (
     REPO_ROOT,
+    PeerError,
     end_process_group,
     ensure_peer_python,
     sigterm_raises,
 )
 from sagas.devkafka import LocalKafka, free_port
 from sagas.devkafka.cluster import quiet_client_config
-from sagas.errors import ConfigurationError, KafkaUnavailableError
+from sagas.errors import KafkaUnavailableError
 
 READY_TIMEOUT_S = 180.0
 COMMIT_INTERVAL_S = 0.05
@@ -208,7 +209,7 @@ def _closed_loop(
 
     def completions(timeout_s: float) -> list[str]:
         if worker.poll() is not None:
-            raise ConfigurationError(f"the faust worker exited with {worker.returncode}")
+            raise PeerError(f"the faust worker exited with {worker.returncode}")
         done = []
         for message in consumer.consume(num_messages=1000, timeout=timeout_s):
             key = message.key()
@@ -222,7 +223,7 @@ def _closed_loop(
         deadline = time.monotonic() + READY_TIMEOUT_S
         while not completions(0.5):
             if time.monotonic() > deadline:
-                raise ConfigurationError(
+                raise PeerError(
                     f"faust completed no saga within {READY_TIMEOUT_S:.0f} s of starting"
                 )
         started_at.clear()

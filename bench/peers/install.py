@@ -27,12 +27,16 @@ from types import FrameType
 from typing import Any
 
 from sagas.devkafka.install import cache_dir
-from sagas.errors import ConfigurationError
+from sagas.errors import SagaError
 
 TEMPORAL_CLI_MODULE = "github.com/temporalio/cli/cmd/temporal"
 TEMPORAL_CLI_VERSION = "v1.5.1"
 REQUIREMENTS = Path(__file__).resolve().parent.parent / "requirements-peers.txt"
 REPO_ROOT = Path(__file__).resolve().parent.parent.parent
+
+
+class PeerError(SagaError):
+    """A peer's tools could not be installed, or its run did not finish."""
 
 
 @dataclass(frozen=True)
@@ -60,9 +64,7 @@ def ensure_temporal_binary() -> Path:
         return binary
     go = shutil.which("go")
     if go is None:
-        raise ConfigurationError(
-            "building the Temporal dev server needs Go (1.23 or later) on PATH"
-        )
+        raise PeerError("building the Temporal dev server needs the Go toolchain (go) on PATH")
     env = dict(os.environ, GOBIN=str(binary.parent))
     binary.parent.mkdir(parents=True, exist_ok=True)
     started = time.monotonic()
@@ -76,7 +78,7 @@ def ensure_temporal_binary() -> Path:
         check=False,
     )
     if result.returncode != 0 or not binary.is_file():
-        raise ConfigurationError(
+        raise PeerError(
             f"go install of the Temporal CLI failed (exit {result.returncode}): "
             f"{result.stderr.strip()[-2000:]}"
         )
@@ -101,7 +103,7 @@ def ensure_peer_python() -> Path:
         check=False,
     )
     if result.returncode != 0:
-        raise ConfigurationError(
+        raise PeerError(
             f"pip install -r {REQUIREMENTS.name} failed (exit {result.returncode}): "
             f"{result.stderr.strip()[-2000:]}"
         )
@@ -157,8 +159,11 @@ def run_in_peer_python(module: str, args: list[str], timeout_s: float) -> str:
     except BaseException:
         end_process_group(child)
         raise
+    # A child that exited cleanly has stopped what it started; this only catches a leak.
+    with suppress(ProcessLookupError):
+        os.killpg(child.pid, signal.SIGKILL)
     if child.returncode != 0:
-        raise ConfigurationError(f"{module} exited with {child.returncode}; its log is above")
+        raise PeerError(f"{module} exited with {child.returncode}; its log is above")
     return out
 
 

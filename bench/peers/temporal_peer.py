@@ -1,10 +1,14 @@
 """Temporal running the 4-step order saga: completed sagas/s at saturation on this box.
 
-The dev server (the Temporal CLI built by :mod:`bench.peers.install`) listens on
-127.0.0.1 with a SQLite file as its store, a worker process runs the workflow and its four
-activities, and this process keeps ``in_flight`` workflows running in a closed loop,
-counting completions over a steady window after a warm-up. The server, the worker and the
-load share the box's two cores, as kafka-sagas' broker, processors and load do.
+The dev server (the Temporal CLI built by :mod:`bench.peers.install`; one process, one
+history shard, SQLite) listens on 127.0.0.1 only, a worker process runs the workflow and
+its four activities, and this process keeps ``in_flight`` workflows running in a closed
+loop, counting completions over a steady window after a warm-up. The server, the worker
+and the load share the box's two cores, as kafka-sagas' broker, processors and load do.
+
+The measuring half needs ``temporalio`` and runs in the peers' environment, where
+kafka-sagas is not installed; so it imports nothing from ``sagas`` and reports a failure
+by its exit status, which :func:`run_temporal` turns into a ``PeerError``.
 
 Run alone: ``python -m bench.peers.temporal_peer [--quick]``; the harness calls
 :func:`run_temporal`.
@@ -33,7 +37,8 @@ TASK_QUEUE = "order-saga"
 READY_TIMEOUT_S = 120.0
 DRAIN_TIMEOUT_S = 10.0
 
-# The dev server's stores: "file" keeps every write in a SQLite file synced to disk,
+# The dev server's stores: "file" keeps every write in a SQLite file with SQLite's
+# defaults (rollback journal, synchronous=FULL: each transaction waits for the disk),
 # "file-nosync" keeps it in the file without waiting for the disk (it survives a crash of
 # the server, as Kafka's page-cache writes survive a crash of the broker), "memory" loses
 # everything when the server stops.
@@ -252,7 +257,7 @@ async def _run_worker(address: str, in_flight: int) -> None:
 
 
 def _free_port() -> int:
-    """Return a TCP port on 127.0.0.1 that is free right now."""
+    """Return a TCP port on 127.0.0.1 that is free right now (sagas.devkafka's is not here)."""
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         port: int = sock.getsockname()[1]
