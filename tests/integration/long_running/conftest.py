@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from processors.runner import WorkerRunner, provision
+from processors.runner import Role, WorkerRunner, provision
 from processors.settings import ProcessorSettings
 from sagas.client import SagaClient
 from sagas.config import KafkaSettings
@@ -26,10 +26,22 @@ class Runtime:
     client: SagaClient
     runners: list[WorkerRunner] = field(default_factory=list)
 
-    def run_worker(self, versions: SagaVersions, state_dir: Path) -> WorkerRunner:
-        """Start a worker (processor and steps) for ``versions`` and wait until it is ready."""
+    def run_worker(
+        self,
+        versions: SagaVersions,
+        state_dir: Path,
+        *,
+        role: Role = Role.ALL,
+        queues: list[str] | None = None,
+    ) -> WorkerRunner:
+        """Start a worker for ``versions`` (by default its processor and every queue's steps)
+        and wait until it is ready."""
         runner = WorkerRunner(
-            versions, self.kafka, processor_settings=ProcessorSettings(state_dir=state_dir)
+            versions,
+            self.kafka,
+            role=role,
+            queues=queues,
+            processor_settings=ProcessorSettings(state_dir=state_dir),
         ).start()
         self.runners.append(runner)
         runner.wait_ready()
