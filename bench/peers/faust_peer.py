@@ -38,7 +38,7 @@ from confluent_kafka import Consumer, KafkaException, Producer
 # its __all__, which strict mypy reads as "not exported".
 from confluent_kafka.admin import AdminClient, NewTopic  # type: ignore[attr-defined]
 
-from bench.peers.figures import SteadyWindow
+from bench.peers.figures import CpuMeter, SteadyWindow
 from bench.peers.install import (
     REPO_ROOT,
     PeerError,
@@ -227,18 +227,24 @@ def _closed_loop(
                     f"faust completed no saga within {READY_TIMEOUT_S:.0f} s of starting"
                 )
         started_at.clear()
+        meter = CpuMeter(system={"faust_worker": worker.pid}, load={"load": os.getpid()})
         window = SteadyWindow(time.monotonic(), warmup_s, duration_s, in_flight, READY_TIMEOUT_S)
         for _ in range(in_flight):
             start_one()
         while not window.finished(time.monotonic()):
+            if window.opened_at is not None and not meter.started:
+                meter.start()
             for workflow_id in completions(0.05):
                 begun = started_at.pop(workflow_id, None)
                 if begun is None:
                     continue
                 window.record(begun, time.monotonic())
                 start_one()
+        meter.stop()
+        figures = window.figures()
         return {
-            **window.figures(),
+            **figures,
+            **meter.figures(figures["completed_in_window"]),
             "started_total": sequence,
             "in_flight_at_end": len(started_at),
         }

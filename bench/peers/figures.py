@@ -1,4 +1,4 @@
-"""The figures a peer reports for one closed-loop run: throughput and latency percentiles.
+"""The figures a peer reports for one closed-loop run: throughput, latency and CPU per saga.
 
 Plain stdlib so that both the project's interpreter and the peers' one can use it.
 """
@@ -6,7 +6,9 @@ Plain stdlib so that both the project's interpreter and the peers' one can use i
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+import os
+from collections.abc import Mapping, Sequence
+from pathlib import Path
 from typing import Any
 
 
@@ -96,3 +98,71 @@ class SteadyWindow:
             "warmup_s": warmup,
             "completed_total": self.completed,
         }
+
+
+def process_cpu_s(pid: int) -> float:
+    """Return the CPU seconds (user + system, all threads) a live process has used (Linux)."""
+    # The command name in field 2 may hold spaces; the fields after its ")" are fixed.
+    fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def child_pids(pid: int, command_contains: str) -> list[int]:
+    """Return the pids of ``pid``'s direct children whose command line holds a string."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = (entry / "stat").read_text()
+            cmdline = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode()
+        except OSError:
+            continue
+        parent = int(stat.rpartition(")")[2].split()[1])
+        if parent == pid and command_contains in cmdline:
+            found.append(int(entry.name))
+    return found
+
+
+class CpuMeter:
+    """CPU time that named processes spend over the measuring window.
+
+    ``system`` names the processes of the system under test (server, workers), ``load``
+    those that only generate load and wait for results; the total counts the system only.
+
+    On a shared two-core box the throughput a system reaches depends on what else runs;
+    its CPU time per completed saga does much less, so the peers report both.
+    """
+
+    def __init__(self, system: Mapping[str, int], load: Mapping[str, int]) -> None:
+        self.system = dict(system)
+        self.load = dict(load)
+        self.pids = {**self.system, **self.load}
+        self._start: dict[str, float] | None = None
+        self.spent_s: dict[str, float] | None = None
+
+    @property
+    def started(self) -> bool:
+        """Say whether the first reading was taken."""
+        return self._start is not None
+
+    def start(self) -> None:
+        """Take the first reading (at the window's opening)."""
+        self._start = {name: process_cpu_s(pid) for name, pid in self.pids.items()}
+
+    def stop(self) -> None:
+        """Take the last reading (at the window's closing)."""
+        if self._start is None:
+            return
+        self.spent_s = {
+            name: process_cpu_s(pid) - self._start[name] for name, pid in self.pids.items()
+        }
+
+    def figures(self, completed: int) -> dict[str, Any]:
+        """Return CPU ms per completed saga by process, and the system's total (load apart)."""
+        if self.spent_s is None or completed == 0:
+            return {"cpu_ms_per_saga": None}
+        per_saga = {name: 1000 * s / completed for name, s in self.spent_s.items()}
+        total = sum(per_saga[name] for name in self.system)
+        rounded = {name: round(ms, 2) for name, ms in per_saga.items()}
+        return {"cpu_ms_per_saga": {**rounded, "system_total": round(total, 2)}}

@@ -31,7 +31,7 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
-from bench.peers.figures import SteadyWindow
+from bench.peers.figures import CpuMeter, SteadyWindow, child_pids
 
 TASK_QUEUE = "order-saga"
 READY_TIMEOUT_S = 120.0
@@ -142,7 +142,11 @@ async def _measure(
                 ),
                 timeout=READY_TIMEOUT_S,
             )
-            loop_figures = await _closed_loop(client, duration_s, in_flight, warmup_s)
+            servers = child_pids(os.getpid(), "start-dev")
+            meter = CpuMeter(
+                system={"server": servers[0], "worker": worker.pid}, load={"load": os.getpid()}
+            )
+            loop_figures = await _closed_loop(client, duration_s, in_flight, warmup_s, meter)
         finally:
             _stop(worker)
             await env.shutdown()
@@ -157,7 +161,7 @@ async def _measure(
 
 
 async def _closed_loop(
-    client: Any, duration_s: float, in_flight: int, warmup_s: float
+    client: Any, duration_s: float, in_flight: int, warmup_s: float, meter: CpuMeter
 ) -> dict[str, Any]:
     """Keep ``in_flight`` sagas running; count those completing in the steady window."""
     from bench.peers.temporal_workload import OrderSaga
@@ -180,9 +184,12 @@ async def _closed_loop(
     lanes = [asyncio.create_task(one_lane(lane)) for lane in range(in_flight)]
     while not window.finished(time.monotonic()):
         await asyncio.sleep(0.1)
+        if window.opened_at is not None and not meter.started:
+            meter.start()
         failed = [t for t in lanes if t.done() and not t.cancelled() and t.exception()]
         if failed:
             break
+    meter.stop()
     # Sagas still running at the end of the window count nothing, and waiting for them
     # would only add the tail's latency to the run's length.
     for lane_task in lanes:
@@ -191,7 +198,12 @@ async def _closed_loop(
     failed = [t for t in lanes if t.done() and not t.cancelled() and t.exception()]
     if failed:
         raise RuntimeError("a saga failed during the run") from failed[0].exception()
-    return {**window.figures(), "started_total": started}
+    figures = window.figures()
+    return {
+        **figures,
+        **meter.figures(figures["completed_in_window"]),
+        "started_total": started,
+    }
 
 
 def _start_worker(address: str, in_flight: int) -> subprocess.Popen[bytes]:

@@ -2,13 +2,22 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
 
-from bench.peers.figures import SteadyWindow, percentile_ms, window_figures
+from bench.peers.figures import (
+    CpuMeter,
+    SteadyWindow,
+    child_pids,
+    percentile_ms,
+    process_cpu_s,
+    window_figures,
+)
 
 REPO_ROOT = Path(__file__).resolve().parents[3]
 
@@ -76,6 +85,49 @@ def test_steady_window_waits_for_every_lane_then_gives_up_at_max_warmup() -> Non
 def test_steady_window_rejects_a_window_it_cannot_measure() -> None:
     with pytest.raises(ValueError, match="in_flight > 0"):
         SteadyWindow(began=0.0, warmup_s=1.0, duration_s=5.0, in_flight=0, max_warmup_s=30)
+
+
+def test_cpu_meter_charges_the_window_per_saga_and_keeps_the_load_apart() -> None:
+    busy = subprocess.Popen([sys.executable, "-c", "while True: pass"])
+    idle = subprocess.Popen(["sleep", "60"])
+    try:
+        meter = CpuMeter(system={"busy": busy.pid}, load={"idle": idle.pid})
+        meter.start()
+        deadline = time.monotonic() + 10
+        while process_cpu_s(busy.pid) < 0.3 and time.monotonic() < deadline:
+            time.sleep(0.05)
+        meter.stop()
+        figures = meter.figures(completed=10)["cpu_ms_per_saga"]
+    finally:
+        busy.kill()
+        idle.kill()
+        busy.wait()
+        idle.wait()
+
+    assert figures["busy"] >= 20  # at least 0.2 s of CPU over 10 sagas
+    assert figures["idle"] < 5
+    assert figures["system_total"] == figures["busy"]
+
+
+def test_cpu_meter_has_no_figure_without_a_window_or_a_completion() -> None:
+    meter = CpuMeter(system={"self": os.getpid()}, load={})
+    assert meter.figures(completed=5) == {"cpu_ms_per_saga": None}
+    meter.start()
+    meter.stop()
+    assert meter.figures(completed=0) == {"cpu_ms_per_saga": None}
+
+
+def test_child_pids_finds_a_direct_child_by_its_command_line() -> None:
+    child = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)  # marker-42"])
+    try:
+        deadline = time.monotonic() + 10
+        while child.pid not in child_pids(os.getpid(), "marker-42"):
+            assert time.monotonic() < deadline, "the child never showed up in /proc"
+            time.sleep(0.05)
+        assert child_pids(os.getpid(), "no-such-marker") == []
+    finally:
+        child.kill()
+        child.wait()
 
 
 def test_entry_points_import_in_the_projects_env_without_the_peers() -> None:
