@@ -105,7 +105,13 @@ class StepWorker:
             self.kafka, f"{self.group}.{instance}", self.settings.transaction_timeout
         )
         self._producer = producer
-        consumer = Consumer(consumer_config(self.kafka, self.group))
+        config = consumer_config(self.kafka, self.group)
+        if self.settings.instance_id is not None:
+            # Static membership, as in the saga processor: a worker restarted under its
+            # stable id takes its queues' partitions back at once, instead of leaving
+            # them idle for its dead incarnation's session timeout (45 s).
+            config["group.instance.id"] = instance
+        consumer = Consumer(config)
         self._consumer = consumer
         consumer.subscribe(
             list(self._topics), on_assign=self._on_assign, on_revoke=self._on_revoke,
