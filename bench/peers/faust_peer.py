@@ -38,7 +38,7 @@ from confluent_kafka import Consumer, KafkaException, Producer
 # its __all__, which strict mypy reads as "not exported".
 from confluent_kafka.admin import AdminClient, NewTopic  # type: ignore[attr-defined]
 
-from bench.peers.figures import CpuMeter, SteadyWindow
+from bench.peers.figures import CpuMeter, SteadyWindow, listening_pid
 from bench.peers.install import (
     REPO_ROOT,
     PeerError,
@@ -227,7 +227,13 @@ def _closed_loop(
                     f"faust completed no saga within {READY_TIMEOUT_S:.0f} s of starting"
                 )
         started_at.clear()
-        meter = CpuMeter(system={"faust_worker": worker.pid}, load={"load": os.getpid()})
+        system = {"faust_worker": worker.pid}
+        # The broker is faust's store and transport, as SQLite is inside Temporal's server:
+        # count it when it runs on this machine where we can see it.
+        broker = listening_pid(int(config["bootstrap.servers"].split(",")[0].rpartition(":")[2]))
+        if broker is not None:
+            system["broker"] = broker
+        meter = CpuMeter(system=system, load={"load": os.getpid()})
         window = SteadyWindow(time.monotonic(), warmup_s, duration_s, in_flight, READY_TIMEOUT_S)
         for _ in range(in_flight):
             start_one()

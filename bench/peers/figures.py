@@ -166,3 +166,29 @@ class CpuMeter:
         total = sum(per_saga[name] for name in self.system)
         rounded = {name: round(ms, 2) for name, ms in per_saga.items()}
         return {"cpu_ms_per_saga": {**rounded, "system_total": round(total, 2)}}
+
+
+def listening_pid(port: int) -> int | None:
+    """Return the pid of the process listening on a local TCP port, if this user can see it."""
+    inodes = set()
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        try:
+            rows = Path(table).read_text().splitlines()[1:]
+        except OSError:
+            continue
+        for row in rows:
+            fields = row.split()
+            local, state, inode = fields[1], fields[3], fields[9]
+            if state == "0A" and int(local.rpartition(":")[2], 16) == port:  # 0A: LISTEN
+                inodes.add(f"socket:[{inode}]")
+    if not inodes:
+        return None
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            if any(os.readlink(fd) in inodes for fd in (entry / "fd").iterdir()):
+                return int(entry.name)
+        except OSError:
+            continue
+    return None

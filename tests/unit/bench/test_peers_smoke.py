@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import socket
 import subprocess
 import sys
 import time
@@ -14,6 +15,7 @@ from bench.peers.figures import (
     CpuMeter,
     SteadyWindow,
     child_pids,
+    listening_pid,
     percentile_ms,
     process_cpu_s,
     window_figures,
@@ -128,6 +130,16 @@ def test_child_pids_finds_a_direct_child_by_its_command_line() -> None:
     finally:
         child.kill()
         child.wait()
+
+
+def test_listening_pid_names_the_process_behind_a_local_port() -> None:
+    with socket.socket() as server:
+        server.bind(("127.0.0.1", 0))
+        port = server.getsockname()[1]
+        assert listening_pid(port) is None  # bound, not listening yet
+        server.listen()
+
+        assert listening_pid(port) == os.getpid()
 
 
 def test_entry_points_import_in_the_projects_env_without_the_peers() -> None:
