@@ -67,10 +67,10 @@ def dlq_record(
     return Outgoing(dlq_topic, key, value, headers=tuple(headers))
 
 
-def decode_headers(headers: list[tuple[str, bytes]] | None) -> dict[str, str]:
+def decode_headers(headers: list[tuple[str, str | bytes | None]] | None) -> dict[str, str]:
     """The DLQ headers of a record as text, for the CLI and for redrive."""
     return {
-        name: value.decode("utf-8", "replace")
+        name: value.decode("utf-8", "replace") if isinstance(value, bytes) else value
         for name, value in headers or ()
         if name.startswith("sagas.dlq.") and value is not None
     }

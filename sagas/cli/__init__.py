@@ -5,6 +5,7 @@ from __future__ import annotations
 import click
 
 from sagas.cli.dev import dev
+from sagas.cli.dlq import dlq
 from sagas.cli.worker import topics, worker
 from sagas.cli.workflows import cancel, history, result, signal, start, status, terminate
 
@@ -14,5 +15,17 @@ def main() -> None:
     """kafka-sagas: sagas declared in Python, run exactly-once on Apache Kafka alone."""
 
 
-for command in (dev, worker, topics, start, status, result, signal, cancel, terminate, history):
+for command in (
+    dev,
+    worker,
+    topics,
+    start,
+    status,
+    result,
+    signal,
+    cancel,
+    terminate,
+    history,
+    dlq,
+):
     main.add_command(command)

@@ -1,0 +1,118 @@
+"""Reading a saga's dead-letter queue, and putting records back (redrive)."""
+
+from __future__ import annotations
+
+import base64
+import json
+import time
+import uuid
+from dataclasses import dataclass
+
+from confluent_kafka import Consumer, KafkaException, Producer, TopicPartition
+
+from processors.dlq import HEADER_EXCEPTION, HEADER_REASON, HEADER_WORKFLOW, decode_headers
+from sagas.config import KafkaSettings
+from sagas.errors import KafkaUnavailableError
+from sagas.events import Event, EventType, Origin
+from sagas.wire import event_codec
+from topics.naming import TopicNames
+
+
+@dataclass(frozen=True, slots=True)
+class DeadLetter:
+    """One record of ``<saga>.dlq``: the original key and bytes, and why it is there."""
+
+    partition: int
+    offset: int
+    key: bytes | None
+    value: bytes | None
+    headers: dict[str, str]
+
+    @property
+    def workflow_id(self) -> str | None:
+        return self.headers.get(HEADER_WORKFLOW)
+
+    @property
+    def reason(self) -> str:
+        return self.headers.get(HEADER_REASON, "unknown")
+
+    @property
+    def exception(self) -> str:
+        return self.headers.get(HEADER_EXCEPTION, "")
+
+
+def read_dead_letters(kafka: KafkaSettings, saga: str, timeout: float = 60.0) -> list[DeadLetter]:
+    """Every record in the saga's DLQ, partition by partition, oldest first."""
+    topic = TopicNames(saga, kafka.topic_prefix).dlq
+    consumer = Consumer(
+        {
+            **kafka.client_config(),
+            "group.id": f"{topic}.reader.{uuid.uuid4().hex[:8]}",
+            "enable.auto.commit": False,
+            "isolation.level": "read_committed",
+        }
+    )
+    try:
+        described = consumer.list_topics(topic, timeout=timeout).topics.get(topic)
+        if described is None or described.error is not None:
+            raise KafkaUnavailableError(f"dead-letter topic {topic} does not exist", saga=saga)
+        letters: list[DeadLetter] = []
+        for partition in sorted(described.partitions):
+            tp = TopicPartition(topic, partition)
+            low, high = consumer.get_watermark_offsets(tp, timeout=timeout)
+            if low >= high:
+                continue
+            consumer.assign([TopicPartition(topic, partition, low)])
+            while consumer.position([tp])[0].offset < high:
+                for message in consumer.consume(1000, 1.0):
+                    offset = message.offset()
+                    if message.error() is not None or offset is None:
+                        continue
+                    headers = message.headers()
+                    letters.append(
+                        DeadLetter(
+                            partition, offset, message.key(), message.value(),
+                            decode_headers(headers if isinstance(headers, list) else None),
+                        )
+                    )  # fmt: skip
+        return letters
+    except KafkaException as exc:
+        raise KafkaUnavailableError(f"reading {topic} failed: {exc}", saga=saga) from exc
+    finally:
+        consumer.close()
+
+
+def redrive(kafka: KafkaSettings, saga: str, letters: list[DeadLetter]) -> int:
+    """Put ``letters`` back on the saga's event log; returns how many were sent.
+
+    A record of a workflow goes back inside a ``redrive_requested`` event, which unparks
+    the workflow and applies the record and then what was held meanwhile, in order. A
+    record with no workflow (unreadable, without a key) goes back as it was.
+    """
+    topic = TopicNames(saga, kafka.topic_prefix).events
+    codec = event_codec(kafka, topic)
+    producer = Producer(
+        {**kafka.client_config(), "partitioner": "murmur2_random", "enable.idempotence": True}
+    )
+    for letter in letters:
+        wid = letter.workflow_id
+        if wid is None or letter.value is None:
+            producer.produce(topic, letter.value, letter.key)
+            continue
+        payload = json.dumps(
+            {
+                "value": base64.b64encode(letter.value).decode(),
+                "dlq_partition": letter.partition,
+                "dlq_offset": letter.offset,
+            }
+        )
+        event = Event(
+            event_id=uuid.uuid4().hex, workflow_id=wid, saga=saga, version=0,
+            type=EventType.REDRIVE_REQUESTED, origin=Origin.CLIENT,
+            time_ms=time.time_ns() // 1_000_000, payload=payload,
+        )  # fmt: skip
+        producer.produce(topic, codec.encode(event), wid.encode())
+    remaining = producer.flush(30)
+    if remaining:
+        raise KafkaUnavailableError(f"{remaining} redriven record(s) not acknowledged", saga=saga)
+    return len(letters)
