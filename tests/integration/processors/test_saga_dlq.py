@@ -18,6 +18,7 @@ from processors.dlq import (
     HEADER_PARTITION,
     HEADER_REASON,
     HEADER_TOPIC,
+    HEADER_WORKFLOW,
     DlqReason,
 )
 from processors.runner import WorkerRunner
@@ -232,6 +233,7 @@ def test_poison_records_go_to_the_dlq_and_park_only_their_workflows(
         assert record.headers[HEADER_PARTITION] == str(partition).encode(), label
         assert record.headers[HEADER_OFFSET] == str(offset).encode(), label
         assert record.headers[HEADER_ATTEMPTS] == b"1", label
+        assert record.headers[HEADER_WORKFLOW] == wid.encode(), label
         exception = record.headers[HEADER_EXCEPTION].decode()
         assert exception, label
         assert mentioned in exception, (label, exception)
