@@ -90,10 +90,11 @@ class SagaClient:
         name, _ = _resolve(saga)
         data = payload.model_dump_json() if isinstance(payload, BaseModel) else json.dumps(payload)
         event = _event(workflow_id, name, 0, EventType.SIGNAL, payload=data, event_name=signal)
+        before = self._view(name).get(workflow_id) if check else None
         self._send(name, event)
         self.flush()
         if check:
-            self._check_running(name, workflow_id, f"signal {signal!r}")
+            self._check_running(name, workflow_id, f"signal {signal!r}", before)
 
     def cancel(self, saga: SagaRef, workflow_id: str, reason: str = "cancelled") -> None:
         """Ask a workflow to compensate what it completed and end ``CANCELLED``."""
@@ -154,21 +155,28 @@ class SagaClient:
     def _request(self, saga: SagaRef, workflow_id: str, type_: EventType, reason: str) -> None:
         name, _ = _resolve(saga)
         error = ErrorInfo(type_.value, reason)
+        before = self._view(name).get(workflow_id)
         self._send(name, _event(workflow_id, name, 0, type_, payload=None, error=error))
         self.flush()
-        self._check_running(name, workflow_id, type_.value)
+        self._check_running(name, workflow_id, type_.value, before)
 
-    def _check_running(self, name: str, workflow_id: str, what: str) -> None:
-        record = self._view(name).get(workflow_id)
-        if record is None:
+    def _check_running(
+        self, name: str, workflow_id: str, what: str, before: StatusRecord | None
+    ) -> None:
+        # Only the status from before the request says the workflow had ended: read after
+        # it, an end may be the request's own doing (a terminate, a deciding signal).
+        if before is not None:
+            if before.status.is_final:
+                raise WorkflowEndedError(
+                    f"{what} sent to a workflow that already ended {before.status.value}",
+                    saga=name,
+                    workflow_id=workflow_id,
+                )
+            return
+        # No status yet may be a workflow whose start is still being processed.
+        if self._view(name).get(workflow_id) is None:
             raise WorkflowNotFoundError(
                 f"{what} sent to a workflow that does not exist", saga=name, workflow_id=workflow_id
-            )
-        if record.status.is_final:
-            raise WorkflowEndedError(
-                f"{what} sent to a workflow that already ended {record.status.value}",
-                saga=name,
-                workflow_id=workflow_id,
             )
 
     def _send(self, saga: str, event: Event) -> None:
