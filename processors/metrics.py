@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
 _LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
@@ -42,6 +44,10 @@ class PrometheusMetrics(Metrics):
     """Prometheus metrics in base units, labelled by saga, never named after it."""
 
     def __init__(self, registry: CollectorRegistry) -> None:
+        # Labelled children, looked up once: these hooks run for every event and command.
+        self._steps: dict[tuple[str, str, str], Any] = {}
+        self._dispatches: dict[tuple[str, str], Any] = {}
+        self._event_counts: dict[tuple[str, str], Any] = {}
         self._started = Counter(
             "sagas_workflows_started", "Workflows started.", ["saga"], registry=registry
         )
@@ -88,7 +94,11 @@ class PrometheusMetrics(Metrics):
         self._ended.labels(saga, status).inc()
 
     def event_processed(self, saga: str, event_type: str) -> None:
-        self._events.labels(saga, event_type).inc()
+        key = (saga, event_type)
+        child = self._event_counts.get(key)
+        if child is None:
+            child = self._event_counts[key] = self._events.labels(saga, event_type)
+        child.inc()
 
     def dlq_record(self, saga: str, reason: str) -> None:
         self._dlq.labels(saga, reason).inc()
@@ -98,10 +108,18 @@ class PrometheusMetrics(Metrics):
         self._batch.labels(processor).observe(batch_size)
 
     def step_finished(self, saga: str, step: str, outcome: str, seconds: float) -> None:
-        self._step.labels(saga, step, outcome).observe(seconds)
+        key = (saga, step, outcome)
+        child = self._steps.get(key)
+        if child is None:
+            child = self._steps[key] = self._step.labels(saga, step, outcome)
+        child.observe(seconds)
 
     def command_dispatched(self, saga: str, queue: str, seconds: float) -> None:
-        self._dispatch.labels(saga, queue).observe(seconds)
+        key = (saga, queue)
+        child = self._dispatches.get(key)
+        if child is None:
+            child = self._dispatches[key] = self._dispatch.labels(saga, queue)
+        child.observe(seconds)
 
     def timers_pending(self, saga: str, count: int) -> None:
         self._timers.labels(saga).set(count)

@@ -88,6 +88,7 @@ class StepWorker:
         self._dirty = False
         self._consumer: Consumer | None = None
         self._producer: Producer | None = None
+        self._wakeup: asyncio.Future[None] | None = None
         self.ready = threading.Event()
         """Set once the worker has its first assignment."""
 
@@ -130,7 +131,7 @@ class StepWorker:
                 for message in messages:
                     self._accept(message, tasks)
                 if tasks:
-                    await asyncio.wait(tasks, timeout=0.001, return_when=asyncio.FIRST_COMPLETED)
+                    await self._until_a_command_finishes(_WAIT_IN_FLIGHT_S)
                 else:
                     await asyncio.sleep(0)
                 if self._dirty and time.monotonic() - last_commit >= interval:
@@ -224,7 +225,21 @@ class StepWorker:
             error = ErrorInfo(type(exc).__name__, str(exc), exc.non_retryable)
             return answer_event(command, time_ms=_now_ms(), error=error)
 
+    async def _until_a_command_finishes(self, at_most_s: float) -> None:
+        # One future that any finishing command resolves: waiting on every task instead
+        # would add and remove a callback per task on each turn of the loop.
+        loop = asyncio.get_running_loop()
+        wakeup = self._wakeup = loop.create_future()
+        timer = loop.call_later(at_most_s, _resolve, wakeup)
+        try:
+            await wakeup
+        finally:
+            timer.cancel()
+            self._wakeup = None
+
     def _finish(self, work: _Work, answer: Event | None) -> None:
+        if self._wakeup is not None:
+            _resolve(self._wakeup)
         self._buffered -= 1
         key = (work.topic, work.partition)
         progress = self._progress.get(key)
@@ -326,6 +341,15 @@ class StepWorker:
             key = (tp.topic, tp.partition)
             self._progress.pop(key, None)
             self._epoch[key] = self._epoch.get(key, 0) + 1
+
+
+_WAIT_IN_FLIGHT_S = 0.002
+"""With commands in flight, how long the loop waits for one to finish before polling again."""
+
+
+def _resolve(future: asyncio.Future[None]) -> None:
+    if not future.done():
+        future.set_result(None)
 
 
 _OUTCOMES = {
