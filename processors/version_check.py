@@ -56,8 +56,12 @@ def missing_versions(
     versions: SagaVersions, kafka: KafkaSettings, timeout: float = 60.0
 ) -> dict[int, int]:
     """In-flight workflow counts of the versions ``versions`` lacks (empty when none)."""
-    in_flight = in_flight_by_version(kafka, versions.name, timeout)
-    return {v: n for v, n in sorted(in_flight.items()) if v not in versions.plans}
+    return lacking(versions, in_flight_by_version(kafka, versions.name, timeout))
+
+
+def lacking(versions: SagaVersions, in_flight: Mapping[int, int]) -> dict[int, int]:
+    """The entries of ``in_flight`` (count by version) for versions ``versions`` lacks."""
+    return {v: n for v, n in sorted(in_flight.items()) if n > 0 and v not in versions.plans}
 
 
 def check_versions(versions: SagaVersions, kafka: KafkaSettings, timeout: float = 60.0) -> None:

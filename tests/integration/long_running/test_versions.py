@@ -69,6 +69,23 @@ def test_in_flight_version_1_finishes_on_it_after_version_2_is_deployed(
     assert worker.returncode != 0, worker.stderr
     assert "3 workflow(s) on version 1 still in flight" in worker.stderr, worker.stderr
     assert "runs only version(s) 2" in worker.stderr, worker.stderr
+    # Told to start anyway, it warns and runs (the steps role: a version-2-only processor
+    # would park the version-1 workflows).
+    with subprocess.Popen(
+        [sys.executable, "-m", "sagas.cli", "worker",
+         "tests.integration.long_running.versioned_saga:saga_v2", "--role", "steps",
+         "--allow-missing-versions", "--no-create-topics",
+         "--bootstrap-servers", kafka.bootstrap_servers, "--topic-prefix", kafka.topic_prefix],
+        cwd=_REPO, stderr=subprocess.PIPE, text=True,
+    ) as forced:  # fmt: skip
+        try:
+            assert forced.stderr is not None
+            said = [forced.stderr.readline() for _ in range(2)]
+        finally:
+            forced.terminate()
+            forced.wait(60)
+    assert said[0].startswith("Warning: 3 workflow(s) on version 1 still in flight"), said
+    assert said[1].startswith("Running saga 'versioned' (versions 2) as steps"), said
 
     both = compile_versions(versioned_saga.both)
     check_versions(both, kafka)  # has every version in flight: no error
