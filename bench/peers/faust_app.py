@@ -5,7 +5,9 @@ state in a RocksDB-backed ``Table`` (faust's rocksdb store on ``rocksdict``), se
 next step's command to the command topic, and reports a finished saga on the completed
 topic. A step agent consumes the commands, runs the step (no I/O) and answers on the event
 topic. Exactly-once processing is on, through faust's aiokafka driver (its confluent driver
-deadlocks before its first assignment).
+deadlocks before its first assignment). It covers only the topics the app itself consumes:
+the completed topic's records are written outside faust's transactions (its log holds no
+transaction markers), so a crash can publish a completion twice.
 
 Imported only in the peers' environment, and run as a faust worker by
 :mod:`bench.peers.faust_peer` with ``python -m bench.peers.faust_app worker``; the
