@@ -1,7 +1,9 @@
 """The step worker: run commands of one or more queues, answer in transactions.
 
-Commands of different workflows run concurrently (up to ``max_concurrency``); the
-commands of one workflow run one after another, in order. Answers are produced to the
+Commands run concurrently (up to ``max_concurrency``), except that the commands of one
+workflow's step (its attempts, then its compensation) run one after another, in order;
+the saga itself sends a workflow's next step only after the previous one's answer, and
+the steps of a parallel group run at once. Answers are produced to the
 saga's event log together with the consumed offsets in one Kafka transaction, so an
 answer is never committed without its offset nor the offset without its answer. Actions
 run at least once: after a crash, commands past the committed offset run again, and the
@@ -80,9 +82,13 @@ class StepWorker:
         self._stop = threading.Event()
         self._progress: dict[tuple[str, int], PartitionProgress] = {}
         self._epoch: dict[tuple[str, int], int] = {}
-        self._chains: dict[str, deque[_Work]] = {}
+        # Commands queue behind the earlier ones of the same workflow and step (attempts, then
+        # the compensation): the saga sends the next step only after this one's answer,
+        # and steps of a parallel group are meant to run at once.
+        self._chains: dict[tuple[str, str], deque[_Work]] = {}
         self._answers: list[tuple[str, str, bytes]] = []
         self._running = 0
+        self._waiting: deque[_Work] = deque()
         self._buffered = 0
         self._paused = False
         self._dirty = False
@@ -170,42 +176,51 @@ class StepWorker:
             return
         work = _Work(topic, partition, offset, self._epoch[key], command)
         self._buffered += 1
-        chain = self._chains.get(command.workflow_id)
+        chain_key = (command.workflow_id, command.step)
+        chain = self._chains.get(chain_key)
         if chain is not None:
-            chain.append(work)  # runs when the workflow's earlier command is done
+            chain.append(work)  # runs when the earlier command of this step is done
             return
-        self._chains[command.workflow_id] = deque((work,))
+        self._chains[chain_key] = deque((work,))
         self._start(work, tasks)
 
     def _start(self, work: _Work, tasks: set[asyncio.Task[None]]) -> None:
+        if self._running >= self.settings.max_concurrency:
+            self._waiting.append(work)  # started when a running command finishes
+            return
+        self._running += 1
         task = asyncio.get_running_loop().create_task(self._execute(work, tasks))
         tasks.add(task)
         task.add_done_callback(tasks.discard)
 
     async def _execute(self, work: _Work, tasks: set[asyncio.Task[None]]) -> None:
         command = work.command
-        now = _now_ms()
-        answer: Event | None
-        if command.deadline_ms is not None and now >= command.deadline_ms:
-            answer = None  # the saga has already timed this attempt out
-        else:
-            self.metrics.command_dispatched(
-                command.saga,
-                self._topics.get(work.topic, work.topic),
-                (now - command.time_ms) / 1000,
-            )
-            started = time.perf_counter()
-            answer = await self._run_one(command)
-            outcome = _OUTCOMES[command.kind, answer.error is None]
-            self.metrics.step_finished(command.saga, command.step, outcome,
-                                       time.perf_counter() - started)  # fmt: skip
-        self._finish(work, answer)
-        chain = self._chains[command.workflow_id]
-        chain.popleft()
-        if chain:
-            self._start(chain[0], tasks)
-        else:
-            del self._chains[command.workflow_id]
+        answer: Event | None = None
+        try:
+            now = _now_ms()
+            if command.deadline_ms is None or now < command.deadline_ms:
+                # (Past its deadline the saga has already timed this attempt out.)
+                queue = self._topics.get(work.topic, work.topic)
+                self.metrics.command_dispatched(command.saga, queue, (now - command.time_ms) / 1000)
+                started = time.perf_counter()
+                answer = await self._run_one(command)
+                outcome = _OUTCOMES[command.kind, answer.error is None]
+                elapsed = time.perf_counter() - started
+                self.metrics.step_finished(command.saga, command.step, outcome, elapsed)
+        finally:
+            # Bookkeeping even if something above failed: the partition's offsets and the
+            # step's queue must move on (an unanswered command times out in the saga).
+            self._finish(work, answer)
+            self._running -= 1
+            if self._waiting:
+                self._start(self._waiting.popleft(), tasks)
+            chain_key = (command.workflow_id, command.step)
+            chain = self._chains[chain_key]
+            chain.popleft()
+            if chain:
+                self._start(chain[0], tasks)
+            else:
+                del self._chains[chain_key]
 
     async def _run_one(self, command: Command) -> Event:
         plan = self._plans.get((command.saga, command.version))

@@ -87,6 +87,9 @@ with saga.parallel("bookings"):
             if time.monotonic() > deadline:
                 raise NonRetryableError("the flight and hotel were never booked")
             await asyncio.sleep(0.05)
+        # An effect is recorded before its step's answer is committed (a few ms later, on
+        # a busy machine more): give both answers time to reach the log first.
+        await asyncio.sleep(1.0)
         _record(ctx, "book_car failed")
         raise NonRetryableError("no car available")
 
