@@ -232,7 +232,8 @@ class PartitionBatch:
             if state is None:
                 continue
             self.txn.set(WORKFLOW_PREFIX + wid.encode(), state.to_bytes())
-            status = state.status_record()
+            plan = self._versions.plans.get(state.version)
+            status = state.status_record() if plan is None else plan.status_record(state)
             if self._parked.get(wid):
                 status = replace(status, parked=True)
             self.outgoing.append(

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable, Mapping
+from dataclasses import replace
 from typing import Any
 
 from pydantic import BaseModel, TypeAdapter
@@ -24,6 +25,7 @@ from sagas.events import (
     Event,
     EventType,
     Origin,
+    StatusRecord,
     WorkflowStatus,
 )
 from sagas.evolution import (
@@ -115,6 +117,20 @@ class Plan:
         """Set the topic answers go to (the saga's event topic, with any prefix); returns self."""
         self.reply_topic = topic
         return self
+
+    def status_record(self, state: WorkflowState) -> StatusRecord:
+        """The workflow's status summary, naming a wait it is in even when it has no timeout
+        (the state alone knows a wait only by its timeout timer)."""
+        record = state.status_record()
+        if (
+            state.status is WorkflowStatus.RUNNING
+            and state.entered
+            and state.cursor < len(self.nodes)
+        ):
+            node = self.nodes[state.cursor]
+            if node.kind is NodeKind.WAIT and node.name not in record.current_steps:
+                return replace(record, current_steps=(*record.current_steps, node.name))
+        return record
 
     def action(self, step: str, kind: CommandKind) -> StepAction:
         """The user function a command of this step and kind runs; ``SagaError`` if none."""

@@ -278,7 +278,8 @@ class SagaTestEnvironment:
 
     def status(self, workflow_id: str) -> StatusRecord:
         """The workflow's status record, as the status topic would hold it."""
-        return self._state(workflow_id).status_record()
+        state = self._state(workflow_id)
+        return self._plan(state).status_record(state)
 
     def result(self, workflow_id: str) -> dict[str, Any]:
         """The decoded result object of a completed workflow (step name -> result)."""

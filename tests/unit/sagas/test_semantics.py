@@ -199,3 +199,18 @@ def test_cancel_while_compensating_and_terminate_of_an_ended_workflow_are_ignore
         assert ignored.type is EventType.ANSWER_IGNORED
         assert ignored.name == "terminate"
         assert env.status(wf).status is WorkflowStatus.COMPENSATED
+
+
+class Go(BaseModel):
+    n: int = 0
+
+
+def test_a_wait_without_timeout_shows_in_the_status() -> None:
+    waits = Saga("waits_forever", input=Go, version=1)
+    waits.wait_for("go_ahead", signal="go")
+    with SagaTestEnvironment(waits) as env:
+        wf = env.start(Go())
+        assert env.status(wf).current_steps == ("go_ahead",)
+        env.signal(wf, "go", {"n": 1})
+        assert env.status(wf).status is WorkflowStatus.COMPLETED
+        assert env.status(wf).current_steps == ()
