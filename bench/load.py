@@ -15,6 +15,7 @@ from typing import Any
 
 from confluent_kafka import OFFSET_END, Consumer, KafkaError, Message, Producer, TopicPartition
 
+from processors.polling import poll_batch
 from sagas.config import KafkaSettings
 from sagas.events import Event, EventType, Origin, StatusRecord
 from schemas import EventCodec, StatusCodec
@@ -101,7 +102,7 @@ class LoadGenerator:
         self._producer.poll(0)
         ended = []
         now = time.time() * 1000
-        for message in self._consumer.consume(5000, timeout):
+        for message in poll_batch(self._consumer, 5000, timeout):
             value = message.value()
             if message.error() is not None or value is None:
                 continue

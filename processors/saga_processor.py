@@ -25,6 +25,7 @@ from confluent_kafka import Consumer, KafkaError, KafkaException, Message, Produ
 from processors.kafka_config import consumer_config, start_transactional_producer
 from processors.metrics import Metrics
 from processors.outbox import Outgoing
+from processors.polling import poll_batch
 from processors.saga_batch import DECISION_HEADER, Codecs, PartitionBatch, Routing, parked_ids
 from processors.settings import ProcessorSettings
 from processors.store.base import Store
@@ -137,7 +138,7 @@ class SagaProcessor:
         timeout = self.settings.poll_timeout.total_seconds()
         try:
             while not self._stop.is_set():
-                messages = consumer.consume(max_batch, timeout)
+                messages = poll_batch(consumer, max_batch, timeout)
                 now = _now_ms()
                 due = [p for p, at in self._next_due.items() if at <= now]
                 if not messages and not due:

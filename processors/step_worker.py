@@ -27,6 +27,7 @@ from confluent_kafka import Consumer, KafkaError, KafkaException, Message, Produ
 from processors.kafka_config import consumer_config, start_transactional_producer
 from processors.metrics import Metrics
 from processors.offsets import PartitionProgress
+from processors.polling import poll_batch
 from processors.settings import WorkerSettings
 from sagas.config import KafkaSettings
 from sagas.errors import KafkaUnavailableError, SagaError, SerializationError
@@ -133,7 +134,7 @@ class StepWorker:
                 self._flow_control(consumer, room)
                 # With work in flight the loop must come back quickly; idle, it may block.
                 timeout = 0 if tasks or self._answers else 0.05
-                messages = consumer.consume(max(1, min(room, 1000)), timeout) if room > 0 else []
+                messages = poll_batch(consumer, min(room, 1000), timeout) if room > 0 else []
                 for message in messages:
                     self._accept(message, tasks)
                 if tasks:

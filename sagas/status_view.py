@@ -9,6 +9,7 @@ from typing import Any
 
 from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaException, TopicPartition
 
+from processors.polling import poll_batch
 from sagas.errors import KafkaUnavailableError, SerializationError
 from sagas.events import StatusRecord
 from schemas.codecs import Codec
@@ -115,7 +116,7 @@ class StatusView:
     def _tail(self) -> None:
         decode = self._codec.decode
         while not self._stop.is_set():
-            messages = self._consumer.consume(1000, 0.1)
+            messages = poll_batch(self._consumer, 1000, 0.1)
             positions: dict[int, int] = {}
             records: list[StatusRecord] = []
             for message in messages:
