@@ -49,6 +49,7 @@ def _producer(bootstrap: str, txid: str) -> Producer:
     producer = Producer({
         "bootstrap.servers": bootstrap, "transactional.id": txid, "linger.ms": 2,
         "partitioner": "murmur2_random", "transaction.timeout.ms": 15000,
+        "retry.backoff.ms": 5, "retry.backoff.max.ms": 50,  # as the runtime's producers
     })  # fmt: skip
     producer.init_transactions(30)
     return producer

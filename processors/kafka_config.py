@@ -41,6 +41,12 @@ def transactional_producer_config(
         "linger.ms": 2,
         "enable.idempotence": True,
         "acks": "all",
+        # A transaction that adds partitions right after the previous commit is answered
+        # CONCURRENT_TRANSACTIONS until the coordinator has written the commit markers;
+        # with the default 100 ms backoff every transaction took over 100 ms (measured:
+        # 106 ms, against 19 ms with 5 ms), and every hop of a saga waited for one.
+        "retry.backoff.ms": 5,
+        "retry.backoff.max.ms": 50,
     }
 
 
