@@ -115,23 +115,33 @@ async def _measure(
     from bench.peers.temporal_workload import OrderSaga
 
     with tempfile.TemporaryDirectory(prefix="temporal-peer-") as tmp:
-        env = await WorkflowEnvironment.start_local(
-            dev_server_existing_path=str(binary),
-            ip="127.0.0.1",
-            port=_free_port(),
-            ui=False,
-            dev_server_database_filename=(
-                None if store == "memory" else str(Path(tmp) / "temporal.sqlite")
-            ),
-            dev_server_log_level="error",
-            dev_server_extra_args=[
-                "--metrics-port",
-                str(_free_port()),
-                "--http-port",
-                str(_free_port()),
-                *STORES[store],
-            ],
-        )
+        # The SDK gives the dev server 5 s to listen; on a busy 2-core box (right after
+        # another benchmark) it sometimes needs longer, so a failed start is tried again.
+        for attempt in range(1, 4):
+            try:
+                env = await WorkflowEnvironment.start_local(
+                    dev_server_existing_path=str(binary),
+                    ip="127.0.0.1",
+                    port=_free_port(),
+                    ui=False,
+                    dev_server_database_filename=(
+                        None if store == "memory" else str(Path(tmp) / f"temporal-{attempt}.sqlite")
+                    ),
+                    dev_server_log_level="error",
+                    dev_server_extra_args=[
+                        "--metrics-port",
+                        str(_free_port()),
+                        "--http-port",
+                        str(_free_port()),
+                        *STORES[store],
+                    ],
+                )
+                break
+            except RuntimeError as exc:
+                if attempt == 3 or "did not start" not in str(exc):
+                    raise
+                print(f"Temporal dev server start {attempt} failed ({exc}); retrying", flush=True)
+                await asyncio.sleep(5)
         address = env.client.service_client.config.target_host
         worker = _start_worker(address, in_flight)
         try:
