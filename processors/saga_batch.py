@@ -21,8 +21,8 @@ from processors.store.base import PartitionStore
 from processors.store.timers import WORKFLOW_PREFIX, TimerEntry, due_timers, timer_key
 from processors.store.transaction import StoreTransaction
 from sagas.errors import SerializationError, UnapplicableEventError
-from sagas.events import INPUT_TYPES, Command, Event, EventType, Origin, StatusRecord
-from sagas.plan import Transition
+from sagas.events import INPUT_TYPES, Command, Event, EventType, StatusRecord
+from sagas.plan import Transition, timer_fired
 from sagas.state import WorkflowState
 from sagas.versions import SagaVersions
 from schemas.codecs import Codec
@@ -255,17 +255,7 @@ class PartitionBatch:
             self.txn.delete(entry.key)
             self.timers_added -= 1
             return
-        fired = Event(
-            event_id=f"{wid}/{entry.timer_id}/{entry.due_ms}",
-            workflow_id=wid,
-            saga=state.saga,
-            version=state.version,
-            type=EventType.TIMER_FIRED,
-            origin=Origin.PROCESSOR,
-            time_ms=self._now_ms,
-            name=entry.timer_id,
-            due_ms=entry.due_ms,
-        )
+        fired = timer_fired(state, entry.timer_id, self._now_ms)
         try:
             transition = self._versions.plan_for(state, fired).handle(state, fired, self._now_ms)
         except Exception as exc:

@@ -57,6 +57,23 @@ _ANSWERS = frozenset(
 )
 
 
+def timer_fired(state: WorkflowState, timer_id: str, now_ms: int) -> Event:
+    """The event that fires one of ``state``'s timers; the processor and the test kit hand
+    it to :meth:`Plan.handle` when the timer is due."""
+    due_ms = state.timers[timer_id]
+    return Event(
+        event_id=f"{state.workflow_id}/{timer_id}/{due_ms}",
+        workflow_id=state.workflow_id,
+        saga=state.saga,
+        version=state.version,
+        type=EventType.TIMER_FIRED,
+        origin=Origin.PROCESSOR,
+        time_ms=now_ms,
+        name=timer_id,
+        due_ms=due_ms,
+    )
+
+
 class Plan:
     """A saga version compiled to a state machine over :class:`~sagas.state.WorkflowState`.
 

@@ -44,7 +44,7 @@ from sagas.events import (
     WorkflowStatus,
 )
 from sagas.execution import answer_event, run_command
-from sagas.plan import Plan
+from sagas.plan import Plan, timer_fired
 from sagas.state import WorkflowState
 from sagas.versions import SagaVersions, compile_versions
 
@@ -372,21 +372,7 @@ class SagaTestEnvironment:
         return best
 
     def _fire(self, workflow_id: str, timer: str) -> None:
-        state = self.states[workflow_id]
-        due = state.timers[timer]
-        self._inbox.append(
-            Event(
-                event_id=f"timer-{workflow_id}-{timer}-{due}",
-                workflow_id=workflow_id,
-                saga=state.saga,
-                version=state.version,
-                type=EventType.TIMER_FIRED,
-                origin=Origin.PROCESSOR,
-                time_ms=self.now_ms,
-                name=timer,
-                due_ms=due,
-            )
-        )
+        self._inbox.append(timer_fired(self.states[workflow_id], timer, self.now_ms))
         self._drain()
 
     def _drain(self) -> None:
