@@ -16,7 +16,7 @@ from pydantic import BaseModel, Field
 
 from sagas import Saga, StepContext, StepKind, WorkflowView
 
-SLEEP_SECONDS = range(1, 21)
+SLEEP_SECONDS = range(1, 61)
 """The sleep lengths a workflow can ask for, in seconds."""
 
 FIRED: defaultdict[str, list[float]] = defaultdict(list)
