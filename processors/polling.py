@@ -1,8 +1,10 @@
-"""Reading a batch from a consumer without waiting for a batch to fill."""
+"""Reading from a consumer: a batch without waiting for it to fill, or a whole partition."""
 
 from __future__ import annotations
 
-from confluent_kafka import Consumer, Message
+from collections.abc import Iterator
+
+from confluent_kafka import Consumer, Message, TopicPartition
 
 
 def poll_batch(consumer: Consumer, max_records: int, timeout: float) -> list[Message]:
@@ -20,3 +22,23 @@ def poll_batch(consumer: Consumer, max_records: int, timeout: float) -> list[Mes
     if max_records <= 1:
         return [first]
     return [first, *consumer.consume(max_records - 1, 0)]
+
+
+def read_partition(
+    consumer: Consumer, topic: str, partition: int, timeout: float
+) -> Iterator[Message]:
+    """Every readable record of one partition, from its first retained offset to its end
+    as it is when called (with ``read_committed``, the last stable offset).
+
+    The consumer's assignment is replaced by this partition. The end is judged by the
+    consumer's position, which also steps over transaction markers and aborted records.
+    """
+    tp = TopicPartition(topic, partition)
+    low, high = consumer.get_watermark_offsets(tp, timeout=timeout)
+    if low >= high:
+        return
+    consumer.assign([TopicPartition(topic, partition, low)])
+    while consumer.position([tp])[0].offset < high:
+        for message in consumer.consume(1000, 1.0):
+            if message.error() is None:
+                yield message

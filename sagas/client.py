@@ -12,6 +12,7 @@ from typing import Any
 from confluent_kafka import KafkaError, Message, Producer
 from pydantic import BaseModel
 
+from processors.kafka_config import producer_config
 from sagas.config import KafkaSettings
 from sagas.definition import Saga
 from sagas.errors import (
@@ -41,15 +42,7 @@ class SagaClient:
 
     def __init__(self, kafka: KafkaSettings | None = None) -> None:
         self.kafka = kafka or KafkaSettings()
-        self._producer = Producer(
-            {
-                **self.kafka.client_config(),
-                "partitioner": "murmur2_random",
-                "enable.idempotence": True,
-                "acks": "all",
-                "linger.ms": 1,
-            }
-        )
+        self._producer = Producer(producer_config(self.kafka))
         self._views: dict[str, StatusView] = {}
         self._views_lock = threading.Lock()
         self._failures: list[KafkaError] = []

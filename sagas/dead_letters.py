@@ -8,9 +8,11 @@ import time
 import uuid
 from dataclasses import dataclass
 
-from confluent_kafka import Consumer, KafkaException, Producer, TopicPartition
+from confluent_kafka import Consumer, KafkaException, Producer
 
 from processors.dlq import HEADER_EXCEPTION, HEADER_REASON, HEADER_WORKFLOW, decode_headers
+from processors.kafka_config import producer_config
+from processors.polling import read_partition
 from sagas.config import KafkaSettings
 from sagas.errors import KafkaUnavailableError
 from sagas.events import Event, EventType, Origin
@@ -58,23 +60,16 @@ def read_dead_letters(kafka: KafkaSettings, saga: str, timeout: float = 60.0) ->
             raise KafkaUnavailableError(f"dead-letter topic {topic} does not exist", saga=saga)
         letters: list[DeadLetter] = []
         for partition in sorted(described.partitions):
-            tp = TopicPartition(topic, partition)
-            low, high = consumer.get_watermark_offsets(tp, timeout=timeout)
-            if low >= high:
-                continue
-            consumer.assign([TopicPartition(topic, partition, low)])
-            while consumer.position([tp])[0].offset < high:
-                for message in consumer.consume(1000, 1.0):
-                    offset = message.offset()
-                    if message.error() is not None or offset is None:
-                        continue
-                    headers = message.headers()
-                    letters.append(
-                        DeadLetter(
-                            partition, offset, message.key(), message.value(),
-                            decode_headers(headers if isinstance(headers, list) else None),
-                        )
-                    )  # fmt: skip
+            for message in read_partition(consumer, topic, partition, timeout):
+                offset, headers = message.offset(), message.headers()
+                if offset is None:
+                    continue
+                letters.append(
+                    DeadLetter(
+                        partition, offset, message.key(), message.value(),
+                        decode_headers(headers if isinstance(headers, list) else None),
+                    )
+                )  # fmt: skip
         return letters
     except KafkaException as exc:
         raise KafkaUnavailableError(f"reading {topic} failed: {exc}", saga=saga) from exc
@@ -91,9 +86,7 @@ def redrive(kafka: KafkaSettings, saga: str, letters: list[DeadLetter]) -> int:
     """
     topic = TopicNames(saga, kafka.topic_prefix).events
     codec = event_codec(kafka, topic)
-    producer = Producer(
-        {**kafka.client_config(), "partitioner": "murmur2_random", "enable.idempotence": True}
-    )
+    producer = Producer(producer_config(kafka))
     for letter in letters:
         wid = letter.workflow_id
         if wid is None or letter.value is None:

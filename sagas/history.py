@@ -5,8 +5,9 @@ from __future__ import annotations
 import uuid
 from datetime import UTC, datetime
 
-from confluent_kafka import Consumer, KafkaException, TopicPartition
+from confluent_kafka import Consumer, KafkaException
 
+from processors.polling import read_partition
 from sagas.config import KafkaSettings
 from sagas.errors import KafkaUnavailableError, SerializationError
 from sagas.events import Event
@@ -39,22 +40,16 @@ def read_history(
         if described is None or described.error is not None:
             raise KafkaUnavailableError(f"event topic {topic} does not exist", saga=saga)
         partition = partition_for(key, len(described.partitions))
-        tp = TopicPartition(topic, partition)
-        low, high = consumer.get_watermark_offsets(tp, timeout=timeout)
-        consumer.assign([TopicPartition(topic, partition, low)])
         codec = event_codec(kafka, topic)
         events: list[Event] = []
-        while low < high and consumer.position([tp])[0].offset < high:
-            for message in consumer.consume(1000, 1.0):
-                if message.error() is not None or message.key() != key:
-                    continue
-                value = message.value()
-                if value is None:
-                    continue
-                try:
-                    events.append(codec.decode(value))
-                except SerializationError:
-                    continue  # an unreadable record is in the DLQ with its reason
+        for message in read_partition(consumer, topic, partition, timeout):
+            value = message.value()
+            if message.key() != key or value is None:
+                continue
+            try:
+                events.append(codec.decode(value))
+            except SerializationError:
+                continue  # an unreadable record is in the DLQ with its reason
         return events
     except KafkaException as exc:
         raise KafkaUnavailableError(f"reading {topic} failed: {exc}", saga=saga) from exc
