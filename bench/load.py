@@ -15,10 +15,10 @@ from typing import Any
 
 from confluent_kafka import OFFSET_END, Consumer, KafkaError, Message, Producer, TopicPartition
 
-from processors.polling import poll_batch
 from sagas.config import KafkaSettings
 from sagas.events import Event, EventType, Origin, StatusRecord
 from schemas import EventCodec, StatusCodec
+from topics.consumer_reads import poll_batch
 from topics.naming import TopicNames
 
 

@@ -17,10 +17,10 @@ from pathlib import Path
 from examples.order_saga import OUT_OF_STOCK, OrderInput, saga
 from processors.runner import WorkerRunner, provision
 from processors.settings import ProcessorSettings
-from sagas import SagaClient
+from sagas.client import SagaClient
+from sagas.client.history import describe, read_history
 from sagas.config import KafkaSettings
 from sagas.devkafka import LocalKafka
-from sagas.history import describe, read_history
 from sagas.versions import compile_versions
 
 ORDERS = [

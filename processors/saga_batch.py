@@ -1,7 +1,7 @@
 """One batch of the saga processor on one partition: load, apply, decide, stage.
 
 Everything here is independent of Kafka I/O: records come in as bytes, and what must be
-produced in the batch's transaction comes out as :class:`~processors.outbox.Outgoing`
+produced in the batch's transaction comes out as :class:`~processors.outgoing_records.Outgoing`
 records plus the staged store changes. :mod:`processors.saga_processor` wraps it in the
 consume → transaction → local write loop.
 """
@@ -14,9 +14,9 @@ import logging
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 
-from processors.dlq import DlqReason, dlq_record
+from processors.dlq import dlq_record
 from processors.metrics import Metrics
-from processors.outbox import Outgoing
+from processors.outgoing_records import Outgoing
 from processors.store.base import PartitionStore
 from processors.store.timers import WORKFLOW_PREFIX, TimerEntry, due_timers, timer_key
 from processors.store.transaction import StoreTransaction
@@ -26,6 +26,7 @@ from sagas.plan import Transition, timer_fired
 from sagas.state import WorkflowState
 from sagas.versions import SagaVersions
 from schemas.codecs import Codec
+from topics.dead_letter_headers import DlqReason
 
 log = logging.getLogger(__name__)
 

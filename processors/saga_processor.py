@@ -22,10 +22,8 @@ from pathlib import Path
 
 from confluent_kafka import Consumer, KafkaError, KafkaException, Message, Producer, TopicPartition
 
-from processors.kafka_config import consumer_config, start_transactional_producer
 from processors.metrics import Metrics
-from processors.outbox import Outgoing
-from processors.polling import poll_batch
+from processors.outgoing_records import Outgoing
 from processors.saga_batch import DECISION_HEADER, Codecs, PartitionBatch, Routing, parked_ids
 from processors.settings import ProcessorSettings
 from processors.store.base import Store
@@ -38,7 +36,9 @@ from sagas.config import KafkaSettings
 from sagas.errors import KafkaUnavailableError
 from sagas.state import WorkflowState
 from sagas.versions import SagaVersions
-from sagas.wire import command_codec, event_codec, status_codec
+from schemas.deployment_codecs import command_codec, event_codec, status_codec
+from topics.client_configs import consumer_config, start_transactional_producer
+from topics.consumer_reads import poll_batch
 from topics.naming import TopicNames
 
 log = logging.getLogger(__name__)

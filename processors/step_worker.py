@@ -24,10 +24,8 @@ from dataclasses import dataclass
 
 from confluent_kafka import Consumer, KafkaError, KafkaException, Message, Producer, TopicPartition
 
-from processors.kafka_config import consumer_config, start_transactional_producer
 from processors.metrics import Metrics
-from processors.offsets import PartitionProgress
-from processors.polling import poll_batch
+from processors.partition_progress import PartitionProgress
 from processors.settings import WorkerSettings
 from sagas.config import KafkaSettings
 from sagas.errors import KafkaUnavailableError, SagaError, SerializationError
@@ -35,7 +33,9 @@ from sagas.events import Command, CommandKind, ErrorInfo, Event
 from sagas.execution import answer_event, run_command
 from sagas.plan import Plan
 from sagas.versions import SagaVersions
-from sagas.wire import command_codec, event_codec
+from schemas.deployment_codecs import command_codec, event_codec
+from topics.client_configs import consumer_config, start_transactional_producer
+from topics.consumer_reads import poll_batch
 from topics.naming import TopicNames, command_topic, worker_group
 
 log = logging.getLogger(__name__)

@@ -11,11 +11,11 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Mapping
 
+from sagas.client.status_view import StatusView
 from sagas.config import KafkaSettings
 from sagas.errors import SagaError
-from sagas.status_view import StatusView
 from sagas.versions import SagaVersions
-from sagas.wire import status_codec
+from schemas.deployment_codecs import status_codec
 from topics.naming import TopicNames
 
 

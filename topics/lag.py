@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from topics.admin import admin_client
-from topics.offsets import Isolation, committed_offsets, topic_partitions, watermarks
+from topics.offset_reads import Isolation, committed_offsets, topic_partitions, watermarks
 
 
 @dataclass(frozen=True, slots=True)

@@ -13,7 +13,7 @@ from confluent_kafka.admin import AdminClient
 
 from sagas.errors import ConfigurationError, SagaError
 from topics.admin import TopicAdminError, admin_client, until_coordinator_answers, wait
-from topics.offsets import (
+from topics.offset_reads import (
     committed_offsets,
     list_offsets,
     timestamp_spec,

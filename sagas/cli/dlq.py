@@ -24,7 +24,7 @@ def dlq() -> None:
 @prefix_option
 def dlq_list(saga_ref: str, bootstrap_servers: str | None, topic_prefix: str | None) -> None:
     """Print every dead-lettered record: where, which workflow, why."""
-    from sagas.dead_letters import read_dead_letters
+    from sagas.client.dead_letters import read_dead_letters
 
     try:
         letters = read_dead_letters(
@@ -58,7 +58,7 @@ def dlq_redrive(
     bootstrap_servers: str | None, topic_prefix: str | None,
 ) -> None:  # fmt: skip
     """Put dead-lettered records back: their workflows are unparked and go on."""
-    from sagas.dead_letters import read_dead_letters, redrive
+    from sagas.client.dead_letters import read_dead_letters, redrive
 
     if sum(x is not None and x is not False for x in (workflow_id, position, everything)) != 1:
         raise click.UsageError("choose exactly one of --workflow, --at and --all")

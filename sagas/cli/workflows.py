@@ -157,7 +157,7 @@ def history(
     saga_ref: str, workflow_id: str, bootstrap_servers: str | None, topic_prefix: str | None
 ) -> None:
     """Print every event of a workflow in order, read from the saga's event log."""
-    from sagas.history import describe, read_history
+    from sagas.client.history import describe, read_history
 
     target = saga_name(saga_ref)
     name = target if isinstance(target, str) else target.name

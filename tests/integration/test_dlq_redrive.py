@@ -17,8 +17,8 @@ from processors.runner import WorkerRunner, provision
 from processors.settings import ProcessorSettings
 from sagas import Saga, StepContext, StepKind
 from sagas.client import SagaClient
+from sagas.client.dead_letters import DeadLetter, read_dead_letters
 from sagas.config import KafkaSettings
-from sagas.dead_letters import DeadLetter, read_dead_letters
 from sagas.events import WorkflowStatus
 from sagas.versions import SagaVersions, compile_versions
 

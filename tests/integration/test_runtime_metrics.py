@@ -12,7 +12,7 @@ from examples.order_saga import OUT_OF_STOCK, OrderInput, saga
 from processors.metrics import PrometheusMetrics
 from processors.runner import WorkerRunner, provision
 from processors.settings import ProcessorSettings
-from sagas import SagaClient
+from sagas.client import SagaClient
 from sagas.config import KafkaSettings
 from sagas.events import WorkflowStatus
 from sagas.versions import compile_versions

@@ -17,9 +17,9 @@ from processors.runner import WorkerRunner, provision
 from processors.settings import ProcessorSettings
 from sagas import Retry, Saga, StepContext, StepKind
 from sagas.client import SagaClient
+from sagas.client.history import read_history
 from sagas.config import KafkaSettings
 from sagas.events import Event, EventType, Origin, WorkflowStatus
-from sagas.history import read_history
 from sagas.versions import compile_versions
 from schemas import EventCodec
 from topics.partitioning import partition_for

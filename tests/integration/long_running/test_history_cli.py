@@ -9,8 +9,8 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 
+from sagas.client.history import read_history
 from sagas.events import EventType
-from sagas.history import read_history
 from tests.integration.long_running import approval_saga
 from tests.integration.long_running.conftest import Runtime
 

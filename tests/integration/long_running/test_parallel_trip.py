@@ -7,8 +7,8 @@ from collections.abc import Callable
 from pathlib import Path
 
 from processors.runner import Role
+from sagas.client.history import read_history
 from sagas.events import Event, EventType, WorkflowStatus
-from sagas.history import read_history
 from tests.integration.long_running import trip_saga
 from tests.integration.long_running.conftest import Runtime
 

@@ -8,14 +8,14 @@ from collections.abc import Callable
 
 import pytest
 
-from processors.dlq import HEADER_REASON, HEADER_WORKFLOW, DlqReason
+from sagas.client.history import read_history
 from sagas.config import KafkaSettings
 from sagas.errors import WorkflowEndedError, WorkflowNotFoundError
 from sagas.events import Event, EventType, WorkflowStatus
-from sagas.history import read_history
 from tests.integration.long_running import approval_saga
 from tests.integration.long_running.conftest import Runtime
 from tests.integration.long_running.event_log import read_topic
+from topics.dead_letter_headers import HEADER_REASON, HEADER_WORKFLOW, DlqReason
 from topics.naming import TopicNames
 
 NAME = approval_saga.saga.name

@@ -11,16 +11,6 @@ from typing import Any
 import pytest
 from confluent_kafka import Consumer, KafkaError, Message, Producer, TopicPartition
 
-from processors.dlq import (
-    HEADER_ATTEMPTS,
-    HEADER_EXCEPTION,
-    HEADER_OFFSET,
-    HEADER_PARTITION,
-    HEADER_REASON,
-    HEADER_TOPIC,
-    HEADER_WORKFLOW,
-    DlqReason,
-)
 from processors.runner import WorkerRunner
 from processors.settings import ProcessorSettings
 from sagas.client import SagaClient
@@ -36,6 +26,16 @@ from tests.integration.processors.saga_run_checks import (
     events_by_workflow,
     read_topic,
     wait_until_final,
+)
+from topics.dead_letter_headers import (
+    HEADER_ATTEMPTS,
+    HEADER_EXCEPTION,
+    HEADER_OFFSET,
+    HEADER_PARTITION,
+    HEADER_REASON,
+    HEADER_TOPIC,
+    HEADER_WORKFLOW,
+    DlqReason,
 )
 from topics.naming import TopicNames
 

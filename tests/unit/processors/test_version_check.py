@@ -5,8 +5,9 @@ from __future__ import annotations
 from pydantic import BaseModel
 
 from processors.version_check import MissingVersionsError, lacking
-from sagas import Saga, StepContext, StepKind, compile_versions
+from sagas import Saga, StepContext, StepKind
 from sagas.errors import SagaError
+from sagas.versions import compile_versions
 
 
 class _Job(BaseModel):

@@ -3,10 +3,11 @@ from datetime import timedelta
 import pytest
 from pydantic import BaseModel
 
-from sagas import DefinitionError, Saga, StepContext, compile_versions
+from sagas import DefinitionError, Saga, StepContext
 from sagas.errors import UnapplicableEventError
 from sagas.events import Event, EventType, Origin, WorkflowStatus
 from sagas.testing import SagaTestEnvironment
+from sagas.versions import compile_versions
 
 
 class Parcel(BaseModel):

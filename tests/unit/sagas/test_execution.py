@@ -4,9 +4,10 @@ from datetime import timedelta
 import pytest
 from pydantic import BaseModel
 
-from sagas import ActionError, NonRetryableError, Plan, Retry, Saga, SagaError, StepContext
+from sagas import ActionError, NonRetryableError, Retry, Saga, SagaError, StepContext
 from sagas.events import Command, CommandKind, EventType
 from sagas.execution import run_command
+from sagas.plan import Plan
 
 
 class In(BaseModel):

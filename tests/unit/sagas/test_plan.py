@@ -7,7 +7,7 @@ from typing import Any
 import pytest
 from pydantic import BaseModel
 
-from sagas import Plan, Retry, Saga, StepContext, StepKind, UnapplicableEventError, WorkflowState
+from sagas import Retry, Saga, StepContext, StepKind, UnapplicableEventError
 from sagas.errors import SerializationError
 from sagas.events import (
     CommandKind,
@@ -17,6 +17,8 @@ from sagas.events import (
     Origin,
     WorkflowStatus,
 )
+from sagas.plan import Plan
+from sagas.state import WorkflowState
 
 
 class In(BaseModel):

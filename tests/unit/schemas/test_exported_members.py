@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import schemas
+from tests.public_surface import public_names
 
 
 def test_public_surface_is_exactly_the_chosen_names() -> None:
@@ -21,5 +22,6 @@ def test_public_surface_is_exactly_the_chosen_names() -> None:
         "topic_codec",
         "value_subject",
     }
+    assert public_names(schemas) == set(schemas.__all__)
     for name in schemas.__all__:
         assert getattr(schemas, name).__module__.startswith("schemas."), name

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import topics
+from tests.public_surface import public_names
 
 
 def test_public_surface_is_exactly_the_chosen_names() -> None:
@@ -31,5 +32,6 @@ def test_public_surface_is_exactly_the_chosen_names() -> None:
         "saga_topic_specs",
         "worker_group",
     }
+    assert public_names(topics) == set(topics.__all__)
     for name in topics.__all__:
         assert hasattr(topics, name), name

@@ -10,13 +10,18 @@ from dataclasses import dataclass
 
 from confluent_kafka import Consumer, KafkaException, Producer
 
-from processors.dlq import HEADER_EXCEPTION, HEADER_REASON, HEADER_WORKFLOW, decode_headers
-from processors.kafka_config import producer_config
-from processors.polling import read_partition
 from sagas.config import KafkaSettings
 from sagas.errors import KafkaUnavailableError
 from sagas.events import Event, EventType, Origin
-from sagas.wire import event_codec
+from schemas.deployment_codecs import event_codec
+from topics.client_configs import producer_config
+from topics.consumer_reads import read_partition
+from topics.dead_letter_headers import (
+    HEADER_EXCEPTION,
+    HEADER_REASON,
+    HEADER_WORKFLOW,
+    decode_headers,
+)
 from topics.naming import TopicNames
 
 

@@ -7,8 +7,9 @@ import functools
 
 from sagas.config import KafkaSettings
 from sagas.events import Command, Event, StatusRecord
-from schemas import CommandCodec, EventCodec, SchemaRegistryClient, StatusCodec, topic_codec
-from schemas.codecs import Codec
+from schemas.codecs import Codec, CommandCodec, EventCodec, StatusCodec
+from schemas.registry import SchemaRegistryClient
+from schemas.wire_format import topic_codec
 
 
 @functools.cache

@@ -5,7 +5,7 @@ from __future__ import annotations
 from hypothesis import given
 from hypothesis import strategies as st
 
-from processors.offsets import PartitionProgress
+from processors.partition_progress import PartitionProgress
 
 
 def test_nothing_read_means_nothing_to_commit() -> None:

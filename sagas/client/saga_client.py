@@ -12,7 +12,7 @@ from typing import Any
 from confluent_kafka import KafkaError, Message, Producer
 from pydantic import BaseModel
 
-from processors.kafka_config import producer_config
+from sagas.client.status_view import StatusView
 from sagas.config import KafkaSettings
 from sagas.definition import Saga
 from sagas.errors import (
@@ -23,9 +23,9 @@ from sagas.errors import (
     WorkflowNotFoundError,
 )
 from sagas.events import ErrorInfo, Event, EventType, Origin, StatusRecord
-from sagas.status_view import StatusView
 from sagas.versions import SagaVersions, compile_versions
-from sagas.wire import event_codec, status_codec
+from schemas.deployment_codecs import event_codec, status_codec
+from topics.client_configs import producer_config
 from topics.naming import TopicNames
 
 SagaRef = Saga[Any] | SagaVersions | str

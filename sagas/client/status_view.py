@@ -9,10 +9,10 @@ from typing import Any
 
 from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaException, TopicPartition
 
-from processors.polling import poll_batch
 from sagas.errors import KafkaUnavailableError, SerializationError
 from sagas.events import StatusRecord
 from schemas.codecs import Codec
+from topics.consumer_reads import poll_batch
 
 
 class StatusView:

@@ -7,11 +7,11 @@ from datetime import UTC, datetime
 
 from confluent_kafka import Consumer, KafkaException
 
-from processors.polling import read_partition
 from sagas.config import KafkaSettings
 from sagas.errors import KafkaUnavailableError, SerializationError
 from sagas.events import Event
-from sagas.wire import event_codec
+from schemas.deployment_codecs import event_codec
+from topics.consumer_reads import read_partition
 from topics.naming import TopicNames
 from topics.partitioning import partition_for
 

@@ -1,4 +1,5 @@
-"""librdkafka settings of the runtime's consumers and transactional producers."""
+"""librdkafka settings of the runtime's consumers and transactional producers, and of the
+client's plain producer."""
 
 from __future__ import annotations
 

@@ -1,0 +1,44 @@
+"""The headers of a dead-letter record: why it went there, from where, how often.
+
+The runtime writes them; the client's DLQ reader and ``sagas dlq`` read them back.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+
+class DlqReason(StrEnum):
+    """Why a record went to the dead-letter queue."""
+
+    UNDECODABLE = "undecodable"
+    """The bytes are not a record of the event schema."""
+    UNKNOWN_SAGA = "unknown_saga"
+    """The event names a saga this processor does not run."""
+    UNKNOWN_VERSION = "unknown_version"
+    """The event names a version of the saga this worker does not have."""
+    UNAPPLICABLE = "unapplicable"
+    """The plan rejected the event (an unknown step or signal, a payload that is not JSON)."""
+    PROCESSING_ERROR = "processing_error"
+    """Applying the event raised an unexpected exception."""
+    KEY_MISMATCH = "key_mismatch"
+    """The record's key is not the workflow id it carries, so its partition may be wrong."""
+
+
+HEADER_REASON = "sagas.dlq.reason"
+HEADER_EXCEPTION = "sagas.dlq.exception"
+HEADER_TOPIC = "sagas.dlq.source.topic"
+HEADER_PARTITION = "sagas.dlq.source.partition"
+HEADER_OFFSET = "sagas.dlq.source.offset"
+HEADER_ATTEMPTS = "sagas.dlq.attempts"
+HEADER_WORKFLOW = "sagas.dlq.workflow_id"
+HEADER_TIME = "sagas.dlq.time_ms"
+
+
+def decode_headers(headers: list[tuple[str, str | bytes | None]] | None) -> dict[str, str]:
+    """The DLQ headers of a record as text, for the CLI and for redrive."""
+    return {
+        name: value.decode("utf-8", "replace") if isinstance(value, bytes) else value
+        for name, value in headers or ()
+        if name.startswith("sagas.dlq.") and value is not None
+    }
