@@ -16,9 +16,9 @@ from processors.step_worker import StepWorker
 from sagas.config import KafkaSettings
 from sagas.errors import SagaError
 from sagas.versions import SagaVersions
-from topics.lag import consumer_lag
 from topics.naming import TopicNames
 from topics.provisioning import ProvisionReport, ensure_topics
+from topics.saga_groups import saga_lag
 from topics.specs import TopicSettings, all_topic_specs
 
 log = logging.getLogger(__name__)
@@ -53,7 +53,7 @@ class WorkerRunner:
     worker_settings: WorkerSettings = field(default_factory=WorkerSettings)
     metrics: Metrics = field(default_factory=Metrics)
     lag_interval: timedelta | None = None
-    """Publish consumer lag to the metrics this often (None: never)."""
+    """Publish the lag of every group of the saga to the metrics this often (None: never)."""
     processor: SagaProcessor | None = field(default=None, init=False)
     worker: StepWorker | None = field(default=None, init=False)
     _threads: list[threading.Thread] = field(default_factory=list, init=False)
@@ -89,17 +89,22 @@ class WorkerRunner:
                 log.warning("reading consumer lag failed: %s", exc)
 
     def report_lag(self) -> None:
-        """Publish the consumer lag of this process's groups to the metrics."""
+        """Publish the lag in records and seconds of every consumer group of the saga.
+
+        Every group, not only this process's: a processor or worker with no live member
+        is the case an alert is for, and nobody else would report it.
+        """
         names = TopicNames(self.versions.name, self.kafka.topic_prefix)
-        groups: list[tuple[str, list[str]]] = []
-        if self.processor is not None:
-            groups.append((names.processor_group, [names.events]))
-        if self.worker is not None:
-            groups.append((self.worker.group, list(self.worker.topics)))
-        config = self.kafka.client_config()
-        for group, topics in groups:
-            for lag in consumer_lag(config, group, topics):
-                self.metrics.consumer_lag(group, lag.topic, lag.partition, lag.lag)
+        config = {**self.kafka.client_config(), "logger": log}
+        timeout_s = min(self.lag_interval.total_seconds(), 10.0) if self.lag_interval else 10.0
+        try:
+            groups = saga_lag(config, names, self.versions.queues, timeout_s=max(timeout_s, 2.0))
+        except SagaError:
+            self.metrics.broker_reachable(self.versions.name, False)
+            raise
+        self.metrics.broker_reachable(self.versions.name, True)
+        for group in groups:
+            self.metrics.consumer_group_lag(group)
 
     def wait_ready(self, timeout: float = 60.0) -> None:
         """Block until every part has its first assignment (and restored its state)."""

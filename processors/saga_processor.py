@@ -210,6 +210,7 @@ class SagaProcessor:
             if partition in self._timers_pending:
                 self._timers_pending[partition] += batch.timers_added
         self.metrics.timers_pending(self.versions.name, sum(self._timers_pending.values()))
+        self.metrics.workflows_parked(self.versions.name, sum(map(len, self._parked.values())))
         self.metrics.transaction_committed(
             "saga", time.perf_counter() - started, sum(b.inputs for b in batches.values())
         )
@@ -293,6 +294,7 @@ class SagaProcessor:
             self._states[tp.partition] = {}
             self._parked[tp.partition] = parked_ids(store)
         self.metrics.timers_pending(self.versions.name, sum(self._timers_pending.values()))
+        self.metrics.workflows_parked(self.versions.name, sum(map(len, self._parked.values())))
         self.ready.set()
 
     def _on_revoke(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:

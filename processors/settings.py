@@ -57,6 +57,8 @@ class WorkerSettings:
     """After this, the broker aborts a transaction of a crashed process."""
     instance_id: str | None = None
     """Stable identity across restarts; a random one when not given."""
+    dispatch_objective_ms: int | None = None
+    """A deployment's dispatch objective for every step it serves, over the saga's own."""
 
     def __post_init__(self) -> None:
         if self.max_concurrency < 1:

@@ -73,11 +73,15 @@ class StepWorker:
             events = TopicNames(versions.name, kafka.topic_prefix).events
             for version, plan in versions.plans.items():
                 self._plans[versions.name, version] = plan.with_reply_topic(events)
+                for step in plan.steps.values():
+                    objective = self.settings.dispatch_objective_ms or step.dispatch_objective_ms
+                    if step.queue in self.queues and objective is not None:
+                        self.metrics.dispatch_objective(versions.name, step.name, objective / 1000)
         self._topics = {command_topic(q, kafka.topic_prefix): q for q in self.queues}
         self.topics = tuple(self._topics)
         """The command topics this worker consumes."""
-        self.group = worker_group(self.queues[0], kafka.topic_prefix)
-        """The consumer group; named after the first queue, so one service owns its queues."""
+        self.group = worker_group(self.queues, kafka.topic_prefix)
+        """The consumer group, named after every queue it serves."""
         self._commands = {topic: command_codec(kafka, topic) for topic in self._topics}
         self._events = functools.cache(lambda topic: event_codec(kafka, topic))
         self._stop = threading.Event()
@@ -201,13 +205,15 @@ class StepWorker:
             now = _now_ms()
             if command.deadline_ms is None or now < command.deadline_ms:
                 # (Past its deadline the saga has already timed this attempt out.)
-                queue = self._topics.get(work.topic, work.topic)
-                self.metrics.command_dispatched(command.saga, queue, (now - command.time_ms) / 1000)
+                self.metrics.command_dispatched(command.saga, command.step,
+                                                (now - command.time_ms) / 1000)  # fmt: skip
                 started = time.perf_counter()
                 answer = await self._run_one(command)
                 outcome = _OUTCOMES[command.kind, answer.error is None]
                 elapsed = time.perf_counter() - started
                 self.metrics.step_finished(command.saga, command.step, outcome, elapsed)
+                self.metrics.step_ended(command.saga, command.step,
+                                        (_now_ms() - command.time_ms) / 1000)  # fmt: skip
         finally:
             # Bookkeeping even if something above failed: the partition's offsets and the
             # step's queue must move on (an unanswered command times out in the saga).

@@ -211,6 +211,12 @@ class _Compiler:
             )
         return index
 
+    def _dispatch_objective(self, step: Step[Any, Any]) -> int | None:
+        objective = step.dispatch_objective or self.saga.dispatch_objective
+        if objective is None:
+            return None
+        return self._duration(objective, "dispatch_objective", step.name)
+
     def _step(
         self, step: Step[Any, Any], node: int, results: dict[str, TypeAdapter[Any]]
     ) -> StepSpec:
@@ -292,6 +298,7 @@ class _Compiler:
             compensation,
             group,
             on_failure,
+            dispatch_objective_ms=self._dispatch_objective(step),
         )
 
     def _wait(

@@ -74,6 +74,7 @@ class Step(Node, Generic[InputT, ResultT]):
     retry: Retry = field(default_factory=Retry, kw_only=True)
     timeout: timedelta | None = field(default=None, kw_only=True)
     queue: str | None = field(default=None, kw_only=True)
+    dispatch_objective: timedelta | None = field(default=None, kw_only=True)
     kind: StepKind = field(default=StepKind.COMPENSATABLE, kw_only=True)
     on_failure: str | Node | None = field(default=None, kw_only=True)
     undo: Compensation | None = field(default=None, kw_only=True)
@@ -172,11 +173,14 @@ class Saga(Generic[InputT]):
         input: type[InputT],
         version: int = 1,
         queue: str | None = None,
+        dispatch_objective: timedelta | None = None,
     ) -> None:
         self.name = name
         self.input = input
         self.version = version
         self.queue = queue if queue is not None else name
+        self.dispatch_objective = dispatch_objective
+        """The p99 a step's command should start within (metrics and alerts only)."""
         self.nodes: list[Node] = []
         self._group: Parallel | None = None
         self._plan: Plan | None = None
@@ -218,6 +222,7 @@ class Saga(Generic[InputT]):
         kind: StepKind = StepKind.COMPENSATABLE,
         then: str | Node | None = None,
         on_failure: str | Node | None = None,
+        dispatch_objective: timedelta | None = None,
     ) -> StepDecorator[InputT]: ...
     def step(
         self,
@@ -230,12 +235,15 @@ class Saga(Generic[InputT]):
         kind: StepKind = StepKind.COMPENSATABLE,
         then: str | Node | None = None,
         on_failure: str | Node | None = None,
+        dispatch_objective: timedelta | None = None,
     ) -> Any:
         """Declare a step (a decorator, with or without options).
 
         ``retry`` defaults to ``Retry()``; ``timeout`` is start-to-close;
         ``queue`` defaults to the saga's queue; ``on_failure`` routes a permanent
-        failure of this step to a later node instead of compensating.
+        failure of this step to a later node instead of compensating;
+        ``dispatch_objective`` (default: the saga's) is the p99 within which the
+        step's command should start, watched by the metrics and alert rules.
         """
 
         def register(function: Callable[[StepContext[InputT]], Any]) -> Step[InputT, Any]:
@@ -246,6 +254,7 @@ class Saga(Generic[InputT]):
                 retry=retry if retry is not None else Retry(),
                 timeout=timeout,
                 queue=queue,
+                dispatch_objective=dispatch_objective,
                 kind=kind,
                 on_failure=on_failure,
             )

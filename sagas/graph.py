@@ -54,6 +54,8 @@ class StepSpec:
     on_failure: int | None
     child_saga: str | None = None
     child_input: Callable[[WorkflowView[Any]], BaseModel] | None = None
+    dispatch_objective_ms: int | None = None
+    """The p99 within which the step's command should start; None: no objective."""
 
     @property
     def compensatable(self) -> bool:

@@ -8,14 +8,18 @@ Per saga ``S`` (with the configured prefix ``P``):
 Command topics belong to a queue, not to a saga: ``P queue.<queue>.commands``,
 consumed by the group ``P queue.<queue>.workers``. So a payments service runs
 one consumer group for every step it serves, whichever sagas they come from;
-by default a saga's steps go to a queue named like the saga. The ``.commands``
-suffix keeps queue topics apart from saga topics whatever the names: a saga
+by default a saga's steps go to a queue named like the saga. Workers serving
+several queues share one group named after all of them, sorted and joined by
+``+`` (a character queue names cannot hold): ``P queue.inventory+payments.workers``.
+The ``.commands`` suffix keeps queue topics apart from saga topics whatever the names: a saga
 named ``queue`` and a queue named ``events`` cannot both claim ``queue.events``.
 """
 
 from __future__ import annotations
 
+import hashlib
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 from sagas.errors import ConfigurationError
@@ -32,6 +36,8 @@ PROCESSOR_GROUP_SUFFIX = ".processor"
 QUEUE_PREFIX = "queue."
 COMMANDS_SUFFIX = ".commands"
 WORKERS_GROUP_SUFFIX = ".workers"
+QUEUE_SEPARATOR = "+"
+MAX_GROUP_NAME_LENGTH = 249
 
 
 class InvalidNameError(ConfigurationError):
@@ -82,11 +88,39 @@ def command_topic(queue: str, prefix: str = "") -> str:
     return check_topic_name(f"{prefix}{QUEUE_PREFIX}{queue}{COMMANDS_SUFFIX}")
 
 
-def worker_group(queue: str, prefix: str = "") -> str:
-    """The consumer group of a queue's step workers: ``<prefix>queue.<queue>.workers``."""
+def worker_group(queues: str | Iterable[str], prefix: str = "") -> str:
+    """The consumer group of step workers serving ``queues``: ``<prefix>queue.<q1>+<q2>.workers``.
+
+    Named after every queue it serves (sorted, so the name is deterministic), not
+    after the first one: an operator reading ``queue.inventory.workers`` would not
+    guess that it also runs payments. One queue keeps the name it always had. A
+    group renamed by this (a worker serving several queues) starts over from
+    ``auto.offset.reset=earliest`` and would run again every command still in its
+    topics: copy the old group's offsets to the new one before upgrading.
+    """
     check_name_part(prefix, "topic prefix", allow_empty=True)
-    check_name_part(queue, "queue name")
-    return check_topic_name(f"{prefix}{QUEUE_PREFIX}{queue}{WORKERS_GROUP_SUFFIX}")
+    names = sorted({queues} if isinstance(queues, str) else set(queues))
+    if not names:
+        raise InvalidNameError("a worker group needs at least one queue", name="", what="queues")
+    for queue in names:
+        check_name_part(queue, "queue name")
+    group = f"{prefix}{QUEUE_PREFIX}{QUEUE_SEPARATOR.join(names)}{WORKERS_GROUP_SUFFIX}"
+    if len(group) > MAX_GROUP_NAME_LENGTH:
+        # Many long queue names: a digest keeps the name deterministic and within bounds.
+        digest = hashlib.sha256(group.encode()).hexdigest()[:16]
+        group = f"{prefix}{QUEUE_PREFIX}{digest}{WORKERS_GROUP_SUFFIX}"
+    return group
+
+
+def worker_group_queues(group: str, prefix: str = "") -> tuple[str, ...] | None:
+    """The queues a worker group named by :func:`worker_group` serves; None for other groups."""
+    head, tail = f"{prefix}{QUEUE_PREFIX}", WORKERS_GROUP_SUFFIX
+    if not (group.startswith(head) and group.endswith(tail)) or len(group) <= len(head + tail):
+        return None
+    queues = tuple(group[len(head) : -len(tail)].split(QUEUE_SEPARATOR))
+    if not all(queues) or any(_ILLEGAL_CHARACTER.search(queue) for queue in queues):
+        return None
+    return queues
 
 
 @dataclass(frozen=True, slots=True)
@@ -136,9 +170,9 @@ class TopicNames:
         """The command topic of ``queue`` (default: the saga's own queue)."""
         return command_topic(self.default_queue if queue is None else queue, self.prefix)
 
-    def worker_group(self, queue: str | None = None) -> str:
-        """The consumer group of ``queue``'s step workers (default: the saga's own queue)."""
-        return worker_group(self.default_queue if queue is None else queue, self.prefix)
+    def worker_group(self, queues: str | Iterable[str] | None = None) -> str:
+        """The consumer group of workers serving ``queues`` (default: the saga's own queue)."""
+        return worker_group(self.default_queue if queues is None else queues, self.prefix)
 
     def saga_topics(self) -> tuple[str, str, str, str]:
         """The four topics that belong to the saga alone: events, changelog, status, DLQ."""

@@ -390,3 +390,18 @@ def test_grafana_provisions_the_dashboard_from_its_mount(
     assert provider["type"] == "file"
     assert mounts[container_dir] == DASHBOARD.parent
     assert home == f"{container_dir}/{DASHBOARD.name}"
+
+
+def test_prometheus_loads_the_shipped_rules(
+    compose_model: dict[str, Any], parse_yaml: Callable[[Path], Any]
+) -> None:
+    config = parse_yaml(PROMETHEUS_CONFIG)
+    mounts = {
+        volume["target"]: Path(volume["source"]).resolve()
+        for volume in _service(compose_model, "prometheus")["volumes"]
+        if volume["type"] == "bind"
+    }
+
+    for rule_file in config["rule_files"]:
+        container_dir, _, name = rule_file.rpartition("/")
+        assert (mounts[container_dir] / name).is_file(), f"{rule_file} is not mounted"

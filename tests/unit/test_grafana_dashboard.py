@@ -13,6 +13,8 @@ from prometheus_client import CollectorRegistry
 
 from processors.metrics import PrometheusMetrics
 from sagas.events import WorkflowStatus
+from topics.lag_time import PartitionLagTime
+from topics.saga_groups import GroupLagTime
 
 DASHBOARD = (
     Path(__file__).resolve().parents[2] / "deploy" / "grafana" / "dashboards" / "kafka-sagas.json"
@@ -25,13 +27,27 @@ METRICS = {
     "sagas_events_processed_total": ("counter", {"saga", "type"}),
     "sagas_dlq_records_total": ("counter", {"saga", "reason"}),
     "sagas_step_duration_seconds": ("histogram", {"saga", "step", "outcome"}),
-    "sagas_dispatch_latency_seconds": ("histogram", {"saga", "queue"}),
+    "sagas_step_dispatch_seconds": ("histogram", {"saga", "step"}),
+    "sagas_step_end_to_end_seconds": ("histogram", {"saga", "step"}),
+    "sagas_step_dispatch_objective_seconds": ("gauge", {"saga", "step"}),
+    "sagas_step_dispatch_over_objective_total": ("counter", {"saga", "step"}),
     "sagas_transaction_commit_seconds": ("histogram", {"processor"}),
     "sagas_batch_size": ("histogram", {"processor"}),
-    "sagas_consumer_lag": ("gauge", {"group", "topic", "partition"}),
+    "sagas_consumer_lag_records": ("gauge", {"saga", "group", "role", "topic", "partition"}),
+    "sagas_consumer_lag_seconds": ("gauge", {"saga", "group", "role", "topic", "partition"}),
+    "sagas_consumer_group_live": ("gauge", {"saga", "group", "role"}),
+    "sagas_broker_reachable": ("gauge", {"saga"}),
     "sagas_timers_pending": ("gauge", {"saga"}),
+    "sagas_workflows_parked": ("gauge", {"saga"}),
 }
-METRIC_REFERENCE = re.compile(r"\bsagas_[a-z0-9_]+")
+# Recording rules of deploy/prometheus/rules/kafka-sagas.rules.yml the dashboard may read.
+RECORDED = {
+    "saga_step:dispatch_over_objective:ratio_rate5m": {"saga", "step"},
+    "saga_step:dispatch_over_objective:ratio_rate1h": {"saga", "step"},
+}
+# What prometheus_client's process, platform and GC collectors export on the registry.
+COLLECTED_PREFIXES = ("process_", "python_")
+METRIC_REFERENCE = re.compile(r"\bsagas?_[a-z0-9_]+(?::[a-z0-9_]+)*")
 LABEL_MATCHER = re.compile(r"(\w+)\s*(?:=~|!~|!=|=)\s*\"")
 GROUPING = re.compile(r"\b(?:by|without)\s*\(([^)]*)\)")
 LABEL_VALUES = re.compile(r"label_values\(\s*\w+\s*,\s*(\w+)\s*\)")
@@ -47,7 +63,7 @@ def _series_labels() -> dict[str, set[str]]:
             series[metric + "_sum"] = labels
         else:
             series[metric] = labels
-    return series
+    return {**series, **RECORDED}
 
 
 SERIES = _series_labels()
@@ -105,7 +121,7 @@ def test_query_check_catches_unknown_series_and_labels() -> None:
         "unknown label queue",
         "unknown label sagaa",
     ]
-    assert _query_problems("label_values(sagas_consumer_lag, saga)") == ["unknown label saga"]
+    assert _query_problems("label_values(sagas_timers_pending, queue)") == ["unknown label queue"]
 
 
 def test_runtime_exports_exactly_the_dashboard_metrics() -> None:
@@ -117,18 +133,34 @@ def test_runtime_exports_exactly_the_dashboard_metrics() -> None:
     metrics.dlq_record("order", "undecodable")
     metrics.transaction_committed("saga", 0.004, 12)
     metrics.step_finished("order", "reserve", "succeeded", 0.02)
-    metrics.command_dispatched("order", "order", 0.003)
+    metrics.dispatch_objective("order", "reserve", 0.05)
+    metrics.command_dispatched("order", "reserve", 0.003)
+    metrics.step_ended("order", "reserve", 0.03)
     metrics.timers_pending("order", 2)
-    metrics.consumer_lag("order.saga", "order.events", 0, 5)
+    metrics.workflows_parked("order", 0)
+    metrics.broker_reachable("order", True)
+    partition = PartitionLagTime("order.processor", "order.events", 0, 3, 5, 2, 1.5, 1)
+    metrics.consumer_group_lag(
+        GroupLagTime("order", "order.processor", "processor", ("order.events",), True, (partition,))
+    )
 
     exported = {
         sample.name: set(sample.labels)
         for family in registry.collect()
         for sample in family.samples
-        if not sample.name.endswith("_created")
+        if not sample.name.endswith("_created") and not sample.name.startswith(COLLECTED_PREFIXES)
+    }
+    collected = {
+        sample.name
+        for family in registry.collect()
+        for sample in family.samples
+        if sample.name.startswith(COLLECTED_PREFIXES)
     }
 
-    assert exported == SERIES
+    assert exported == {name: labels for name, labels in SERIES.items() if name not in RECORDED}
+    assert {"process_resident_memory_bytes", "python_info", "python_gc_collections_total"} <= (
+        collected
+    )
 
 
 def test_dashboard_covers_every_required_view(dashboard: dict[str, Any]) -> None:
@@ -142,7 +174,10 @@ def test_dashboard_covers_every_required_view(dashboard: dict[str, Any]) -> None
     for histogram in ("sagas_step_duration_seconds", "sagas_transaction_commit_seconds"):
         for quantile in ("0.5", "0.99"):
             assert queried(rf"histogram_quantile\({quantile}, .*{histogram}_bucket")
-    assert queried(r"by \(group, topic, partition\) \(sagas_consumer_lag\)")
+    assert queried(r"by \(group, topic, partition\) \(sagas_consumer_lag_records\b")
+    assert queried(r"sagas_consumer_lag_seconds")
+    assert queried(r"histogram_quantile\(0.99, .*sagas_step_dispatch_seconds_bucket")
+    assert queried(r"saga_step:dispatch_over_objective:ratio_rate5m")
     assert queried(r"sagas_dlq_records_total")
 
 

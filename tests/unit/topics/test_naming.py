@@ -10,6 +10,7 @@ from topics.naming import (
     check_topic_name,
     command_topic,
     worker_group,
+    worker_group_queues,
 )
 
 
@@ -92,3 +93,27 @@ def test_reserved_topic_names_are_refused(name: str) -> None:
 
 def test_legal_topic_name_is_returned() -> None:
     assert check_topic_name("a-b_c.D9") == "a-b_c.D9"
+
+
+def test_a_worker_group_is_named_after_every_queue_it_serves() -> None:
+    names = TopicNames("order", "prod.")
+
+    assert names.worker_group(["shipping", "payments"]) == "prod.queue.payments+shipping.workers"
+    assert worker_group(["payments"], "prod.") == worker_group("payments", "prod.")
+    assert worker_group_queues("prod.queue.payments+shipping.workers", "prod.") == (
+        "payments",
+        "shipping",
+    )
+    assert worker_group_queues("prod.queue.payments.workers", "prod.") == ("payments",)
+    assert worker_group_queues("prod.order.processor", "prod.") is None
+    assert worker_group_queues("queue.payments.workers", "prod.") is None
+
+
+def test_a_worker_group_of_many_long_queues_stays_within_kafka_limits() -> None:
+    queues = [f"queue-{i:03d}-{'x' * 40}" for i in range(10)]
+
+    group = worker_group(queues)
+
+    assert len(group) <= 249
+    assert group == worker_group(list(reversed(queues)))
+    assert group != worker_group(queues[:-1])
