@@ -10,8 +10,8 @@ from click.testing import CliRunner
 
 from examples.order_saga import OrderInput, saga
 from processors.runner import provision
-from sagas import SagaClient
 from sagas.cli import main
+from sagas.client import SagaClient
 from sagas.config import KafkaSettings
 from sagas.versions import compile_versions
 

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from examples.order_saga import OUT_OF_STOCK, OrderInput, saga
-from sagas import SagaClient
+from sagas.client import SagaClient
 from sagas.events import WorkflowStatus
 from tests.integration.observability.conftest import ObservedWorker, PrometheusServer
 from topics.naming import TopicNames
