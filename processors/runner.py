@@ -160,7 +160,11 @@ class WorkerRunner:
             try:
                 target()
             except BaseException as exc:
-                log.exception("%s stopped with an error", name)
+                if isinstance(exc, SagaError):
+                    # Ours say what is wrong in one line; a traceback would bury it.
+                    log.error("%s stopped: %s", name, exc)
+                else:
+                    log.exception("%s stopped with an error", name)
                 self._errors.append(exc)
                 # One failed part brings the process down: a half-running worker would
                 # hold partitions it does not serve.
