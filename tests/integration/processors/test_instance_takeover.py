@@ -104,22 +104,22 @@ def test_a_sigkilled_processor_and_worker_resume_at_once_without_being_given_an_
 def test_the_derived_id_is_printed_by_a_worker_run_on_its_own(
     flaky_kafka: KafkaSettings, tmp_path: Path
 ) -> None:
-    worker = subprocess.Popen(
+    with subprocess.Popen(
         [sys.executable, "-m", "sagas.cli", "worker", SAGA_REF, "--role", "steps",
          "--queue", "payments", "--state-dir", str(tmp_path), "--no-create-topics",
          "--bootstrap-servers", flaky_kafka.bootstrap_servers,
          "--topic-prefix", flaky_kafka.topic_prefix],
         cwd=_REPO, stderr=subprocess.PIPE, text=True,
-    )  # fmt: skip
-    try:
-        assert worker.stderr is not None
-        line = ""
-        deadline = time.monotonic() + 60
-        while "instance id" not in line and time.monotonic() < deadline:
-            line = worker.stderr.readline()
-    finally:
-        worker.terminate()
-        worker.wait(60)
+    ) as worker:  # fmt: skip
+        try:
+            assert worker.stderr is not None
+            line = ""
+            deadline = time.monotonic() + 60
+            while "instance id" not in line and time.monotonic() < deadline:
+                line = worker.stderr.readline()
+        finally:
+            worker.terminate()
+            worker.wait(60)
     found = _ID_LINE.search(line)
     assert found is not None, line
     assert found[1] == "steps"
