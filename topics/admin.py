@@ -140,10 +140,14 @@ def cluster_replication(client: AdminClient, timeout_s: float) -> ClusterReplica
         ) from exc
     broker_ids = sorted(metadata.brokers)
     resources = [ConfigResource(ResourceType.BROKER, str(broker)) for broker in broker_ids]
-    futures = client.describe_configs(resources, request_timeout=timeout_s)
+    # librdkafka takes one broker resource per request: ask them all, then wait.
+    futures = [
+        client.describe_configs([resource], request_timeout=timeout_s)[resource]
+        for resource in resources
+    ]
     defaults = []
-    for resource in resources:
-        entries = wait(futures[resource], timeout_s, operation="describe broker configs")
+    for future in futures:
+        entries = wait(future, timeout_s, operation="describe broker configs")
         entry = entries.get("default.replication.factor")
         if entry is not None and entry.value is not None:
             defaults.append(int(entry.value))

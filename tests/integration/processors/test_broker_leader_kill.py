@@ -79,11 +79,14 @@ def test_killing_the_leader_of_events_partition_0_loses_no_saga_and_no_effect_tw
         _wait_for_attempts(ledger_file, total // 4, roles)
         leader = _leader_of_partition_0(admin, names.events)
         kafka_cluster.kill_node(leader)
+        killed = time.monotonic()
         at_kill = ledger.count_lines(ledger_file)
-        time.sleep(OUTAGE_S)
+        new_leader = _new_leader_of_partition_0(admin, names.events, leader, within_s=OUTAGE_S)
+        failover_s = time.monotonic() - killed
+        time.sleep(max(0.0, OUTAGE_S - failover_s))
         during = ledger.count_lines(ledger_file) - at_kill
         kafka_cluster.restart_node(leader)
-        leader = None
+        leader_killed, leader = leader, None
         statuses = wait_until_final(client, expected, timeout=120)
     finally:
         if leader is not None:
@@ -92,6 +95,7 @@ def test_killing_the_leader_of_events_partition_0_loses_no_saga_and_no_effect_tw
         client.close()
     assert codes == {"processor": 0, "steps": 0}
     # The sagas went on while the broker was down: another replica led partition 0.
+    assert new_leader != leader_killed
     assert during > 0, "no action ran during the outage"
 
     config = quiet_client_config(kafka.bootstrap_servers)
@@ -107,6 +111,19 @@ def test_killing_the_leader_of_events_partition_0_loses_no_saga_and_no_effect_tw
     assert all(runs == 2 for runs in reruns.values()), reruns
     assert len(reruns) <= 50, f"{len(reruns)} attempts ran twice: {sorted(reruns)[:10]}"
     assert read_topic(config, names.dlq) == []
+
+
+def _new_leader_of_partition_0(
+    admin: AdminClient, topic: str, killed: int, *, within_s: float
+) -> int:
+    """The broker that leads ``topic`` partition 0 once the killed one is fenced."""
+    deadline = time.monotonic() + within_s
+    while True:
+        leader = admin.list_topics(topic, timeout=10).topics[topic].partitions[0].leader
+        if leader > 0 and leader != killed:
+            return int(leader)
+        assert time.monotonic() < deadline, f"{topic}[0] found no new leader in {within_s} s"
+        time.sleep(0.2)
 
 
 def _wait_for_attempts(path: Path, lines: int, roles: dict[str, WorkerProcess]) -> None:
