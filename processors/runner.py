@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import timedelta
 from enum import StrEnum
 
@@ -16,10 +16,11 @@ from processors.step_worker import StepWorker
 from sagas.config import KafkaSettings
 from sagas.errors import SagaError
 from sagas.versions import SagaVersions
+from topics.admin import AdminSource, admin_client, cluster_replication
 from topics.naming import TopicNames
 from topics.provisioning import ProvisionReport, ensure_topics
 from topics.saga_groups import saga_lag
-from topics.specs import TopicSettings, all_topic_specs
+from topics.specs import TopicSettings, TopicSpec, all_topic_specs
 
 log = logging.getLogger(__name__)
 
@@ -35,10 +36,27 @@ class Role(StrEnum):
 def provision(
     versions: SagaVersions, kafka: KafkaSettings, settings: TopicSettings | None = None
 ) -> ProvisionReport:
-    """Create the saga's topics and its queues' topics if missing (idempotent)."""
+    """Create the saga's topics and its queues' topics if missing (idempotent).
+
+    Replication not set in ``settings`` follows the cluster (see :func:`saga_specs`).
+    """
+    client = admin_client(kafka.client_config())
+    return ensure_topics(client, saga_specs(client, versions, kafka, settings))
+
+
+def saga_specs(
+    admin: AdminSource,
+    versions: SagaVersions,
+    kafka: KafkaSettings,
+    settings: TopicSettings | None = None,
+    *,
+    timeout_s: float = 30.0,
+) -> list[TopicSpec]:
+    """Every topic the saga and its queues need, replication resolved against the cluster."""
+    chosen = settings or TopicSettings()
+    replication = chosen.replication(cluster_replication(admin_client(admin), timeout_s))
     names = TopicNames(versions.name, kafka.topic_prefix)
-    specs = all_topic_specs(names, settings or TopicSettings(), sorted(versions.queues))
-    return ensure_topics(kafka.client_config(), specs)
+    return all_topic_specs(names, chosen, sorted(versions.queues), replication)
 
 
 @dataclass
@@ -71,8 +89,13 @@ class WorkerRunner:
             queues = (
                 sorted(self.queues) if self.queues is not None else sorted(self.versions.queues)
             )
+            worker_settings = self.worker_settings
+            if worker_settings.state_dir is None:
+                worker_settings = replace(
+                    worker_settings, state_dir=self.processor_settings.state_dir
+                )
             self.worker = StepWorker(
-                [self.versions], queues, self.kafka, self.worker_settings, metrics=self.metrics
+                [self.versions], queues, self.kafka, worker_settings, metrics=self.metrics
             )
             self._spawn("step-worker", self.worker.run)
         if self.lag_interval is not None:
@@ -142,7 +165,11 @@ class WorkerRunner:
             try:
                 target()
             except BaseException as exc:
-                log.exception("%s stopped with an error", name)
+                if isinstance(exc, SagaError):
+                    # Ours say what is wrong in one line; a traceback would bury it.
+                    log.error("%s stopped: %s", name, exc)
+                else:
+                    log.exception("%s stopped with an error", name)
                 self._errors.append(exc)
                 # One failed part brings the process down: a half-running worker would
                 # hold partitions it does not serve.

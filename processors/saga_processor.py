@@ -16,12 +16,11 @@ import itertools
 import logging
 import threading
 import time
-import uuid
 from collections import defaultdict
-from pathlib import Path
 
 from confluent_kafka import Consumer, KafkaError, KafkaException, Message, Producer, TopicPartition
 
+from processors.instance import claim_instance, leave_and_close
 from processors.metrics import Metrics
 from processors.outgoing_records import Outgoing
 from processors.saga_batch import DECISION_HEADER, Codecs, PartitionBatch, Routing, parked_ids
@@ -112,7 +111,15 @@ class SagaProcessor:
     def run(self) -> None:
         """Process until :meth:`stop` is called; raises on a fatal Kafka error."""
         group = self.names.processor_group
-        instance = self.settings.instance_id or _instance_id(self.settings.state_dir, group)
+        claim = claim_instance(
+            self.settings.state_dir, group, "processor", explicit=self.settings.instance_id
+        )
+        try:
+            self._run_as(group, claim.instance_id)
+        finally:
+            claim.release()
+
+    def _run_as(self, group: str, instance: str) -> None:
         self._store = self._open_store(group)
         self._restorer = ChangelogRestorer(self.kafka.client_config(), self.names.state_changelog)
         producer = start_transactional_producer(
@@ -120,11 +127,10 @@ class SagaProcessor:
         )
         self._producer = producer
         config = consumer_config(self.kafka, group)
-        if self.settings.instance_id is not None:
-            # Static membership: a process restarted under its stable id takes its
-            # partitions back at once, instead of waiting out its dead incarnation's
-            # session timeout (45 s) with every timer of those partitions stalled.
-            config["group.instance.id"] = instance
+        # Static membership: a process restarted under its stable id takes its
+        # partitions back at once, instead of waiting out its dead incarnation's
+        # session timeout (45 s) with every timer of those partitions stalled.
+        config["group.instance.id"] = instance
         consumer = Consumer(config)
         self._consumer = consumer
         consumer.subscribe(
@@ -312,10 +318,7 @@ class SagaProcessor:
         return RocksDBStore(self.settings.state_dir, group, self.names.events)
 
     def _shutdown(self, consumer: Consumer, producer: Producer) -> None:
-        try:
-            consumer.close()
-        except KafkaException as exc:
-            log.warning("closing the consumer failed: %s", exc)
+        leave_and_close(consumer)
         producer.flush(10)
         if self._restorer is not None:
             self._restorer.close()
@@ -370,14 +373,3 @@ def _offset(message: Message) -> int:
 
 def _now_ms() -> int:
     return time.time_ns() // 1_000_000
-
-
-def _instance_id(state_dir: Path, group: str) -> str:
-    """This process's stable id: a restart reuses it and so fences its previous incarnation."""
-    path = state_dir / group / "instance-id"
-    if path.exists():
-        return path.read_text().strip()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    instance = uuid.uuid4().hex[:12]
-    path.write_text(instance)
-    return instance

@@ -7,12 +7,15 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Literal
 
+DEFAULT_STATE_DIR = Path(".sagas-state")
+"""Where a process keeps its state and instance id when told nothing else."""
+
 
 @dataclass(frozen=True, slots=True)
 class ProcessorSettings:
     """How the saga processor batches, commits and keeps state."""
 
-    state_dir: Path = Path(".sagas-state")
+    state_dir: Path = DEFAULT_STATE_DIR
     """Where the RocksDB stores and the instance id of this process live."""
     store: Literal["rocksdb", "memory"] = "rocksdb"
     """The state backend; ``memory`` keeps state in RAM and restores from the changelog."""
@@ -31,8 +34,10 @@ class ProcessorSettings:
     state_cache_size: int = 100_000
     """Workflow states kept parsed in memory per partition (the store holds all of them)."""
     instance_id: str | None = None
-    """Stable identity across restarts (the transactional id's suffix); read from state_dir
-    when not given, so a restarted process fences its previous incarnation at once."""
+    """Stable identity across restarts: the static group member and the transactional id's
+    suffix. When not given, the one kept in state_dir (made there on the first start from
+    the host, the state directory and the role), so a restarted process takes its
+    partitions back and fences its previous incarnation at once."""
 
     def __post_init__(self) -> None:
         if self.max_batch_records < 1:
@@ -56,7 +61,11 @@ class WorkerSettings:
     transaction_timeout: timedelta = timedelta(seconds=15)
     """After this, the broker aborts a transaction of a crashed process."""
     instance_id: str | None = None
-    """Stable identity across restarts; a random one when not given."""
+    """Stable identity across restarts, as the processor's; when not given, the one kept
+    in state_dir (made from the host, the state directory and the queues)."""
+    state_dir: Path | None = None
+    """Where the instance id and the lock of this worker live (None: the processor's state
+    directory when run beside one, else ``.sagas-state``)."""
     dispatch_objective_ms: int | None = None
     """A deployment's dispatch objective for every step it serves, over the saga's own."""
 

@@ -17,16 +17,16 @@ import functools
 import logging
 import threading
 import time
-import uuid
 from collections import deque
 from collections.abc import Iterable
 from dataclasses import dataclass
 
 from confluent_kafka import Consumer, KafkaError, KafkaException, Message, Producer, TopicPartition
 
+from processors.instance import claim_instance, leave_and_close
 from processors.metrics import Metrics
 from processors.partition_progress import PartitionProgress
-from processors.settings import WorkerSettings
+from processors.settings import DEFAULT_STATE_DIR, WorkerSettings
 from sagas.config import KafkaSettings
 from sagas.errors import KafkaUnavailableError, SagaError, SerializationError
 from sagas.events import Command, CommandKind, ErrorInfo, Event
@@ -109,20 +109,25 @@ class StepWorker:
 
     def run(self) -> None:
         """Run until :meth:`stop` is called."""
-        asyncio.run(self._run())
+        claim = claim_instance(
+            self.settings.state_dir or DEFAULT_STATE_DIR, self.group, "steps",
+            queues=self.queues, explicit=self.settings.instance_id,
+        )  # fmt: skip
+        try:
+            asyncio.run(self._run(claim.instance_id))
+        finally:
+            claim.release()
 
-    async def _run(self) -> None:
-        instance = self.settings.instance_id or uuid.uuid4().hex[:12]
+    async def _run(self, instance: str) -> None:
         producer = start_transactional_producer(
             self.kafka, f"{self.group}.{instance}", self.settings.transaction_timeout
         )
         self._producer = producer
         config = consumer_config(self.kafka, self.group)
-        if self.settings.instance_id is not None:
-            # Static membership, as in the saga processor: a worker restarted under its
-            # stable id takes its queues' partitions back at once, instead of leaving
-            # them idle for its dead incarnation's session timeout (45 s).
-            config["group.instance.id"] = instance
+        # Static membership, as in the saga processor: a worker restarted under its
+        # stable id takes its queues' partitions back at once, instead of leaving
+        # them idle for its dead incarnation's session timeout (45 s).
+        config["group.instance.id"] = instance
         consumer = Consumer(config)
         self._consumer = consumer
         consumer.subscribe(
@@ -151,10 +156,7 @@ class StepWorker:
         finally:
             for task in tasks:
                 task.cancel()
-            try:
-                consumer.close()
-            except KafkaException as exc:
-                log.warning("closing the consumer failed: %s", exc)
+            leave_and_close(consumer)
 
     def _accept(self, message: Message, tasks: set[asyncio.Task[None]]) -> None:
         error = message.error()

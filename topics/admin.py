@@ -8,9 +8,13 @@ from concurrent.futures import Future
 from typing import Any, TypeVar
 
 from confluent_kafka import KafkaError, KafkaException
-from confluent_kafka.admin import AdminClient
+
+# confluent-kafka documents these under confluent_kafka.admin but leaves them
+# out of its __all__, which strict mypy reads as "not exported".
+from confluent_kafka.admin import AdminClient, ConfigResource, ResourceType  # type: ignore[attr-defined]
 
 from sagas.errors import SagaError
+from topics.replication import ClusterReplication
 
 T = TypeVar("T")
 
@@ -115,6 +119,41 @@ def cluster_topics(client: AdminClient, timeout_s: float) -> dict[str, Any]:
             retriable=True,
         ) from exc
     return dict(metadata.topics)
+
+
+def cluster_replication(client: AdminClient, timeout_s: float) -> ClusterReplication:
+    """The brokers' ``default.replication.factor`` and how many brokers are live.
+
+    Read from the cluster's metadata and every live broker's configs; when brokers
+    disagree the lowest default is taken, so no topic gets more replicas than any
+    broker would give it.
+    """
+    try:
+        metadata = client.list_topics(timeout=timeout_s)
+    except KafkaException as exc:
+        error = kafka_error_of(exc)
+        raise TopicAdminError(
+            f"cannot read the cluster's brokers: {error.str() if error is not None else exc}",
+            operation="list brokers",
+            code=error.name() if error is not None else None,
+            retriable=True,
+        ) from exc
+    broker_ids = sorted(metadata.brokers)
+    resources = [ConfigResource(ResourceType.BROKER, str(broker)) for broker in broker_ids]
+    # librdkafka takes one broker resource per request: ask them all, then wait.
+    futures = [
+        client.describe_configs([resource], request_timeout=timeout_s)[resource]
+        for resource in resources
+    ]
+    defaults = []
+    for future in futures:
+        entries = wait(future, timeout_s, operation="describe broker configs")
+        entry = entries.get("default.replication.factor")
+        if entry is not None and entry.value is not None:
+            defaults.append(int(entry.value))
+    return ClusterReplication(
+        default_replication_factor=min(defaults, default=1), live_brokers=len(broker_ids)
+    )
 
 
 def until_coordinator_answers(call: Callable[[], T], deadline: float) -> T:

@@ -11,6 +11,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from sagas.errors import ConfigurationError
 from topics.naming import TopicNames, check_topic_name
+from topics.replication import ClusterReplication, Replication, resolve_replication
 
 CLEANUP_POLICY = "cleanup.policy"
 RETENTION_MS = "retention.ms"
@@ -20,10 +21,12 @@ MIN_INSYNC_REPLICAS = "min.insync.replicas"
 class TopicSettings(BaseModel):
     """How many partitions and replicas a saga's topics get, and how long records stay.
 
-    The defaults suit one local broker: three partitions (so up to three
-    processes share the work), one replica. In production set
-    ``replication_factor=3``; ``min_insync_replicas`` (2) is then applied so a
-    write survives the loss of one broker.
+    Three partitions by default (so up to three processes share the work).
+    Replication left unset follows the cluster (see
+    :func:`topics.replication.resolve_replication`): the brokers'
+    ``default.replication.factor``, or up to three replicas on a multi-broker
+    cluster whose default is 1, with ``min.insync.replicas`` one less than that.
+    Values set here win over the cluster's.
     """
 
     model_config = ConfigDict(frozen=True, extra="forbid")
@@ -33,14 +36,16 @@ class TopicSettings(BaseModel):
         ge=1,
         description="Partitions of every topic; the most processes that can share a saga's work.",
     )
-    replication_factor: int = Field(
-        default=1, ge=1, description="Copies of each partition; 3 in production, 1 on a laptop."
-    )
-    min_insync_replicas: int = Field(
-        default=2,
+    replication_factor: int | None = Field(
+        default=None,
         ge=1,
-        description="Replicas that must have a write before it counts; applied only when"
-        " replication_factor > 1.",
+        description="Copies of each partition (None: follow the cluster's default).",
+    )
+    min_insync_replicas: int | None = Field(
+        default=None,
+        ge=1,
+        description="Replicas that must have a write before it counts (None: one less than"
+        " the replication factor, at least 1).",
     )
     events_retention: timedelta | None = Field(
         default=timedelta(days=30),
@@ -60,12 +65,24 @@ class TopicSettings(BaseModel):
 
     @model_validator(mode="after")
     def _insync_fits_replication(self) -> Self:
-        if self.replication_factor > 1 and self.min_insync_replicas > self.replication_factor:
+        factor, insync = self.replication_factor, self.min_insync_replicas
+        if factor is not None and insync is not None and insync > factor:
             raise ValueError(
                 f"min_insync_replicas ({self.min_insync_replicas}) cannot exceed"
                 f" replication_factor ({self.replication_factor}): no write could succeed"
             )
         return self
+
+    def replication(self, cluster: ClusterReplication | None = None) -> Replication:
+        """The replication these settings give on ``cluster``.
+
+        Without a cluster, as on one broker: the factor set here (default 1).
+        """
+        if cluster is None:
+            cluster = ClusterReplication(1, self.replication_factor or 1)
+        return resolve_replication(
+            cluster, factor=self.replication_factor, min_insync_replicas=self.min_insync_replicas
+        )
 
 
 @dataclass(frozen=True, slots=True)
@@ -104,58 +121,80 @@ def _retention_ms(retention: timedelta | None) -> str:
 def _spec(
     name: str,
     settings: TopicSettings,
+    replication: Replication,
     configs: dict[str, str],
     copartitioned_with: str | None = None,
 ) -> TopicSpec:
-    if settings.replication_factor > 1:
-        configs[MIN_INSYNC_REPLICAS] = str(settings.min_insync_replicas)
+    # Set even for one replica, so a topic states what it was made with whatever the
+    # brokers' default is.
+    configs[MIN_INSYNC_REPLICAS] = str(replication.min_insync_replicas)
     return TopicSpec(
         name=name,
         partitions=settings.partitions,
-        replication_factor=settings.replication_factor,
+        replication_factor=replication.factor,
         configs=configs,
         copartitioned_with=copartitioned_with,
     )
 
 
-def saga_topic_specs(names: TopicNames, settings: TopicSettings) -> list[TopicSpec]:
+def saga_topic_specs(
+    names: TopicNames, settings: TopicSettings, replication: Replication | None = None
+) -> list[TopicSpec]:
     """The specs of a saga's own topics: events, state changelog, status and DLQ.
 
     The event log comes first: the changelog is co-partitioned with it.
+    ``replication`` defaults to ``settings.replication()`` (as on one broker).
     """
+    chosen = replication or settings.replication()
     return [
         _spec(
             names.events,
             settings,
+            chosen,
             {CLEANUP_POLICY: "delete", RETENTION_MS: _retention_ms(settings.events_retention)},
         ),
         _spec(
             names.state_changelog,
             settings,
+            chosen,
             {CLEANUP_POLICY: "compact"},
             copartitioned_with=names.events,
         ),
-        _spec(names.status, settings, {CLEANUP_POLICY: "compact"}),
+        _spec(names.status, settings, chosen, {CLEANUP_POLICY: "compact"}),
         _spec(
             names.dlq,
             settings,
+            chosen,
             {CLEANUP_POLICY: "delete", RETENTION_MS: _retention_ms(settings.dlq_retention)},
         ),
     ]
 
 
 def command_topic_specs(
-    names: TopicNames, settings: TopicSettings, queues: Iterable[str]
+    names: TopicNames,
+    settings: TopicSettings,
+    queues: Iterable[str],
+    replication: Replication | None = None,
 ) -> list[TopicSpec]:
     """The specs of the command topics of ``queues`` (each named once, in order)."""
+    chosen = replication or settings.replication()
     retention = {CLEANUP_POLICY: "delete", RETENTION_MS: _retention_ms(settings.commands_retention)}
     topics = dict.fromkeys(names.commands(queue) for queue in queues)
-    return [_spec(topic, settings, dict(retention)) for topic in topics]
+    return [_spec(topic, settings, chosen, dict(retention)) for topic in topics]
 
 
 def all_topic_specs(
-    names: TopicNames, settings: TopicSettings, queues: Iterable[str] | None = None
+    names: TopicNames,
+    settings: TopicSettings,
+    queues: Iterable[str] | None = None,
+    replication: Replication | None = None,
 ) -> list[TopicSpec]:
-    """Everything a saga needs: its own topics and its queues' (default: the saga's own queue)."""
+    """Everything a saga needs: its own topics and its queues' (default: the saga's own queue).
+
+    Pass the ``replication`` resolved against the cluster (:func:`cluster_replication`
+    and :meth:`TopicSettings.replication`); without it, as on one broker.
+    """
     used = [names.default_queue] if queues is None else queues
-    return saga_topic_specs(names, settings) + command_topic_specs(names, settings, used)
+    return saga_topic_specs(names, settings, replication) + command_topic_specs(
+        names, settings, used, replication
+    )

@@ -14,7 +14,8 @@ _REPO = Path(__file__).resolve().parents[3]
 
 
 class WorkerProcess:
-    """One ``sagas worker MODULE:SAGA`` process with a stable instance id and state dir."""
+    """One ``sagas worker MODULE:SAGA`` process with a state dir, and an instance id when given
+    (else the worker keeps its own in the state dir)."""
 
     def __init__(
         self,
@@ -23,8 +24,8 @@ class WorkerProcess:
         *,
         role: str,
         state_dir: Path,
-        instance_id: str,
         log_path: Path,
+        instance_id: str | None = None,
     ) -> None:
         self.saga_ref = saga_ref
         self.kafka = kafka
@@ -36,11 +37,12 @@ class WorkerProcess:
 
     def command(self) -> list[str]:
         """The command line of the worker."""
+        instance = ["--instance-id", self.instance_id] if self.instance_id is not None else []
         return [
             sys.executable, "-m", "sagas.cli", "worker", self.saga_ref,
             "--role", self.role,
             "--state-dir", str(self.state_dir),
-            "--instance-id", self.instance_id,
+            *instance,
             "--bootstrap-servers", self.kafka.bootstrap_servers,
             "--topic-prefix", self.kafka.topic_prefix,
             "--no-create-topics",

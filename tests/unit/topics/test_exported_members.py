@@ -8,6 +8,13 @@ def test_public_surface_is_exactly_the_chosen_names() -> None:
     assert set(topics.__all__) == {
         "MAX_TOPIC_NAME_LENGTH",
         "AdminSource",
+        "resolve_replication",
+        "describe_topics",
+        "cluster_replication",
+        "TopicSetting",
+        "TopicDescription",
+        "Replication",
+        "ClusterReplication",
         "GroupActiveError",
         "InvalidNameError",
         "InvalidOffsetError",

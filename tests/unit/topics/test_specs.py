@@ -7,6 +7,7 @@ from pydantic import ValidationError
 
 from sagas.errors import ConfigurationError
 from topics.naming import InvalidNameError, TopicNames
+from topics.replication import ClusterReplication
 from topics.specs import (
     TopicSettings,
     TopicSpec,
@@ -22,13 +23,23 @@ def _by_name(specs: list[TopicSpec]) -> dict[str, TopicSpec]:
     return {spec.name: spec for spec in specs}
 
 
-def test_defaults_suit_one_local_broker() -> None:
+def test_without_a_cluster_the_defaults_are_one_replica() -> None:
     settings = TopicSettings()
-    assert settings.replication_factor == 1
+    assert settings.replication_factor is None
+    assert settings.min_insync_replicas is None
     assert settings.partitions == 3
     specs = all_topic_specs(NAMES, settings)
     assert all(spec.replication_factor == 1 and spec.partitions == 3 for spec in specs)
-    assert all("min.insync.replicas" not in spec.configs for spec in specs)
+    assert all(spec.configs["min.insync.replicas"] == "1" for spec in specs)
+
+
+def test_the_resolved_replication_reaches_every_topic() -> None:
+    settings = TopicSettings()
+    replication = settings.replication(ClusterReplication(3, live_brokers=3))
+    specs = all_topic_specs(NAMES, settings, ["payments", "stock"], replication)
+    assert len(specs) == 6
+    assert all(spec.replication_factor == 3 for spec in specs)
+    assert all(spec.configs["min.insync.replicas"] == "2" for spec in specs)
 
 
 def test_saga_topics_retention_and_compaction() -> None:
@@ -40,13 +51,19 @@ def test_saga_topics_retention_and_compaction() -> None:
         "dev.order.status",
         "dev.order.dlq",
     ]
+    insync = {"min.insync.replicas": "1"}
     assert specs["dev.order.events"].configs == {
         "cleanup.policy": "delete",
         "retention.ms": str(10 * 24 * 3600 * 1000),
+        **insync,
     }
-    assert specs["dev.order.state-changelog"].configs == {"cleanup.policy": "compact"}
-    assert specs["dev.order.status"].configs == {"cleanup.policy": "compact"}
-    assert specs["dev.order.dlq"].configs == {"cleanup.policy": "delete", "retention.ms": "-1"}
+    assert specs["dev.order.state-changelog"].configs == {"cleanup.policy": "compact", **insync}
+    assert specs["dev.order.status"].configs == {"cleanup.policy": "compact", **insync}
+    assert specs["dev.order.dlq"].configs == {
+        "cleanup.policy": "delete",
+        "retention.ms": "-1",
+        **insync,
+    }
 
 
 def test_changelog_is_copartitioned_with_the_event_log() -> None:
@@ -55,7 +72,7 @@ def test_changelog_is_copartitioned_with_the_event_log() -> None:
     assert specs["dev.order.events"].copartitioned_with is None
 
 
-def test_min_insync_applies_only_with_replication() -> None:
+def test_explicit_replication_is_used_as_given() -> None:
     settings = TopicSettings(replication_factor=3, min_insync_replicas=2)
     for spec in all_topic_specs(NAMES, settings, ["payments"]):
         assert spec.replication_factor == 3
@@ -86,7 +103,12 @@ def test_command_topics_one_per_queue_in_order() -> None:
         "dev.queue.stock.commands",
     ]
     assert all(
-        spec.configs == {"cleanup.policy": "delete", "retention.ms": str(12 * 3600 * 1000)}
+        spec.configs
+        == {
+            "cleanup.policy": "delete",
+            "retention.ms": str(12 * 3600 * 1000),
+            "min.insync.replicas": "1",
+        }
         for spec in specs
     )
 
