@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import click
 
+from sagas.cli.dashboard import dashboard
 from sagas.cli.dev import dev
 from sagas.cli.dlq import dlq
 from sagas.cli.worker import topics, worker
@@ -27,5 +28,6 @@ for command in (
     terminate,
     history,
     dlq,
+    dashboard,
 ):
     main.add_command(command)
