@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from functools import partial
+
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
@@ -50,10 +52,9 @@ def workflows(request: Request) -> Response:
         page_size=dash.settings.page_size,
     )
     lister = dash.sources.workflows
-    counts, error = attempt(lambda: {s: lister.counts(s) for s in dash.sources.sagas})
-    found = None
-    if error is None:
-        found, error = attempt(lambda: lister.search(query))
+    # One saga whose topics cannot be read must not hide the others' counts.
+    counts = {name: attempt(partial(lister.counts, name)) for name in dash.sources.sagas}
+    found, error = attempt(lambda: lister.search(query))
     return dash.render(
         request,
         "workflows.html",
@@ -95,13 +96,19 @@ def history(request: Request) -> Response:
 
 def lag(request: Request) -> Response:
     dash = dashboard_of(request)
-    groups = [g for saga in dash.sources.sagas for g in dash.sources.groups[saga]]
-    rows, error = attempt(lambda: dash.sources.lag.lag(groups))
+    rows, errors = [], []
+    for saga in dash.sources.sagas:
+        groups = dash.sources.groups[saga]
+        found, error = attempt(partial(dash.sources.lag.lag, groups))
+        rows.extend(found or [])
+        if error is not None:
+            errors.append(f"{saga}: {error}")
+    error = "; ".join(errors) or None
     return dash.render(
         request,
         "lag.html",
         status_code=200 if error is None else 503,
-        rows=rows or [],
+        rows=rows,
         measures_seconds=dash.sources.lag.measures_seconds,
         error=error,
     )
