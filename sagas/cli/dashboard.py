@@ -59,8 +59,12 @@ def dashboard(
         raise click.ClickException(str(exc)) from exc
     sagas = [load_saga(ref) for ref in saga_refs]
     kafka = kafka_settings(bootstrap_servers, topic_prefix)
-    _probe(kafka)
     listener = _listen(host, port)
+    try:
+        _probe(kafka)
+    except click.ClickException:
+        listener.close()
+        raise
     client = open_client(kafka)
     try:
         app = create_app(kafka_sources(kafka, sagas, client), settings)
