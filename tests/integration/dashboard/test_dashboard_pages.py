@@ -7,11 +7,14 @@ version 2 while only version 1 is deployed). Then version 2 is deployed, and
 the browser and what it shows is checked against what the log holds.
 
 With ``SAGAS_SCREENSHOT_DIR`` set, each page is also saved there as a PNG
-(``scripts/screenshots`` writes those of ``docs/``).
+(``scripts/screenshots`` writes those of ``docs/``). The tests share one run of the
+shop and go in file order: the later ones redrive, cancel and start workflows.
 """
 
 from __future__ import annotations
 
+import base64
+import contextlib
 import os
 import queue
 import re
@@ -28,11 +31,13 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+from prometheus_client import CollectorRegistry, start_http_server
 from selenium.webdriver.chrome.webdriver import WebDriver
 from selenium.webdriver.common.by import By
 from selenium.webdriver.remote.webelement import WebElement
 from selenium.webdriver.support.ui import WebDriverWait
 
+from processors.metrics import PrometheusMetrics
 from processors.runner import WorkerRunner, provision
 from processors.settings import ProcessorSettings
 from sagas.client import SagaClient
@@ -43,6 +48,7 @@ from sagas.history import read_history
 from sagas.versions import SagaVersions, compile_versions
 from tests.integration.dashboard import shop_saga
 from tests.integration.dashboard.browser import chromium
+from tests.integration.dashboard.prometheus_server import free_port, prometheus
 from topics.naming import TopicNames
 
 SAGA = shop_saga.SAGA_NAME
@@ -66,10 +72,11 @@ class Shop:
     dead_lettered: str
 
 
-def _runner(versions: SagaVersions, kafka: KafkaSettings, state_dir: Path) -> WorkerRunner:
-    runner = WorkerRunner(
-        versions, kafka, processor_settings=ProcessorSettings(state_dir=state_dir)
-    )
+def _runner(
+    versions: SagaVersions, kafka: KafkaSettings, state_dir: Path, metrics: PrometheusMetrics
+) -> WorkerRunner:
+    settings = ProcessorSettings(state_dir=state_dir)
+    runner = WorkerRunner(versions, kafka, processor_settings=settings, metrics=metrics)
     runner.start().wait_ready()
     return runner
 
@@ -122,8 +129,23 @@ def shop(kafka_bootstrap: str, tmp_path_factory: pytest.TempPathFactory) -> Iter
     both = compile_versions(shop_saga.both)
     provision(both, kafka)
     state = tmp_path_factory.mktemp("dashboard-state")
+    registry = CollectorRegistry()
+    metrics = PrometheusMetrics(registry)
+    metrics_port = free_port()
+    server, _ = start_http_server(metrics_port, addr="127.0.0.1", registry=registry)
+    with contextlib.ExitStack() as stack:
+        stack.callback(server.server_close)
+        stack.callback(server.shutdown)
+        prometheus_url = stack.enter_context(prometheus(f"127.0.0.1:{metrics_port}", state))
+        yield from _run_shop(kafka, both, state, metrics, prometheus_url)
+
+
+def _run_shop(
+    kafka: KafkaSettings, both: SagaVersions, state: Path, metrics: PrometheusMetrics,
+    prometheus_url: str,
+) -> Iterator[Shop]:  # fmt: skip
     client = SagaClient(kafka)
-    old = _runner(compile_versions(shop_saga.v1), kafka, state / "v1")
+    old = _runner(compile_versions(shop_saga.v1), kafka, state / "v1", metrics)
     try:
         for wid in COMPLETED:
             client.start(SAGA, {"order_id": wid, "amount_cents": 500}, workflow_id=wid)
@@ -139,8 +161,8 @@ def shop(kafka_bootstrap: str, tmp_path_factory: pytest.TempPathFactory) -> Iter
     finally:
         old.stop()
     old.raise_errors()
-    new = _runner(both, kafka, state / "v2")
-    process, url = _start_dashboard(kafka)
+    new = _runner(both, kafka, state / "v2", metrics)
+    process, url = _start_dashboard(kafka, "--prometheus-url", prometheus_url)
     try:
         yield Shop(kafka, client, url, ahead)
     finally:
@@ -174,10 +196,14 @@ def _open(driver: WebDriver, url: str) -> None:
 def _shot(driver: WebDriver, name: str) -> None:
     folder = os.environ.get("SAGAS_SCREENSHOT_DIR")
     if folder:
-        height = driver.execute_script("return document.documentElement.scrollHeight")
-        driver.set_window_size(1280, max(int(height) + 40, 600))
-        driver.save_screenshot(str(Path(folder) / f"dashboard-{name}.png"))
-        driver.set_window_size(1280, 900)
+        # The whole page, not only the window: Chromium renders beyond the viewport.
+        height = int(driver.execute_script("return document.documentElement.scrollHeight"))
+        shot = driver.execute_cdp_cmd(
+            "Page.captureScreenshot",
+            {"format": "png", "captureBeyondViewport": True,
+             "clip": {"x": 0, "y": 0, "width": 1280, "height": height, "scale": 1}},
+        )  # fmt: skip
+        (Path(folder) / f"dashboard-{name}.png").write_bytes(base64.b64decode(shot["data"]))
 
 
 def _rows(driver: WebDriver, table: str) -> list[WebElement]:
@@ -221,8 +247,9 @@ def test_search_by_id_and_by_status(shop: Shop, browser: WebDriver) -> None:
     WebDriverWait(browser, 30).until(lambda d: "q=big" in d.current_url)
     assert _statuses(browser) == {COMPENSATED: "COMPENSATED"}
     _open(browser, f"{shop.url}/workflows?saga={SAGA}&status=COMPLETED")
-    assert set(_statuses(browser)) <= set(COMPLETED)
-    assert set(_statuses(browser).values()) == {"COMPLETED"}
+    completed = _statuses(browser)
+    assert len(completed) == PAGE_SIZE
+    assert set(completed.values()) == {"COMPLETED"}
 
 
 def test_history_shows_every_event_in_log_order(shop: Shop, browser: WebDriver) -> None:
@@ -321,10 +348,40 @@ def test_a_waiting_workflow_is_cancelled_through_its_confirmation(
     assert requested[0].error.message == "customer changed their mind"
 
 
-def test_the_slo_panel_says_it_is_not_configured(shop: Shop, browser: WebDriver) -> None:
+def test_the_slo_panel_shows_dispatch_latency_from_prometheus(
+    shop: Shop, browser: WebDriver
+) -> None:
+    def panel(driver: WebDriver) -> tuple[list[list[str]], set[str]] | None:
+        driver.refresh()
+        dispatch = [
+            [td.text for td in row.find_elements(By.TAG_NAME, "td")]
+            for row in _rows(driver, "dispatch")
+            if not row.find_elements(By.CSS_SELECTOR, "td.empty")
+        ]
+        steps = {
+            row.find_elements(By.TAG_NAME, "td")[1].text
+            for row in _rows(driver, "step-durations")
+            if not row.find_elements(By.CSS_SELECTOR, "td.empty")
+        }
+        return (dispatch, steps) if dispatch and {"reserve", "charge"} <= steps else None
+
+    # A series' first scrape is its baseline, so rates count only what happens after it:
+    # run two more workflows now that every series has been scraped.
+    time.sleep(2)
+    for wid in ("order-slo-1", "order-slo-2"):
+        shop.client.start(SAGA, {"order_id": wid, "amount_cents": 10}, workflow_id=wid, version=1)
+        shop.client.signal(SAGA, wid, "approve", {"by": "ops"}, check=False)
+    for wid in ("order-slo-1", "order-slo-2"):
+        assert shop.client.result(SAGA, wid, timeout=60).status is WorkflowStatus.COMPLETED
     _open(browser, f"{shop.url}/slo")
-    assert "Not configured" in browser.find_element(By.ID, "not-configured").text
-    assert browser.find_elements(By.ID, "dispatch") == []
+    # Prometheus scrapes every second; a rate needs two scrapes after the workflows ran.
+    rows, steps = WebDriverWait(browser, 60, poll_frequency=1).until(panel)
+    _shot(browser, "slo")
+    assert [row[:2] for row in rows] == [[SAGA, SAGA]]  # saga, queue
+    p50, p99 = (float(cell.removesuffix(" ms")) for cell in rows[0][2:4])
+    assert 0 < p50 <= p99
+    assert rows[0][4] in {"met", "missed"}
+    assert steps == {"reserve", "charge"}
 
 
 def test_a_saga_whose_topics_are_missing_shows_the_error(shop: Shop, browser: WebDriver) -> None:
