@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import click
 
+from sagas.cli.dashboard import dashboard
 from sagas.cli.dev import dev
 from sagas.cli.dlq import dlq
 from sagas.cli.lag import lag
@@ -29,5 +30,6 @@ for command in (
     history,
     dlq,
     lag,
+    dashboard,
 ):
     main.add_command(command)

@@ -60,6 +60,7 @@ LAYERS: dict[str, int] = {
     "sagas.cli": 7,
     "sagas.testing": 7,
     "sagas.devkafka": 7,
+    "sagas.dashboard": 7,
 }
 EXACT_ONLY = {"sagas"}
 
