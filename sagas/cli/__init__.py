@@ -6,6 +6,7 @@ import click
 
 from sagas.cli.dev import dev
 from sagas.cli.dlq import dlq
+from sagas.cli.schemas import schemas
 from sagas.cli.worker import topics, worker
 from sagas.cli.workflows import cancel, history, result, signal, start, status, terminate
 
@@ -27,5 +28,6 @@ for command in (
     terminate,
     history,
     dlq,
+    schemas,
 ):
     main.add_command(command)

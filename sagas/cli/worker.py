@@ -8,6 +8,7 @@ from pathlib import Path
 
 import click
 
+from sagas.cli.contracts import COMPATIBILITY_LEVELS, contracts_of, register_contracts
 from sagas.cli.loading import bootstrap_option, kafka_settings, load_saga, prefix_option
 from sagas.cli.stopping import stop_on_signals
 from sagas.errors import SagaError
@@ -144,13 +145,26 @@ def topics() -> None:
     default=None,
     help="Replicas that must acknowledge a write (with replication > 1).",
 )
+@click.option(
+    "--schema-compatibility",
+    type=click.Choice(COMPATIBILITY_LEVELS, case_sensitive=False),
+    envvar="SAGAS_SCHEMA_COMPATIBILITY",
+    default="BACKWARD",
+    show_default=True,
+    help="Compatibility rule of each step contract's subject [env SAGAS_SCHEMA_COMPATIBILITY].",
+)
 @bootstrap_option
 @prefix_option
 def topics_create(
     saga_ref: str, partitions: int | None, replication_factor: int | None,
-    min_insync_replicas: int | None, bootstrap_servers: str | None, topic_prefix: str | None,
+    min_insync_replicas: int | None, schema_compatibility: str, bootstrap_servers: str | None,
+    topic_prefix: str | None,
 ) -> None:  # fmt: skip
-    """Create the topics of MODULE:SAGA that are missing (idempotent)."""
+    """Create the topics of MODULE:SAGA that are missing (idempotent).
+
+    With a schema registry (SAGAS_SCHEMA_REGISTRY_URL), also register the saga's step
+    contracts under their subjects, each with its compatibility rule.
+    """
     from processors.runner import provision
     from topics.specs import TopicSettings
 
@@ -173,3 +187,14 @@ def topics_create(
         click.echo(f"created  {name}")
     for name in report.existing:
         click.echo(f"exists   {name}")
+    if kafka.schema_registry_url:
+        from schemas.registry import SchemaRegistryClient
+
+        try:
+            registry = SchemaRegistryClient(kafka.schema_registry_url, timeout_s=5.0)
+            contracts = contracts_of(versions, kafka.topic_prefix)
+            verdicts = register_contracts(registry, contracts, schema_compatibility.upper())
+        except SagaError as exc:
+            raise click.ClickException(str(exc)) from exc
+        for verdict in verdicts:
+            click.echo(f"schema   {verdict.subject} (id {verdict.schema_id})")
