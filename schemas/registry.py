@@ -125,6 +125,24 @@ class SchemaRegistryClient:
             self._schemas[schema_id] = text
         return text
 
+    def set_compatibility(self, subject: str, level: str) -> None:
+        """Set the compatibility rule new versions of ``subject`` are checked against."""
+        self._request("PUT", f"/config/{quote(subject, safe='')}", {"compatibility": level})
+
+    def check_compatibility(self, subject: str, schema_text: str) -> bool | None:
+        """Whether ``schema_text`` may be registered as the next version of ``subject``.
+
+        None when the subject has no version yet (anything may be registered).
+        """
+        path = f"/compatibility/subjects/{quote(subject, safe='')}/versions/latest"
+        try:
+            answer = self._request("POST", path, {"schema": schema_text})
+        except SchemaRegistryError as exc:
+            if exc.status == 404:
+                return None
+            raise
+        return bool(answer.get("is_compatible"))
+
     def _request(self, method: str, path: str, body: dict[str, Any] | None) -> dict[str, Any]:
         url = self.url + path
         data = None if body is None else json.dumps(body).encode()

@@ -1,9 +1,10 @@
-"""Shared fixtures: a real Kafka broker started once per session, and unique names."""
+"""Shared fixtures: a real Kafka broker and schema registry, started once per session; names."""
 
 from __future__ import annotations
 
 import os
 import re
+import sys
 import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -12,6 +13,7 @@ from typing import Any
 import pytest
 
 from sagas.devkafka import LocalKafka
+from sagas.devkafka.apicurio import LocalSchemaRegistry
 from sagas.devkafka.cluster import quiet_client_config
 
 _INTEGRATION_DIR = Path(__file__).parent / "integration"
@@ -41,6 +43,27 @@ def kafka_cluster() -> Iterator[LocalKafka]:
     """A three-broker local cluster (replication 3, min.insync 2) for fault tests."""
     with LocalKafka(nodes=3) as cluster:
         yield cluster
+
+
+@pytest.fixture(scope="session")
+def schema_registry(request: pytest.FixtureRequest) -> Iterator[str]:
+    """The Confluent-compatible URL of a real Apicurio Registry started for the session.
+
+    SAGAS_TEST_SCHEMA_REGISTRY_URL uses a running one instead. The first run on a machine
+    resolves the registry (~160 MB) with Maven; its progress is shown even under capture.
+    """
+    configured = os.environ.get("SAGAS_TEST_SCHEMA_REGISTRY_URL")
+    if configured:
+        yield configured
+        return
+    capture = request.config.pluginmanager.getplugin("capturemanager")
+
+    def progress(line: str) -> None:
+        with capture.global_and_fixture_disabled():
+            print(line, file=sys.stderr, flush=True)
+
+    with LocalSchemaRegistry(progress=progress) as registry:
+        yield registry.url
 
 
 @pytest.fixture

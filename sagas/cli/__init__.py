@@ -8,7 +8,9 @@ from sagas.cli.dashboard import dashboard
 from sagas.cli.dev import dev
 from sagas.cli.dlq import dlq
 from sagas.cli.lag import lag
-from sagas.cli.worker import topics, worker
+from sagas.cli.schemas import schemas
+from sagas.cli.topics import topics
+from sagas.cli.worker import worker
 from sagas.cli.workflows import cancel, history, result, signal, start, status, terminate
 
 
@@ -31,5 +33,6 @@ for command in (
     dlq,
     lag,
     dashboard,
+    schemas,
 ):
     main.add_command(command)

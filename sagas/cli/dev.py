@@ -1,4 +1,4 @@
-"""``sagas dev``: a real Apache Kafka on this machine for development and tests."""
+"""``sagas dev``: a real Apache Kafka and schema registry on this machine, for development."""
 
 from __future__ import annotations
 
@@ -53,3 +53,32 @@ def dev_broker(nodes: str, port: int, data_dir: Path | None) -> None:
     stop.wait()
     click.echo("Stopping Kafka...", err=True)
     cluster.stop()
+
+
+@dev.command("registry")
+@click.option(
+    "--port",
+    type=int,
+    default=8081,
+    show_default=True,
+    help="Port to serve on (0: any free port).",
+)
+def dev_registry(port: int) -> None:
+    """Run Apicurio Registry (Confluent-compatible API, in-memory) on 127.0.0.1 until Ctrl-C."""
+    from sagas.devkafka.apicurio import LocalSchemaRegistry, apicurio_version
+
+    stop = stop_on_signals()
+    registry = LocalSchemaRegistry(
+        port=port or None, progress=lambda line: click.echo(line, err=True)
+    )
+    click.echo(f"Starting Apicurio Registry {apicurio_version()}...", err=True)
+    try:
+        registry.start()
+    except SagaError as exc:
+        registry.stop()
+        raise click.ClickException(str(exc)) from exc
+    click.echo(f"Schema registry is ready: SAGAS_SCHEMA_REGISTRY_URL={registry.url}")
+    click.echo("Press Ctrl-C to stop.", err=True)
+    stop.wait()
+    click.echo("Stopping the schema registry...", err=True)
+    registry.stop()

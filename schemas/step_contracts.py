@@ -1,0 +1,105 @@
+"""The typed contracts of a saga's steps and signals: Avro schemas under registry subjects.
+
+A command carries the saga's input, and an answer its step's result, as JSON text
+(``Command.input``, ``Event.payload``). Each of those texts has a contract: the Avro
+schema of the pydantic type it is made from, registered under a subject of its own, so
+that a participant in Go or Java knows the fields of a step's input and of the result it
+must send back. Subjects (``<prefix>`` is the topic prefix):
+
+- ``<prefix><saga>.step.<step>.input-value`` — the saga input a step's command carries;
+- ``<prefix><saga>.step.<step>.result-value`` — the result its answer carries;
+- ``<prefix><saga>.signal.<signal>-value`` — the data of a signal the saga waits for.
+
+A step or signal typed ``Any`` has no contract.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any, Literal
+
+from schemas.avro_types import AvroSchema, avro_schema
+
+ContractRole = Literal["input", "result", "signal"]
+
+NAMESPACE = "io.kafkasagas.contracts"
+"""Records of a saga's contracts live in ``io.kafkasagas.contracts.<saga>``."""
+
+
+@dataclass(frozen=True, slots=True)
+class Contract:
+    """One step's input or result, or one signal's data, with its Avro schema and subject."""
+
+    subject: str
+    role: ContractRole
+    name: str
+    """The step's or the signal's name."""
+    schema: AvroSchema
+    queue: str | None = None
+    """The queue whose command topic carries the step (None for a signal)."""
+
+    @property
+    def schema_text(self) -> str:
+        """The schema as compact JSON text, the form a registry stores."""
+        return json.dumps(self.schema, separators=(",", ":"))
+
+    @property
+    def file_name(self) -> str:
+        """The ``.avsc`` file the contract is exported to (its subject without ``-value``)."""
+        return self.subject.removesuffix("-value") + ".avsc"
+
+
+def step_subject(prefix: str, saga: str, step: str, role: Literal["input", "result"]) -> str:
+    """The registry subject of a step's input or result."""
+    return f"{prefix}{saga}.step.{step}.{role}-value"
+
+
+def signal_subject(prefix: str, saga: str, signal: str) -> str:
+    """The registry subject of a signal's data."""
+    return f"{prefix}{saga}.signal.{signal}-value"
+
+
+def contract_namespace(saga: str) -> str:
+    """The Avro namespace of a saga's records (a saga name may hold characters Avro refuses)."""
+    return f"{NAMESPACE}.{re.sub(r'[^A-Za-z0-9_]', '_', saga)}"
+
+
+def saga_contracts(
+    saga: str,
+    *,
+    prefix: str,
+    input_type: Any,
+    steps: Mapping[str, tuple[str, Any]],
+    signals: Mapping[str, Any],
+) -> list[Contract]:
+    """Every contract of a saga.
+
+    ``steps`` maps each step served by a queue to ``(queue, result annotation)``;
+    ``signals`` maps each signal waited for to its payload annotation. ``Any``
+    results and payloads get no contract.
+    """
+    namespace = contract_namespace(saga)
+    contracts = []
+    for step, (queue, result) in steps.items():
+        input_schema = avro_schema(input_type, name=f"{_camel(step)}Input", namespace=namespace)
+        contracts.append(
+            Contract(step_subject(prefix, saga, step, "input"), "input", step, input_schema, queue)
+        )
+        if result is not Any:
+            schema = avro_schema(result, name=f"{_camel(step)}Result", namespace=namespace)
+            contracts.append(
+                Contract(step_subject(prefix, saga, step, "result"), "result", step, schema, queue)
+            )
+    for signal, payload in signals.items():
+        if payload is Any or payload is None:
+            continue
+        schema = avro_schema(payload, name=f"{_camel(signal)}Signal", namespace=namespace)
+        contracts.append(Contract(signal_subject(prefix, saga, signal), "signal", signal, schema))
+    return contracts
+
+
+def _camel(name: str) -> str:
+    return "".join(part[:1].upper() + part[1:] for part in re.split(r"[^A-Za-z0-9]+", name))
