@@ -22,6 +22,9 @@ class DlqReason(StrEnum):
     """Applying the event raised an unexpected exception."""
     KEY_MISMATCH = "key_mismatch"
     """The record's key is not the workflow id it carries, so its partition may be wrong."""
+    RECORD_TOO_LARGE = "record_too_large"
+    """Applying the record would make a record (or the workflow's state) larger than a
+    topic or the producer takes; the reason names the size and the limit."""
 
 
 HEADER_REASON = "sagas.dlq.reason"
@@ -32,6 +35,8 @@ HEADER_OFFSET = "sagas.dlq.source.offset"
 HEADER_ATTEMPTS = "sagas.dlq.attempts"
 HEADER_WORKFLOW = "sagas.dlq.workflow_id"
 HEADER_TIME = "sagas.dlq.time_ms"
+HEADER_VALUE_OMITTED = "sagas.dlq.value_omitted"
+"""Set (to the original size) when the original value was too large for the DLQ itself."""
 
 
 def dlq_record(
@@ -47,8 +52,13 @@ def dlq_record(
     attempts: int,
     now_ms: int,
     workflow_id: str | None,
+    max_bytes: int | None = None,
 ) -> Outgoing:
-    """The DLQ record of one input, keeping its key and bytes exactly as they arrived."""
+    """The DLQ record of one input, keeping its key and bytes exactly as they arrived.
+
+    When the record would carry more than ``max_bytes``, the value is left out (its size
+    in the header :data:`HEADER_VALUE_OMITTED`), so the reason still reaches the DLQ.
+    """
     if isinstance(exception, BaseException):
         text = f"{type(exception).__name__}: {exception}"
     else:
@@ -64,6 +74,11 @@ def dlq_record(
     ]
     if workflow_id is not None:
         headers.append((HEADER_WORKFLOW, workflow_id.encode()))
+    if max_bytes is not None and value is not None:
+        size = len(key or b"") + len(value) + sum(len(n) + len(v) for n, v in headers)
+        if size > max_bytes:
+            headers.append((HEADER_VALUE_OMITTED, str(len(value)).encode()))
+            value = None
     return Outgoing(dlq_topic, key, value, headers=tuple(headers))
 
 

@@ -18,6 +18,7 @@ import threading
 import time
 import uuid
 from collections import defaultdict
+from collections.abc import Callable
 from pathlib import Path
 
 from confluent_kafka import Consumer, KafkaError, KafkaException, Message, Producer, TopicPartition
@@ -26,6 +27,7 @@ from processors.kafka_config import consumer_config, start_transactional_produce
 from processors.metrics import Metrics
 from processors.outbox import Outgoing
 from processors.polling import poll_batch
+from processors.record_limits import RecordLimits, RecordRefusedError, producer_max_bytes
 from processors.saga_batch import DECISION_HEADER, Codecs, PartitionBatch, Routing, parked_ids
 from processors.settings import ProcessorSettings
 from processors.store.base import Store
@@ -33,17 +35,29 @@ from processors.store.changelog import ChangelogWriter
 from processors.store.memory import MemoryStore
 from processors.store.recovery import ChangelogRestorer
 from processors.store.rocksdb import RocksDBStore
-from processors.store.timers import count_timers, next_due_ms
+from processors.store.timers import WORKFLOW_PREFIX, count_timers, next_due_ms
 from sagas.config import KafkaSettings
 from sagas.errors import KafkaUnavailableError
 from sagas.state import WorkflowState
 from sagas.versions import SagaVersions
 from sagas.wire import command_codec, event_codec, status_codec
+from topics.admin import TopicAdminError, admin_client, topic_max_message_bytes
 from topics.naming import TopicNames
 
 log = logging.getLogger(__name__)
 
 _NEVER = 2**63 - 1
+
+_RECORD_ERRORS = frozenset(
+    {
+        KafkaError.MSG_SIZE_TOO_LARGE,
+        KafkaError.RECORD_LIST_TOO_LARGE,
+        KafkaError.INVALID_RECORD,
+        KafkaError.INVALID_MSG_SIZE,
+        KafkaError.INVALID_MSG,
+    }
+)
+"""Produce errors tied to one record: the batch is retried without its workflow."""
 
 
 def codecs_for(kafka: KafkaSettings, routing: Routing) -> Codecs:
@@ -102,6 +116,11 @@ class SagaProcessor:
         self._producer: Producer | None = None
         self._store: Store | None = None
         self._restorer: ChangelogRestorer | None = None
+        self._limits: RecordLimits | None = None
+        # Records the producer or broker refused in the current transaction, and the
+        # workflows the next try of the batch dead-letters instead of applying.
+        self._refusals: list[tuple[str, bytes | None, KafkaError]] = []
+        self._refused: frozenset[str] = frozenset()
         self.ready = threading.Event()
         """Set once the first assignment is restored and records are being processed."""
 
@@ -115,6 +134,7 @@ class SagaProcessor:
         instance = self.settings.instance_id or _instance_id(self.settings.state_dir, group)
         self._store = self._open_store(group)
         self._restorer = ChangelogRestorer(self.kafka.client_config(), self.names.state_changelog)
+        self._limits = self._read_limits()
         producer = start_transactional_producer(
             self.kafka, f"{group}.{instance}", self.settings.transaction_timeout
         )
@@ -192,16 +212,23 @@ class SagaProcessor:
                     else:
                         self._next_due[partition] = _NEVER  # recomputed after the commit
                 batch.finish()
-                _produce_all(producer, batch.outgoing)
-                changelog.produce(partition, batch.txn.changes())
+                _produce_all(producer, batch.outgoing, self._on_delivery)
+                try:
+                    changelog.produce(partition, batch.txn.changes())
+                except KafkaException as exc:
+                    raise RecordRefusedError(
+                        f"the changelog record was refused: {exc}", topic=changelog.topic, key=None
+                    ) from exc
             if offsets:
                 producer.send_offsets_to_transaction(
                     _past_markers(consumer, offsets), consumer.consumer_group_metadata(), 30
                 )
             producer.commit_transaction(30)
-        except KafkaException as exc:
+        except (KafkaException, RecordRefusedError) as exc:
             self._recover_from_failed_transaction(consumer, producer, changelog, exc)
             return
+        self._refused = frozenset()
+        self._refusals.clear()
         committed = changelog.take_offsets()
         for partition, batch in batches.items():
             batch.txn.commit(committed.get(partition))
@@ -241,6 +268,8 @@ class SagaProcessor:
             metrics=self.metrics,
             cache=self._states.get(partition),
             parked=self._parked.get(partition),
+            limits=self._limits,
+            refused=self._refused,
         )
 
     def _update_next_due(self, partition: int, batch: PartitionBatch) -> None:
@@ -259,11 +288,17 @@ class SagaProcessor:
         consumer: Consumer,
         producer: Producer,
         changelog: ChangelogWriter,
-        exc: KafkaException,
+        exc: KafkaException | RecordRefusedError,
     ) -> None:
-        error = exc.args[0] if exc.args else None
-        if not isinstance(error, KafkaError) or error.fatal() or not error.txn_requires_abort():
+        refused = self._refused_workflows(exc)
+        error = exc.args[0] if isinstance(exc, KafkaException) and exc.args else None
+        if refused:
+            log.warning("retrying the batch without workflow(s) %s, whose records were "
+                        "refused: %s", sorted(refused), exc)  # fmt: skip
+            self._refused |= refused
+        elif not isinstance(error, KafkaError) or error.fatal() or not error.txn_requires_abort():
             raise KafkaUnavailableError(f"transaction failed fatally: {exc}") from exc
+        self._refusals.clear()
         log.warning("aborting transaction after %s; rewinding to committed offsets", error)
         producer.abort_transaction(30)
         changelog.discard()
@@ -279,6 +314,57 @@ class SagaProcessor:
                 consumer.seek(TopicPartition(tp.topic, tp.partition, 0))
         for partition in self._next_due:
             self._next_due[partition] = _now_ms()
+
+    def _refused_workflows(self, exc: KafkaException | RecordRefusedError) -> frozenset[str]:
+        """The workflows whose records the producer or broker refused, not yet retried without.
+
+        Empty when the failure is not tied to a record, or when the same workflows were
+        already taken out (so a failure that persists stays fatal instead of looping).
+        """
+        refused: list[tuple[str, bytes | None]] = [
+            (topic, key) for topic, key, error in self._refusals if error.code() in _RECORD_ERRORS
+        ]
+        if isinstance(exc, RecordRefusedError):
+            refused.append((exc.topic, exc.key))
+        wids = set()
+        for topic, key in refused:
+            wid = _workflow_of(topic, key, self.names.state_changelog)
+            if wid is not None:
+                wids.add(wid)
+        return frozenset(wids - self._refused)
+
+    def _on_delivery(self, error: KafkaError | None, message: Message) -> None:
+        if error is not None:
+            self._refusals.append((message.topic() or "", message.key(), error))
+
+    def _read_limits(self) -> RecordLimits:
+        """The record limits of the topics this processor writes, read from the broker."""
+        admin = admin_client(self.kafka.client_config())
+        topics = {
+            self.names.events,
+            self.names.status,
+            self.names.state_changelog,
+            self.names.dlq,
+            *(
+                self.routing.command_topic(q)
+                for p in self.versions.plans.values()
+                for q in p.queues
+            ),
+        }
+
+        def lookup(topic: str) -> int | None:
+            # A topic met later (another saga's log, for child workflows and parents).
+            try:
+                return topic_max_message_bytes(admin, [topic]).get(topic)
+            except TopicAdminError as exc:
+                log.warning("cannot read max.message.bytes of %s: %s", topic, exc)
+                return None
+
+        return RecordLimits(
+            producer_max_bytes=producer_max_bytes(self.kafka.client_config()),
+            topic_max_bytes=topic_max_message_bytes(admin, topics),
+            lookup=lookup,
+        )
 
     def _on_assign(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
         assert self._store is not None
@@ -321,16 +407,41 @@ class SagaProcessor:
             self._store.close()
 
 
-def _produce_all(producer: Producer, records: list[Outgoing]) -> None:
+def _produce_all(
+    producer: Producer,
+    records: list[Outgoing],
+    on_delivery: Callable[[KafkaError | None, Message], None],
+) -> None:
     produce = producer.produce
     for record in records:
         try:
-            produce(record.topic, record.value, record.key, partition=record.partition,
-                    headers=_headers(record))  # fmt: skip
-        except BufferError:
-            producer.poll(0.05)
-            produce(record.topic, record.value, record.key, partition=record.partition,
-                    headers=_headers(record))  # fmt: skip
+            try:
+                produce(record.topic, record.value, record.key, partition=record.partition,
+                        headers=_headers(record), on_delivery=on_delivery)  # fmt: skip
+            except BufferError:
+                producer.poll(0.05)
+                produce(record.topic, record.value, record.key, partition=record.partition,
+                        headers=_headers(record), on_delivery=on_delivery)  # fmt: skip
+        except KafkaException as exc:
+            raise RecordRefusedError(
+                f"the producer refused a record of {record.topic}: {exc}",
+                topic=record.topic,
+                key=record.key,
+            ) from exc
+
+
+def _workflow_of(topic: str, key: bytes | None, changelog_topic: str) -> str | None:
+    """The workflow a refused record was written for, as far as its key tells."""
+    if key is None:
+        return None
+    if topic == changelog_topic:
+        if not key.startswith(WORKFLOW_PREFIX):
+            return None
+        key = key[len(WORKFLOW_PREFIX) :]
+    try:
+        return key.decode()
+    except UnicodeDecodeError:
+        return None
 
 
 def _headers(record: Outgoing) -> list[tuple[str, str | bytes | None]] | None:
