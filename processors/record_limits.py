@@ -11,9 +11,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from sagas.errors import RecordTooLargeError, SagaError
-
-__all__ = ["RecordLimits", "RecordRefusedError", "RecordTooLargeError", "record_size"]
+from sagas.errors import SagaError
 
 PRODUCER_DEFAULT_MAX_BYTES = 1_000_000
 """librdkafka's default ``message.max.bytes``."""

@@ -17,11 +17,11 @@ from dataclasses import dataclass, replace
 from processors.dlq import DlqReason, dlq_record
 from processors.metrics import Metrics
 from processors.outbox import Outgoing
-from processors.record_limits import RecordLimits, RecordTooLargeError
+from processors.record_limits import RecordLimits
 from processors.store.base import PartitionStore
 from processors.store.timers import WORKFLOW_PREFIX, TimerEntry, due_timers, timer_key
 from processors.store.transaction import StoreTransaction
-from sagas.errors import SerializationError, UnapplicableEventError
+from sagas.errors import RecordTooLargeError, SerializationError, UnapplicableEventError
 from sagas.events import (
     INPUT_TYPES,
     Command,
@@ -31,6 +31,7 @@ from sagas.events import (
     Origin,
     StatusRecord,
 )
+from sagas.evolution import RESULT_TOO_LARGE
 from sagas.plan import Transition, timer_fired
 from sagas.state import WorkflowState
 from sagas.versions import SagaVersions
@@ -44,8 +45,6 @@ back (they are in its state already). Participants never set it."""
 
 PARKED_PREFIX = b"p"
 """``p<workflow id>`` -> why the workflow is parked (JSON)."""
-RESULT_TOO_LARGE = "ResultTooLarge"
-"""The error type of the ``step_failed`` the processor records for a result too large to keep."""
 HELD_PREFIX = b"h"
 """``h<workflow id>\\0<offset>`` -> an input that arrived while its workflow was parked."""
 
