@@ -119,7 +119,7 @@ class SagaProcessor:
         self._limits: RecordLimits | None = None
         # Records the producer or broker refused in the current transaction, and the
         # workflows the next try of the batch dead-letters instead of applying.
-        self._refusals: list[tuple[str, bytes | None, KafkaError]] = []
+        self._refusals: list[tuple[str, bytes | None, int, KafkaError]] = []
         self._refused: frozenset[str] = frozenset()
         self.ready = threading.Event()
         """Set once the first assignment is restored and records are being processed."""
@@ -316,26 +316,29 @@ class SagaProcessor:
             self._next_due[partition] = _now_ms()
 
     def _refused_workflows(self, exc: KafkaException | RecordRefusedError) -> frozenset[str]:
-        """The workflows whose records the producer or broker refused, not yet retried without.
+        """The workflow to retry the batch without: the one whose record was refused.
 
-        Empty when the failure is not tied to a record, or when the same workflows were
-        already taken out (so a failure that persists stays fatal instead of looping).
+        The broker refuses a whole produce request, so every record sent with the one too
+        large is reported too: only the workflow of the largest refused record is taken
+        out per try (a record the producer itself refused is known exactly). Empty when
+        the failure is not tied to a record of a workflow not yet taken out, so a failure
+        that persists stays fatal instead of looping.
         """
-        refused: list[tuple[str, bytes | None]] = [
-            (topic, key) for topic, key, error in self._refusals if error.code() in _RECORD_ERRORS
-        ]
         if isinstance(exc, RecordRefusedError):
-            refused.append((exc.topic, exc.key))
-        wids = set()
-        for topic, key in refused:
+            candidates = [(exc.topic, exc.key)]
+        else:
+            refused = [r for r in self._refusals if r[3].code() in _RECORD_ERRORS]
+            refused.sort(key=lambda r: r[2], reverse=True)
+            candidates = [(topic, key) for topic, key, _, _ in refused]
+        for topic, key in candidates:
             wid = _workflow_of(topic, key, self.names.state_changelog)
-            if wid is not None:
-                wids.add(wid)
-        return frozenset(wids - self._refused)
+            if wid is not None and wid not in self._refused:
+                return frozenset({wid})
+        return frozenset()
 
     def _on_delivery(self, error: KafkaError | None, message: Message) -> None:
         if error is not None:
-            self._refusals.append((message.topic() or "", message.key(), error))
+            self._refusals.append((message.topic() or "", message.key(), len(message), error))
 
     def _read_limits(self) -> RecordLimits:
         """The record limits of the topics this processor writes, read from the broker."""
