@@ -84,12 +84,6 @@ class RecordLimits:
         limit = self.limit(topic)
         return (size, limit) if size > limit else None
 
-    @property
-    def smallest(self) -> int:
-        """The smallest limit of the topics known at start (a bound for batch sizes)."""
-        known = [self.limit(topic) for topic in self.topic_max_bytes]
-        return min(known) if known else self.limit("")
-
 
 def producer_max_bytes(config: Mapping[str, Any]) -> int:
     """The ``message.max.bytes`` a producer built from ``config`` enforces."""

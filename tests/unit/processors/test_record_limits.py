@@ -12,11 +12,11 @@ from processors.dlq import HEADER_REASON, HEADER_VALUE_OMITTED, DlqReason, dlq_r
 from processors.metrics import Metrics
 from processors.record_limits import RECORD_OVERHEAD_BYTES, RecordLimits, record_size
 from processors.saga_batch import PartitionBatch, parked_key
-from processors.saga_processor import codecs_for, routing_for
+from processors.saga_processor import _workflow_of, codecs_for, routing_for
 from processors.store.memory import MemoryStore
 from sagas import Saga, StepContext
 from sagas.config import KafkaSettings
-from sagas.events import Event, EventType, Origin, WorkflowStatus
+from sagas.events import ErrorInfo, Event, EventType, Origin, WorkflowStatus
 from sagas.evolution import RESULT_TOO_LARGE
 from sagas.state import Phase, WorkflowState
 from sagas.versions import SagaVersions, compile_versions
@@ -55,7 +55,6 @@ def test_a_topic_limit_is_the_smaller_of_topic_and_producer_less_the_overhead() 
     limits = RecordLimits(producer_max_bytes=1_000_000, topic_max_bytes={"a": 500_000, "b": 2**30})
     assert limits.limit("a") == 500_000 - RECORD_OVERHEAD_BYTES
     assert limits.limit("b") == 1_000_000 - RECORD_OVERHEAD_BYTES
-    assert limits.smallest == 500_000 - RECORD_OVERHEAD_BYTES
 
 
 def test_an_unknown_topic_is_looked_up_once_then_cached() -> None:
@@ -213,3 +212,27 @@ def test_without_limits_the_batch_takes_what_it_is_given() -> None:
     run.batch([_start("big", LIMIT * 2)])
     assert run.state("big") is not None
     assert run.dlq == []
+
+
+def test_any_other_input_too_large_is_dead_lettered_and_parks_its_workflow_unchanged() -> None:
+    run = _Run(_versions(), RecordLimits(producer_max_bytes=LIMIT))
+    run.batch([_start("w", 100), _start("other", 100)])
+    before = run.state("w")
+    failed = _event(EventType.STEP_FAILED, "w", step="reserve", attempt=1,
+                    error=ErrorInfo("Boom", "z" * LIMIT))  # fmt: skip
+    run.batch([failed, _answer("other", "reserve", 100)])
+    assert run.state("w") == before
+    assert run.store.partition(0).get(parked_key("w")) is not None
+    assert [h[HEADER_REASON] for _, h in run.dlq] == [b"record_too_large"]
+    other = run.state("other")
+    assert other is not None
+    assert other.steps["reserve"].phase is Phase.SUCCEEDED
+
+
+def test_a_refused_record_is_traced_to_its_workflow_by_its_key() -> None:
+    changelog = "sized.state-changelog"
+    assert _workflow_of("queue.sized.commands", b"w-1", changelog) == "w-1"
+    assert _workflow_of(changelog, b"ww-1", changelog) == "w-1"
+    assert _workflow_of(changelog, b"t\x00\x01timer", changelog) is None
+    assert _workflow_of("sized.events", None, changelog) is None
+    assert _workflow_of("sized.events", b"\xff\xfe", changelog) is None
