@@ -290,6 +290,8 @@ class SagaProcessor:
         changelog: ChangelogWriter,
         exc: KafkaException | RecordRefusedError,
     ) -> None:
+        # The delivery reports say which records failed: serve them before deciding.
+        producer.poll(0)
         refused = self._refused_workflows(exc)
         error = exc.args[0] if isinstance(exc, KafkaException) and exc.args else None
         if refused:
@@ -298,9 +300,12 @@ class SagaProcessor:
             self._refused |= refused
         elif not isinstance(error, KafkaError) or error.fatal() or not error.txn_requires_abort():
             raise KafkaUnavailableError(f"transaction failed fatally: {exc}") from exc
-        self._refusals.clear()
         log.warning("aborting transaction after %s; rewinding to committed offsets", error)
         producer.abort_transaction(30)
+        # Reports of the aborted records (purged or failed) must not be taken for the
+        # next transaction's.
+        producer.poll(0)
+        self._refusals.clear()
         changelog.discard()
         for cache in self._states.values():
             cache.clear()  # a state of the aborted batch may have been cached: start afresh
