@@ -11,6 +11,7 @@ from topics.dead_letter_headers import (
     HEADER_REASON,
     HEADER_TIME,
     HEADER_TOPIC,
+    HEADER_VALUE_OMITTED,
     HEADER_WORKFLOW,
     DlqReason,
 )
@@ -29,8 +30,13 @@ def dlq_record(
     attempts: int,
     now_ms: int,
     workflow_id: str | None,
+    max_bytes: int | None = None,
 ) -> Outgoing:
-    """The DLQ record of one input, keeping its key and bytes exactly as they arrived."""
+    """The DLQ record of one input, keeping its key and bytes exactly as they arrived.
+
+    When the record would carry more than ``max_bytes``, the value is left out (its size
+    in the header :data:`HEADER_VALUE_OMITTED`), so the reason still reaches the DLQ.
+    """
     if isinstance(exception, BaseException):
         text = f"{type(exception).__name__}: {exception}"
     else:
@@ -46,4 +52,9 @@ def dlq_record(
     ]
     if workflow_id is not None:
         headers.append((HEADER_WORKFLOW, workflow_id.encode()))
+    if max_bytes is not None and value is not None:
+        size = len(key or b"") + len(value) + sum(len(n) + len(v) for n, v in headers)
+        if size > max_bytes:
+            headers.append((HEADER_VALUE_OMITTED, str(len(value)).encode()))
+            value = None
     return Outgoing(dlq_topic, key, value, headers=tuple(headers))

@@ -20,13 +20,23 @@ from processors.outgoing_records import Outgoing
 from processors.store.base import PartitionStore
 from processors.store.timers import WORKFLOW_PREFIX, TimerEntry, due_timers, timer_key
 from processors.store.transaction import StoreTransaction
-from sagas.errors import SerializationError, UnapplicableEventError
-from sagas.events import INPUT_TYPES, Command, Event, EventType, StatusRecord
+from sagas.errors import RecordTooLargeError, SerializationError, UnapplicableEventError
+from sagas.events import (
+    INPUT_TYPES,
+    Command,
+    ErrorInfo,
+    Event,
+    EventType,
+    Origin,
+    StatusRecord,
+)
+from sagas.evolution import RESULT_TOO_LARGE
 from sagas.plan import Transition, timer_fired
 from sagas.state import WorkflowState
 from sagas.versions import SagaVersions
 from schemas.codecs import Codec
 from topics.dead_letter_headers import DlqReason
+from topics.record_limits import RecordLimits
 
 log = logging.getLogger(__name__)
 
@@ -100,9 +110,13 @@ class PartitionBatch:
         metrics: Metrics,
         cache: dict[str, WorkflowState] | None = None,
         parked: set[str] | None = None,
+        limits: RecordLimits | None = None,
+        refused: frozenset[str] = frozenset(),
     ) -> None:
         """``cache`` holds states as last committed (read, never written here); ``parked``
-        the ids of the partition's parked workflows (when ``None``, the store is asked)."""
+        the ids of the partition's parked workflows (when ``None``, the store is asked);
+        ``limits`` the record sizes the topics take (``None``: no check); ``refused`` the
+        workflows whose records the broker refused in the aborted try of this batch."""
         self._routing = routing
         self._codecs = codecs
         self._versions = versions
@@ -119,6 +133,10 @@ class PartitionBatch:
         self.newly_parked: list[str] = []
         self.unparked: list[str] = []
         self.outgoing: list[Outgoing] = []
+        self._limits = limits
+        self._refused = refused
+        self._encoded: dict[str, tuple[WorkflowState, bytes, bytes]] = {}
+        """Per workflow, its state and status as checked, so ``finish`` encodes neither again."""
         self.inputs = 0
         self.earliest_new_timer: int | None = None
         self.timers_added = 0
@@ -155,6 +173,11 @@ class PartitionBatch:
         if self._is_parked(wid):
             self.txn.set(held_key(wid, offset), value)
             return
+        if wid in self._refused:
+            reason = "the broker refused a record of this workflow (see the processor's log)"
+            self._dead_letter(offset, key, value, DlqReason.RECORD_TOO_LARGE, reason, wid)
+            self._park(wid, DlqReason.RECORD_TOO_LARGE, offset)
+            return
         state = self._load(wid)
         try:
             plan = self._versions.plan_for(state, event)
@@ -175,7 +198,23 @@ class PartitionBatch:
             self._park(wid, DlqReason.PROCESSING_ERROR, offset)
             return
         self._metrics.event_processed(self._routing.saga, event.type.value)
-        self._accept(wid, state, transition)
+        too_large = self._accept(wid, state, transition)
+        if too_large is not None and event.type is EventType.STEP_SUCCEEDED:
+            # The result cannot be kept: the attempt fails for good instead, recorded in
+            # the log as the processor's own step_failed, so compensation runs.
+            failed = _result_refused(event, too_large, self._now_ms)
+            try:
+                transition = plan.handle(state, failed, self._now_ms)
+            except Exception as exc:
+                log.exception("failing step %s of workflow %s failed", event.step, wid)
+                self._dead_letter(offset, key, value, DlqReason.PROCESSING_ERROR, exc, wid)
+                self._park(wid, DlqReason.PROCESSING_ERROR, offset)
+                return
+            transition.decisions.insert(0, failed)
+            too_large = self._accept(wid, state, transition)
+        if too_large is not None:
+            self._dead_letter(offset, key, value, DlqReason.RECORD_TOO_LARGE, too_large, wid)
+            self._park(wid, DlqReason.RECORD_TOO_LARGE, offset)
 
     def _redrive(self, offset: int, key: bytes | None, value: bytes, event: Event) -> None:
         wid = event.workflow_id
@@ -227,19 +266,21 @@ class PartitionBatch:
 
     def finish(self) -> list[Outgoing]:
         """Stage the changed states, their timers and status records; return the changelog."""
-        routing, status_codec = self._routing, self._codecs.status
+        routing = self._routing
         for wid in self._dirty:
             state = self._states[wid]
             if state is None:
                 continue
-            self.txn.set(WORKFLOW_PREFIX + wid.encode(), state.to_bytes())
-            plan = self._versions.plans.get(state.version)
-            status = state.status_record() if plan is None else plan.status_record(state)
-            if self._parked.get(wid):
-                status = replace(status, parked=True)
-            self.outgoing.append(
-                Outgoing(routing.status_topic, wid.encode(), status_codec.encode(status))
-            )
+            parked = bool(self._parked.get(wid))
+            encoded = self._encoded.get(wid)
+            if encoded is not None and encoded[0] is state:
+                data, status = encoded[1], encoded[2]
+                if parked:
+                    status = self._status_bytes(wid, state, parked=True)
+            else:
+                data, status = state.to_bytes(), self._status_bytes(wid, state, parked=parked)
+            self.txn.set(WORKFLOW_PREFIX + wid.encode(), data)
+            self.outgoing.append(Outgoing(routing.status_topic, wid.encode(), status))
             self._stage_timer_changes(wid, state)
         changelog = routing.changelog_topic
         partition = self._partition
@@ -268,7 +309,14 @@ class PartitionBatch:
                               DlqReason.PROCESSING_ERROR, exc, wid)  # fmt: skip
             return
         # The fired event comes first among the decisions, so the log records it.
-        self._accept(wid, state, transition)
+        too_large = self._accept(wid, state, transition)
+        if too_large is not None:
+            self.txn.delete(entry.key)
+            self.timers_added -= 1
+            self._park(wid, DlqReason.RECORD_TOO_LARGE, None)
+            self._dead_letter(-1, wid.encode(), self._codecs.event.encode(fired),
+                              DlqReason.RECORD_TOO_LARGE, too_large, wid)  # fmt: skip
+            return
         if entry.timer_id in transition.state.timers:
             return
         # The index entry goes with the timer; the diff at finish() sees it gone too.
@@ -276,13 +324,15 @@ class PartitionBatch:
         self.timers_added -= 1
         self._timers_at_load[wid].pop(entry.timer_id, None)
 
-    def _accept(self, wid: str, before: WorkflowState | None, transition: Transition) -> None:
+    def _accept(
+        self, wid: str, before: WorkflowState | None, transition: Transition
+    ) -> RecordTooLargeError | None:
+        """Take ``transition`` unless one of its records (or the state or status it leaves)
+        is too large for its topic: then nothing of it is taken and the error says why."""
         state = transition.state
-        self._states[wid] = state
-        self._dirty.add(wid)
         key = wid.encode()
         routing, codecs, partition = self._routing, self._codecs, self._partition
-        out = self.outgoing
+        out: list[Outgoing] = []
         for decision in transition.decisions:
             out.append(
                 Outgoing(routing.events_topic, key, codecs.event.encode(decision), partition)
@@ -294,6 +344,13 @@ class PartitionBatch:
             topic = routing.events_topic_of(event.saga)
             out.append(Outgoing(topic, event.workflow_id.encode(),
                                 codecs.event_for(topic).encode(event)))  # fmt: skip
+        if self._limits is not None:
+            too_large = self._check(wid, state, out)
+            if too_large is not None:
+                return too_large
+        self._states[wid] = state
+        self._dirty.add(wid)
+        self.outgoing.extend(out)
         if before is None and state is not None:
             self._metrics.workflow_started(routing.saga)
         if (
@@ -302,6 +359,46 @@ class PartitionBatch:
             and (before is None or not before.status.is_final)
         ):
             self._metrics.workflow_ended(routing.saga, state.status.value)
+        return None
+
+    def _check(
+        self, wid: str, state: WorkflowState | None, out: list[Outgoing]
+    ) -> RecordTooLargeError | None:
+        assert self._limits is not None
+        limits, saga = self._limits, self._routing.saga
+        for record in out:
+            excess = limits.excess(record.topic, record.key, record.value, record.headers)
+            if excess is not None:
+                return RecordTooLargeError(
+                    "a record the workflow would write", topic=record.topic, size=excess[0],
+                    limit=excess[1], saga=saga, workflow_id=wid,
+                )  # fmt: skip
+        if state is None:
+            return None
+        # The changelog and status records carry the whole state (input and results), so
+        # the state is what grows past the limit, not any single event.
+        data = state.to_bytes()
+        store_key = WORKFLOW_PREFIX + wid.encode()
+        topic = self._routing.changelog_topic
+        excess = limits.excess(topic, store_key, data)
+        if excess is None:
+            status = self._status_bytes(wid, state, parked=False)
+            topic = self._routing.status_topic
+            excess = limits.excess(topic, wid.encode(), status)
+            if excess is None:
+                self._encoded[wid] = (state, data, status)
+                return None
+        return RecordTooLargeError(
+            "the workflow's state (its input and step results)", topic=topic, size=excess[0],
+            limit=excess[1], saga=saga, workflow_id=wid,
+        )  # fmt: skip
+
+    def _status_bytes(self, wid: str, state: WorkflowState, *, parked: bool) -> bytes:
+        plan = self._versions.plans.get(state.version)
+        status = state.status_record() if plan is None else plan.status_record(state)
+        if parked:
+            status = replace(status, parked=True)
+        return self._codecs.status.encode(status)
 
     def _stage_timer_changes(self, wid: str, state: WorkflowState) -> None:
         old = self._timers_at_load.get(wid, {})
@@ -374,6 +471,11 @@ class PartitionBatch:
                 attempts=1,
                 now_ms=self._now_ms,
                 workflow_id=wid,
+                max_bytes=(
+                    self._limits.limit(self._routing.dlq_topic)
+                    if self._limits is not None
+                    else None
+                ),
             )
         )
 
@@ -385,3 +487,19 @@ def _text(key: bytes | None) -> str | None:
         return key.decode()
     except UnicodeDecodeError:
         return None
+
+
+def _result_refused(answer: Event, error: RecordTooLargeError, now_ms: int) -> Event:
+    """The processor's ``step_failed`` that takes the place of a result too large to keep."""
+    return Event(
+        event_id=f"{answer.event_id}/refused",
+        workflow_id=answer.workflow_id,
+        saga=answer.saga,
+        version=answer.version,
+        type=EventType.STEP_FAILED,
+        origin=Origin.PROCESSOR,
+        time_ms=now_ms,
+        step=answer.step,
+        attempt=answer.attempt,
+        error=ErrorInfo(RESULT_TOO_LARGE, str(error), non_retryable=True),
+    )

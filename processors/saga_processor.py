@@ -17,6 +17,7 @@ import logging
 import threading
 import time
 from collections import defaultdict
+from collections.abc import Callable
 
 from confluent_kafka import Consumer, KafkaError, KafkaException, Message, Producer, TopicPartition
 
@@ -30,19 +31,32 @@ from processors.store.changelog import ChangelogWriter
 from processors.store.memory import MemoryStore
 from processors.store.recovery import ChangelogRestorer
 from processors.store.rocksdb import RocksDBStore
-from processors.store.timers import count_timers, next_due_ms
+from processors.store.timers import WORKFLOW_PREFIX, count_timers, next_due_ms
 from sagas.config import KafkaSettings
 from sagas.errors import KafkaUnavailableError
 from sagas.state import WorkflowState
 from sagas.versions import SagaVersions
 from schemas.deployment_codecs import command_codec, event_codec, status_codec
+from topics.admin import TopicAdminError, admin_client, topic_max_message_bytes
 from topics.client_configs import consumer_config, start_transactional_producer
 from topics.consumer_reads import poll_batch
 from topics.naming import TopicNames
+from topics.record_limits import RecordLimits, RecordRefusedError, producer_max_bytes
 
 log = logging.getLogger(__name__)
 
 _NEVER = 2**63 - 1
+
+_RECORD_ERRORS = frozenset(
+    {
+        KafkaError.MSG_SIZE_TOO_LARGE,
+        KafkaError.RECORD_LIST_TOO_LARGE,
+        KafkaError.INVALID_RECORD,
+        KafkaError.INVALID_MSG_SIZE,
+        KafkaError.INVALID_MSG,
+    }
+)
+"""Produce errors tied to one record: the batch is retried without its workflow."""
 
 
 def codecs_for(kafka: KafkaSettings, routing: Routing) -> Codecs:
@@ -101,6 +115,11 @@ class SagaProcessor:
         self._producer: Producer | None = None
         self._store: Store | None = None
         self._restorer: ChangelogRestorer | None = None
+        self._limits: RecordLimits | None = None
+        # Records the producer or broker refused in the current transaction, and the
+        # workflows the next try of the batch dead-letters instead of applying.
+        self._refusals: list[tuple[str, bytes | None, int, KafkaError]] = []
+        self._refused: frozenset[str] = frozenset()
         self.ready = threading.Event()
         """Set once the first assignment is restored and records are being processed."""
 
@@ -122,6 +141,7 @@ class SagaProcessor:
     def _run_as(self, group: str, instance: str) -> None:
         self._store = self._open_store(group)
         self._restorer = ChangelogRestorer(self.kafka.client_config(), self.names.state_changelog)
+        self._limits = self._read_limits()
         producer = start_transactional_producer(
             self.kafka, f"{group}.{instance}", self.settings.transaction_timeout
         )
@@ -198,16 +218,23 @@ class SagaProcessor:
                     else:
                         self._next_due[partition] = _NEVER  # recomputed after the commit
                 batch.finish()
-                _produce_all(producer, batch.outgoing)
-                changelog.produce(partition, batch.txn.changes())
+                _produce_all(producer, batch.outgoing, self._on_delivery)
+                try:
+                    changelog.produce(partition, batch.txn.changes())
+                except KafkaException as exc:
+                    raise RecordRefusedError(
+                        f"the changelog record was refused: {exc}", topic=changelog.topic, key=None
+                    ) from exc
             if offsets:
                 producer.send_offsets_to_transaction(
                     _past_markers(consumer, offsets), consumer.consumer_group_metadata(), 30
                 )
             producer.commit_transaction(30)
-        except KafkaException as exc:
+        except (KafkaException, RecordRefusedError) as exc:
             self._recover_from_failed_transaction(consumer, producer, changelog, exc)
             return
+        self._refused = frozenset()
+        self._refusals.clear()
         committed = changelog.take_offsets()
         for partition, batch in batches.items():
             batch.txn.commit(committed.get(partition))
@@ -248,6 +275,8 @@ class SagaProcessor:
             metrics=self.metrics,
             cache=self._states.get(partition),
             parked=self._parked.get(partition),
+            limits=self._limits,
+            refused=self._refused,
         )
 
     def _update_next_due(self, partition: int, batch: PartitionBatch) -> None:
@@ -266,13 +295,24 @@ class SagaProcessor:
         consumer: Consumer,
         producer: Producer,
         changelog: ChangelogWriter,
-        exc: KafkaException,
+        exc: KafkaException | RecordRefusedError,
     ) -> None:
-        error = exc.args[0] if exc.args else None
-        if not isinstance(error, KafkaError) or error.fatal() or not error.txn_requires_abort():
+        # The delivery reports say which records failed: serve them before deciding.
+        producer.poll(0)
+        refused = self._refused_workflows(exc)
+        error = exc.args[0] if isinstance(exc, KafkaException) and exc.args else None
+        if refused:
+            log.warning("retrying the batch without workflow(s) %s, whose records were "
+                        "refused: %s", sorted(refused), exc)  # fmt: skip
+            self._refused |= refused
+        elif not isinstance(error, KafkaError) or error.fatal() or not error.txn_requires_abort():
             raise KafkaUnavailableError(f"transaction failed fatally: {exc}") from exc
         log.warning("aborting transaction after %s; rewinding to committed offsets", error)
         producer.abort_transaction(30)
+        # Reports of the aborted records (purged or failed) must not be taken for the
+        # next transaction's.
+        producer.poll(0)
+        self._refusals.clear()
         changelog.discard()
         for cache in self._states.values():
             cache.clear()  # a state of the aborted batch may have been cached: start afresh
@@ -286,6 +326,60 @@ class SagaProcessor:
                 consumer.seek(TopicPartition(tp.topic, tp.partition, 0))
         for partition in self._next_due:
             self._next_due[partition] = _now_ms()
+
+    def _refused_workflows(self, exc: KafkaException | RecordRefusedError) -> frozenset[str]:
+        """The workflow to retry the batch without: the one whose record was refused.
+
+        The broker refuses a whole produce request, so every record sent with the one too
+        large is reported too: only the workflow of the largest refused record is taken
+        out per try (a record the producer itself refused is known exactly). Empty when
+        the failure is not tied to a record of a workflow not yet taken out, so a failure
+        that persists stays fatal instead of looping.
+        """
+        if isinstance(exc, RecordRefusedError):
+            candidates = [(exc.topic, exc.key)]
+        else:
+            refused = [r for r in self._refusals if r[3].code() in _RECORD_ERRORS]
+            refused.sort(key=lambda r: r[2], reverse=True)
+            candidates = [(topic, key) for topic, key, _, _ in refused]
+        for topic, key in candidates:
+            wid = _workflow_of(topic, key, self.names.state_changelog)
+            if wid is not None and wid not in self._refused:
+                return frozenset({wid})
+        return frozenset()
+
+    def _on_delivery(self, error: KafkaError | None, message: Message) -> None:
+        if error is not None:
+            self._refusals.append((message.topic() or "", message.key(), len(message), error))
+
+    def _read_limits(self) -> RecordLimits:
+        """The record limits of the topics this processor writes, read from the broker."""
+        admin = admin_client(self.kafka.client_config())
+        topics = {
+            self.names.events,
+            self.names.status,
+            self.names.state_changelog,
+            self.names.dlq,
+            *(
+                self.routing.command_topic(q)
+                for p in self.versions.plans.values()
+                for q in p.queues
+            ),
+        }
+
+        def lookup(topic: str) -> int | None:
+            # A topic met later (another saga's log, for child workflows and parents).
+            try:
+                return topic_max_message_bytes(admin, [topic]).get(topic)
+            except TopicAdminError as exc:
+                log.warning("cannot read max.message.bytes of %s: %s", topic, exc)
+                return None
+
+        return RecordLimits(
+            producer_max_bytes=producer_max_bytes(self.kafka.client_config()),
+            topic_max_bytes=topic_max_message_bytes(admin, topics),
+            lookup=lookup,
+        )
 
     def _on_assign(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
         assert self._store is not None
@@ -326,16 +420,41 @@ class SagaProcessor:
             self._store.close()
 
 
-def _produce_all(producer: Producer, records: list[Outgoing]) -> None:
+def _produce_all(
+    producer: Producer,
+    records: list[Outgoing],
+    on_delivery: Callable[[KafkaError | None, Message], None],
+) -> None:
     produce = producer.produce
     for record in records:
         try:
-            produce(record.topic, record.value, record.key, partition=record.partition,
-                    headers=_headers(record))  # fmt: skip
-        except BufferError:
-            producer.poll(0.05)
-            produce(record.topic, record.value, record.key, partition=record.partition,
-                    headers=_headers(record))  # fmt: skip
+            try:
+                produce(record.topic, record.value, record.key, partition=record.partition,
+                        headers=_headers(record), on_delivery=on_delivery)  # fmt: skip
+            except BufferError:
+                producer.poll(0.05)
+                produce(record.topic, record.value, record.key, partition=record.partition,
+                        headers=_headers(record), on_delivery=on_delivery)  # fmt: skip
+        except KafkaException as exc:
+            raise RecordRefusedError(
+                f"the producer refused a record of {record.topic}: {exc}",
+                topic=record.topic,
+                key=record.key,
+            ) from exc
+
+
+def _workflow_of(topic: str, key: bytes | None, changelog_topic: str) -> str | None:
+    """The workflow a refused record was written for, as far as its key tells."""
+    if key is None:
+        return None
+    if topic == changelog_topic:
+        if not key.startswith(WORKFLOW_PREFIX):
+            return None
+        key = key[len(WORKFLOW_PREFIX) :]
+    try:
+        return key.decode()
+    except UnicodeDecodeError:
+        return None
 
 
 def _headers(record: Outgoing) -> list[tuple[str, str | bytes | None]] | None:

@@ -88,3 +88,30 @@ class UnapplicableEventError(SagaError):
 
     The saga processor sends such a record to the DLQ and parks the workflow.
     """
+
+
+class RecordTooLargeError(SagaError):
+    """A record would be larger than the topic or producer takes; carries both sizes."""
+
+    def __init__(
+        self,
+        what: str,
+        *,
+        topic: str,
+        size: int,
+        limit: int,
+        saga: str | None = None,
+        workflow_id: str | None = None,
+        step: str | None = None,
+    ) -> None:
+        super().__init__(
+            f"{what} is {size} bytes, over the limit of {limit} bytes of topic {topic}"
+            " (pass a reference to the data instead of the data)",
+            saga=saga,
+            workflow_id=workflow_id,
+            step=step,
+            non_retryable=True,
+        )
+        self.topic = topic
+        self.size = size
+        self.limit = limit

@@ -29,6 +29,23 @@ COMPENSATE_MARK = "compensate"
 _WAITING = (Phase.RETRY_PENDING, Phase.BACKOFF, Phase.READY)
 
 
+RESULT_TOO_LARGE = "ResultTooLarge"
+"""The error type of the ``step_failed`` a saga processor records in place of a step
+result too large to keep; a fold skips the refused answer it names."""
+
+
+def refused_answers(events: Sequence[Event]) -> set[tuple[str | None, int]]:
+    """The (step, attempt) answers whose results the processor refused as too large."""
+    return {
+        (e.step, e.attempt)
+        for e in events
+        if e.type is EventType.STEP_FAILED
+        and e.origin is Origin.PROCESSOR
+        and e.error is not None
+        and e.error.type == RESULT_TOO_LARGE
+    }
+
+
 def timed_out_error(step: str, attempt: int, compensation: bool = False) -> ErrorInfo:
     """The error recorded for an attempt that passed its timeout."""
     what = "compensation of step" if compensation else "step"

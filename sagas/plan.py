@@ -37,6 +37,7 @@ from sagas.evolution import (
     can_cancel,
     cancel_reason,
     is_live_answer,
+    refused_answers,
 )
 from sagas.execution import StepAction
 from sagas.graph import NodeKind, NodeSpec, StepSpec
@@ -173,7 +174,18 @@ class Plan:
     def fold(self, events: Iterable[Event]) -> WorkflowState | None:
         """The state a workflow's events build, in log order (one copy, changed in place)."""
         state: WorkflowState | None = None
+        events = list(events)
+        # The processor never applied an answer whose result it refused as too large:
+        # its own step_failed, later in the log, took the answer's place.
+        refused = refused_answers(events)
         for event in events:
+            if (
+                refused
+                and event.type is EventType.STEP_SUCCEEDED
+                and event.origin is not Origin.PROCESSOR
+                and (event.step, event.attempt) in refused
+            ):
+                continue
             if state is None:
                 if event.type is EventType.STARTED:
                     state = self._evolver.create(event)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from concurrent.futures import Future
 from typing import Any, TypeVar
 
@@ -165,3 +165,30 @@ def until_coordinator_answers(call: Callable[[], T], deadline: float) -> T:
             if exc.code not in _COORDINATOR_CODES or time.monotonic() >= deadline:
                 raise
         time.sleep(_RETRY_INTERVAL_S)
+
+
+def topic_max_message_bytes(
+    source: AdminSource, topics: Iterable[str], timeout_s: float = 30.0
+) -> dict[str, int]:
+    """Each existing topic's ``max.message.bytes`` (its own setting or the broker's default).
+
+    A topic that does not exist (yet) is left out, so the caller falls back to a default.
+    """
+    names = sorted(set(topics))
+    if not names:
+        return {}
+    client = admin_client(source)
+    resources = [ConfigResource(ResourceType.TOPIC, name) for name in names]
+    futures = client.describe_configs(resources, request_timeout=timeout_s)
+    limits: dict[str, int] = {}
+    for resource, future in futures.items():
+        try:
+            entries = wait(future, timeout_s, operation="describe configs", topic=resource.name)
+        except TopicAdminError as exc:
+            if exc.code == "UNKNOWN_TOPIC_OR_PART":
+                continue
+            raise
+        entry = entries.get("max.message.bytes")
+        if entry is not None and entry.value is not None:
+            limits[resource.name] = int(entry.value)
+    return limits

@@ -23,6 +23,9 @@ class DlqReason(StrEnum):
     """Applying the event raised an unexpected exception."""
     KEY_MISMATCH = "key_mismatch"
     """The record's key is not the workflow id it carries, so its partition may be wrong."""
+    RECORD_TOO_LARGE = "record_too_large"
+    """Applying the record would make a record (or the workflow's state) larger than a
+    topic or the producer takes; the reason names the size and the limit."""
 
 
 HEADER_REASON = "sagas.dlq.reason"
@@ -33,6 +36,8 @@ HEADER_OFFSET = "sagas.dlq.source.offset"
 HEADER_ATTEMPTS = "sagas.dlq.attempts"
 HEADER_WORKFLOW = "sagas.dlq.workflow_id"
 HEADER_TIME = "sagas.dlq.time_ms"
+HEADER_VALUE_OMITTED = "sagas.dlq.value_omitted"
+"""Set (to the original size) when the original value was too large for the DLQ itself."""
 
 
 def decode_headers(headers: list[tuple[str, str | bytes | None]] | None) -> dict[str, str]:

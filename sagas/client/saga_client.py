@@ -9,7 +9,7 @@ import uuid
 from collections.abc import Mapping
 from typing import Any
 
-from confluent_kafka import KafkaError, Message, Producer
+from confluent_kafka import KafkaError, KafkaException, Message, Producer
 from pydantic import BaseModel
 
 from sagas.client.status_view import StatusView
@@ -17,6 +17,7 @@ from sagas.config import KafkaSettings
 from sagas.definition import Saga
 from sagas.errors import (
     KafkaUnavailableError,
+    RecordTooLargeError,
     SagaError,
     SerializationError,
     WorkflowEndedError,
@@ -25,8 +26,10 @@ from sagas.errors import (
 from sagas.events import ErrorInfo, Event, EventType, Origin, StatusRecord
 from sagas.versions import SagaVersions, compile_versions
 from schemas.deployment_codecs import event_codec, status_codec
+from topics.admin import TopicAdminError, topic_max_message_bytes
 from topics.client_configs import producer_config
 from topics.naming import TopicNames
+from topics.record_limits import RecordLimits, producer_max_bytes
 
 SagaRef = Saga[Any] | SagaVersions | str
 """A saga given by its definition (inputs are validated) or by its name."""
@@ -42,7 +45,11 @@ class SagaClient:
 
     def __init__(self, kafka: KafkaSettings | None = None) -> None:
         self.kafka = kafka or KafkaSettings()
-        self._producer = Producer(producer_config(self.kafka))
+        config = producer_config(self.kafka)
+        self._producer = Producer(config)
+        self._limits = RecordLimits(
+            producer_max_bytes=producer_max_bytes(config), lookup=self._topic_max_bytes
+        )
         self._views: dict[str, StatusView] = {}
         self._views_lock = threading.Lock()
         self._failures: list[KafkaError] = []
@@ -60,7 +67,8 @@ class SagaClient:
         name, versions = _resolve(saga)
         payload = _input_json(name, versions, input, version)
         wid = workflow_id or uuid.uuid4().hex
-        self._send(name, _event(wid, name, version, EventType.START_REQUESTED, payload=payload))
+        event = _event(wid, name, version, EventType.START_REQUESTED, payload=payload)
+        self._send(name, event, "the start request (its input)")
         if wait:
             self.flush()
         return wid
@@ -84,7 +92,7 @@ class SagaClient:
         data = payload.model_dump_json() if isinstance(payload, BaseModel) else json.dumps(payload)
         event = _event(workflow_id, name, 0, EventType.SIGNAL, payload=data, event_name=signal)
         before = self._view(name).get(workflow_id) if check else None
-        self._send(name, event)
+        self._send(name, event, f"the signal {signal!r} (its payload)")
         self.flush()
         if check:
             self._check_running(name, workflow_id, f"signal {signal!r}", before)
@@ -149,7 +157,8 @@ class SagaClient:
         name, _ = _resolve(saga)
         error = ErrorInfo(type_.value, reason)
         before = self._view(name).get(workflow_id)
-        self._send(name, _event(workflow_id, name, 0, type_, payload=None, error=error))
+        event = _event(workflow_id, name, 0, type_, payload=None, error=error)
+        self._send(name, event, f"the {type_.value} request")
         self.flush()
         self._check_running(name, workflow_id, type_.value, before)
 
@@ -172,18 +181,38 @@ class SagaClient:
                 f"{what} sent to a workflow that does not exist", saga=name, workflow_id=workflow_id
             )
 
-    def _send(self, saga: str, event: Event) -> None:
+    def _send(self, saga: str, event: Event, what: str) -> None:
         topic = TopicNames(saga, self.kafka.topic_prefix).events
         value = event_codec(self.kafka, topic).encode(event)
+        key = event.workflow_id.encode()
+        excess = self._limits.excess(topic, key, value)
+        if excess is not None:
+            raise RecordTooLargeError(
+                what, topic=topic, size=excess[0], limit=excess[1], saga=saga,
+                workflow_id=event.workflow_id,
+            )  # fmt: skip
         for _ in range(100):
             try:
-                self._producer.produce(
-                    topic, value, event.workflow_id.encode(), on_delivery=self._on_delivery
-                )
+                self._producer.produce(topic, value, key, on_delivery=self._on_delivery)
                 return
             except BufferError:
                 self._producer.poll(0.05)  # the local queue is full: let deliveries drain
+            except KafkaException as exc:
+                error = exc.args[0] if exc.args and isinstance(exc.args[0], KafkaError) else None
+                reason = error.str() if error is not None else str(exc)
+                raise KafkaUnavailableError(
+                    f"Kafka refused {what} on {topic}: {reason}",
+                    saga=saga,
+                    workflow_id=event.workflow_id,
+                ) from exc
         raise KafkaUnavailableError(f"the producer queue for {topic} stayed full")
+
+    def _topic_max_bytes(self, topic: str) -> int | None:
+        # Read once per topic; should the broker not say, the default limit applies.
+        try:
+            return topic_max_message_bytes(self.kafka.client_config(), [topic]).get(topic)
+        except TopicAdminError:
+            return None
 
     def _on_delivery(self, error: KafkaError | None, message: Message) -> None:
         if error is not None:
