@@ -95,6 +95,7 @@ class SagaProcessor:
         self._next_due: dict[int, int] = {}
         self._catch_up: dict[int, int] = {}
         """Per partition, the offset its records must be applied up to before its timers fire."""
+        self._partition_count = 0
         self._timers_pending: dict[int, int] = {}
         # Per partition: states as last committed (so a busy workflow's state is not
         # parsed again for every event), and the ids of parked workflows.
@@ -241,6 +242,7 @@ class SagaProcessor:
             versions=self.versions,
             store=self._store.partition(partition),
             partition=partition,
+            partitions=self._partition_count,
             now_ms=now,
             metrics=self.metrics,
             cache=self._states.get(partition),
@@ -292,6 +294,10 @@ class SagaProcessor:
     def _on_assign(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
         assert self._store is not None
         assert self._restorer is not None
+        topic = self.names.events
+        self._partition_count = len(
+            consumer.list_topics(topic, timeout=30).topics[topic].partitions
+        )
         self._hold_timers_until_caught_up(consumer, partitions)
         for tp in partitions:
             store = self._store.partition(tp.partition)
