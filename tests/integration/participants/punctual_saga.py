@@ -1,8 +1,8 @@
-"""A one-step saga whose participant always answers well within the step's timeout.
+"""A one-step saga whose participant takes exactly as long as its input says.
 
-The step takes ``delay_ms`` and then records its effect in the ledger; its timeout is a
-few seconds more. Any ``step_timed_out`` in its log, or a second run of its effect, is the
-processor's doing: the answer was in the log before the deadline.
+The step takes ``delay_ms`` and then records its effect in the ledger. With a delay well
+under the timeout, any ``step_timed_out`` in its log, or a second run of its effect, is
+the processor's doing: the answer was in the log before the deadline.
 """
 
 from __future__ import annotations
