@@ -305,13 +305,22 @@ class SagaProcessor:
     ) -> None:
         # The delivery reports say which records failed: serve them before deciding.
         producer.poll(0)
-        refused = self._refused_workflows(exc)
         error = exc.args[0] if isinstance(exc, KafkaException) and exc.args else None
+        in_abortable_state = isinstance(error, KafkaError) and error.code() == KafkaError._STATE
+        if in_abortable_state:
+            # produce() refuses every record once an earlier one has failed; that one's
+            # delivery report names the culprit, so wait for the outstanding reports.
+            producer.flush(5)
+        refused = self._refused_workflows(exc)
         if refused:
             log.warning("retrying the batch without workflow(s) %s, whose records were "
                         "refused: %s", sorted(refused), exc)  # fmt: skip
             self._refused |= refused
-        elif not isinstance(error, KafkaError) or error.fatal() or not error.txn_requires_abort():
+        elif (
+            not isinstance(error, KafkaError)
+            or error.fatal()
+            or not (error.txn_requires_abort() or in_abortable_state)
+        ):
             raise KafkaUnavailableError(f"transaction failed fatally: {exc}") from exc
         log.warning("aborting transaction after %s; rewinding to committed offsets", error)
         producer.abort_transaction(30)
@@ -485,6 +494,11 @@ def _produce_all(
                 produce(record.topic, record.value, record.key, partition=record.partition,
                         headers=_headers(record), on_delivery=on_delivery)  # fmt: skip
         except KafkaException as exc:
+            error = exc.args[0] if exc.args else None
+            if not isinstance(error, KafkaError) or error.code() not in _RECORD_ERRORS:
+                # Not this record's fault: an earlier record's failure (reported through
+                # its delivery report) has left the transaction to be aborted.
+                raise
             raise RecordRefusedError(
                 f"the producer refused a record of {record.topic}: {exc}",
                 topic=record.topic,
