@@ -315,6 +315,7 @@ class SagaProcessor:
         except KafkaException as exc:
             log.warning("closing the consumer failed: %s", exc)
         producer.flush(10)
+        producer.close()  # now, not at garbage collection, when the broker may be gone
         if self._restorer is not None:
             self._restorer.close()
         if self._store is not None:

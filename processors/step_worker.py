@@ -151,6 +151,7 @@ class StepWorker:
                 consumer.close()
             except KafkaException as exc:
                 log.warning("closing the consumer failed: %s", exc)
+            producer.close()  # now, not at garbage collection, when the broker may be gone
 
     def _accept(self, message: Message, tasks: set[asyncio.Task[None]]) -> None:
         error = message.error()
