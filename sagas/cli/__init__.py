@@ -32,7 +32,7 @@ def main() -> None:
     """kafka-sagas: sagas declared in Python, run exactly-once on Apache Kafka alone."""
     # Commands that run for long (worker, dev broker) log more; the others log warnings
     # only, and librdkafka's lines not at all: a Kafka failure is their one error line.
-    configure_logging("warning", kafka=False)
+    configure_logging("warning", kafka_level="off")
 
 
 for command in (

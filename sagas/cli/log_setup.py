@@ -32,9 +32,12 @@ class JsonFormatter(logging.Formatter):
         return json.dumps(data)
 
 
-def configure_logging(level: str = "info", log_format: str = "text", *, kafka: bool = True) -> None:
-    """Send log records of ``level`` and above to stderr; ``kafka=False`` keeps librdkafka's
-    own lines out (short commands report a Kafka failure as their one error line)."""
+def configure_logging(
+    level: str = "info", log_format: str = "text", *, kafka_level: str | None = None
+) -> None:
+    """Send log records of ``level`` and above to stderr, librdkafka's of ``kafka_level``
+    (default: ``level``; ``"off"``: none, as short commands report a Kafka failure as their
+    one error line)."""
     handler = logging.StreamHandler(sys.stderr)
     if log_format == "json":
         handler.setFormatter(JsonFormatter())
@@ -49,7 +52,8 @@ def configure_logging(level: str = "info", log_format: str = "text", *, kafka: b
             root.removeHandler(old)
     root.addHandler(handler)
     root.setLevel(level.upper())
-    logging.getLogger(LOGGER_NAME).setLevel(level.upper() if kafka else logging.CRITICAL + 1)
+    kafka = (kafka_level or level).upper()
+    logging.getLogger(LOGGER_NAME).setLevel(logging.CRITICAL + 1 if kafka == "OFF" else kafka)
 
 
 log_level_option = click.option(
