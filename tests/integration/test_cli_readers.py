@@ -8,8 +8,10 @@ said "no such workflow" for workflows that exist.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
+import pty
 import subprocess
 import sys
 import time
@@ -129,3 +131,43 @@ def test_dlq_list_and_topics_create_print_json(kafka: KafkaSettings) -> None:
     report = json.loads(created.stdout)
     assert report["created"] == []
     assert TopicNames("order", kafka.topic_prefix).events in report["existing"]
+
+
+@pytest.mark.timeout(120)
+def test_result_of_a_running_workflow_times_out_with_exit_code_5_and_a_spinner_on_a_tty(
+    kafka: KafkaSettings,
+) -> None:
+    topic = TopicNames("order", kafka.topic_prefix).status
+    record = StatusRecord("w2", "order", 1, WorkflowStatus.RUNNING, 1, 2)
+    _produce(kafka, topic, b"w2", status_codec(kafka, topic).encode(record), 0)
+    piped = _sagas(kafka, "result", "order", "w2", "--timeout", "1")
+    assert (piped.returncode, piped.stdout) == (ExitCode.TIMED_OUT, "")
+    assert piped.stderr == (
+        "Error: the workflow did not end within 1 s (saga=order, workflow_id=w2)\n"
+    )
+    # On a terminal, the wait shows what it waits for.
+    controller, terminal = pty.openpty()
+    env = {**os.environ, "SAGAS_BOOTSTRAP_SERVERS": kafka.bootstrap_servers,
+           "SAGAS_TOPIC_PREFIX": kafka.topic_prefix, "TERM": "xterm"}  # fmt: skip
+    ran = subprocess.run(
+        [sys.executable, "-m", "sagas.cli", "result", "order", "w2", "--timeout", "2"],
+        cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=terminal, timeout=60, check=False,
+    )  # fmt: skip
+    os.close(terminal)
+    shown = b""
+    with contextlib.suppress(OSError):
+        while chunk := os.read(controller, 65536):
+            shown += chunk
+    os.close(controller)
+    assert ran.returncode == ExitCode.TIMED_OUT
+    assert ran.stdout == b""
+    assert b"waiting for workflow w2 to end" in shown
+
+
+@pytest.mark.timeout(120)
+def test_redrive_with_nothing_matching_is_not_found(kafka: KafkaSettings) -> None:
+    answered = _sagas(kafka, "dlq", "redrive", "order", "--workflow", "nope")
+    assert (answered.returncode, answered.stderr) == (
+        ExitCode.NOT_FOUND,
+        "Error: no dead-lettered record matches\n",
+    )
