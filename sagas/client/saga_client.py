@@ -9,7 +9,7 @@ import uuid
 from collections.abc import Mapping
 from typing import Any
 
-from confluent_kafka import KafkaError, Message, Producer
+from confluent_kafka import KafkaError, KafkaException, Message, Producer
 from pydantic import BaseModel
 
 from sagas.client.status_view import StatusView
@@ -56,6 +56,7 @@ class SagaClient:
         self._failed = False
         self._closed = False
         self._started: set[tuple[str, str]] = set()
+        self._known_topics: set[str] = set()
 
     def start(
         self,
@@ -218,9 +219,25 @@ class SagaClient:
                 raise
             self._reachable = True
 
+    def _ensure_topic(self, saga: str, topic: str) -> None:
+        # A record for a missing topic would wait out the delivery timeout and fail;
+        # all topics are listed, since asking for one may create it on some brokers.
+        if topic in self._known_topics:
+            return
+        try:
+            metadata = self._producer.list_topics(timeout=self.kafka.connect_timeout)
+        except KafkaException as exc:
+            raise KafkaUnavailableError(f"cannot read the cluster's topics: {exc}") from exc
+        if topic not in metadata.topics:
+            raise SagaError(
+                f"event topic {topic} does not exist; run `sagas topics create` first", saga=saga
+            )
+        self._known_topics.add(topic)
+
     def _send(self, saga: str, event: Event) -> None:
         self._ensure_reachable()
         topic = TopicNames(saga, self.kafka.topic_prefix).events
+        self._ensure_topic(saga, topic)
         value = event_codec(self.kafka, topic).encode(event)
         for _ in range(100):
             try:

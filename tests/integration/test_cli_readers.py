@@ -171,3 +171,17 @@ def test_redrive_with_nothing_matching_is_not_found(kafka: KafkaSettings) -> Non
         ExitCode.NOT_FOUND,
         "Error: no dead-lettered record matches\n",
     )
+
+
+@pytest.mark.timeout(120)
+def test_start_of_a_saga_without_topics_says_so_at_once(kafka: KafkaSettings) -> None:
+    begun = time.monotonic()
+    answered = _sagas(kafka, "start", "undeployed", "--input", "{}")
+    assert time.monotonic() - begun < 5
+    topic = TopicNames("undeployed", kafka.topic_prefix).events
+    assert (answered.returncode, answered.stdout, answered.stderr) == (
+        ExitCode.ERROR,
+        "",
+        f"Error: event topic {topic} does not exist; run `sagas topics create` first"
+        " (saga=undeployed)\n",
+    )

@@ -6,6 +6,7 @@ offered no health endpoint; it said "Running saga ..." before it had any partiti
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 import time
@@ -89,3 +90,29 @@ def test_health_follows_the_broker_and_the_worker_says_so_once(
     back = [line for line in text.splitlines() if "is back" in line]
     assert len(back) == 1
     assert " INFO " in back[0]
+
+
+@pytest.mark.timeout(180)
+def test_json_logs_are_one_object_per_line(
+    kafka_bootstrap: str, unique_name: Callable[[str], str], tmp_path: Path
+) -> None:
+    log_path = tmp_path / "worker.log"
+    with log_path.open("w") as log:
+        worker = subprocess.Popen(
+            [sys.executable, "-m", "sagas.cli", "worker", "examples.order_saga:saga",
+             "--store", "memory", "--log-format", "json", "--topic-prefix", unique_name() + ".",
+             "--bootstrap-servers", kafka_bootstrap],
+            cwd=ROOT, stdout=log, stderr=subprocess.STDOUT,
+        )  # fmt: skip
+    try:
+        _until(lambda: "ready: partitions" in log_path.read_text(), 90, "the worker is ready")
+    finally:
+        worker.terminate()
+        worker.wait(60)
+    records = [json.loads(line) for line in log_path.read_text().splitlines()]
+    assert worker.returncode == 0
+    assert all(set(record) == {"time", "level", "logger", "message"} for record in records)
+    assert {"level": "INFO", "logger": "sagas.worker",
+            "message": "ready: partitions assigned and restored"} in [
+        {k: v for k, v in record.items() if k != "time"} for record in records
+    ]  # fmt: skip
