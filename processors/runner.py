@@ -137,7 +137,12 @@ class WorkerRunner:
             try:
                 target()
             except BaseException as exc:
-                log.exception("%s stopped with an error", name)
+                if isinstance(exc, SagaError):
+                    # Our errors say what went wrong in their message; a traceback would
+                    # bury that line for the person reading the log.
+                    log.error("%s stopped: %s", name, exc)
+                else:
+                    log.exception("%s stopped with an error", name)
                 self._errors.append(exc)
                 # One failed part brings the process down: a half-running worker would
                 # hold partitions it does not serve.

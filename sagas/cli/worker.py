@@ -146,7 +146,14 @@ def worker(
         return problem
 
     port = metrics_port if metrics_port is not None else health_port
-    server = serve_health(port, healthy, ready, registry) if port is not None else None
+    server = None
+    if port is not None:
+        try:
+            server = serve_health(port, healthy, ready, registry)
+        except OSError as exc:
+            runner.stop()
+            watch.stop()
+            raise click.ClickException(f"cannot serve /healthz on port {port}: {exc}") from exc
     stop = stop_on_signals()
     versions_text = ", ".join(str(v) for v in sorted(versions.plans))
     log.info(
