@@ -50,7 +50,7 @@ class BrokerWatch:
         try:
             check_reachable(self.kafka, self._admin)
         except KafkaUnavailableError:
-            if self._reachable.is_set():
+            if self._reachable.is_set() and not self._stop.is_set():
                 self._reachable.clear()
                 log.warning("lost the broker at %s; retrying", self.kafka.bootstrap_servers)
             return False

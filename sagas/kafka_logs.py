@@ -47,7 +47,11 @@ def condition_of(message: str) -> str:
 @dataclass
 class _Seen:
     first_s: float
+    message: str
     suppressed: int = 0
+
+    def note(self) -> str:
+        return f"repeated {self.suppressed} more time(s): {self.message}"
 
 
 @dataclass
@@ -72,12 +76,12 @@ class RepeatSuppressor:
                 seen.suppressed += 1
                 return False, notes
             if seen is not None and seen.suppressed:
-                notes.append(f"the last line repeated {seen.suppressed} more time(s)")
-            for other_key, other in list(self._seen.items()):
+                notes.append(seen.note())
+            for other_key, other in self._seen.items():
                 if other_key != key and other.suppressed:
-                    notes.append(f"a line repeated {other.suppressed} more time(s) before this")
+                    notes.append(other.note())
                     other.suppressed = 0
-            self._seen[key] = _Seen(now)
+            self._seen[key] = _Seen(now, message)
             return True, notes
 
 

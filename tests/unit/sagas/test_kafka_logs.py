@@ -59,7 +59,7 @@ def test_a_repeated_condition_is_logged_once_per_window_with_its_count() -> None
     clock.now = 31.0
     assert suppressor.admit(REFUSED.format(ms=1, n=1)) == (
         True,
-        ["the last line repeated 9 more time(s)"],
+        ["repeated 9 more time(s): " + REFUSED.format(ms=0, n=0)],
     )
 
 
@@ -72,7 +72,7 @@ def test_a_different_line_after_repeats_tells_their_count() -> None:
     clock.now = 8.0
     assert suppressor.admit("Connected to the broker") == (
         True,
-        ["a line repeated 2 more time(s) before this"],
+        ["repeated 2 more time(s): " + REFUSED.format(ms=0, n=0)],
     )
 
 
