@@ -60,7 +60,8 @@ class KafkaSettings(BaseSettings):
             "bootstrap.servers": self.bootstrap_servers,
             "security.protocol": self.security_protocol,
             "client.id": self.client_id,
-            "socket.connection.setup.timeout.ms": int(self.connect_timeout * 1000),
+            # librdkafka's floor for this setting is 1 s.
+            "socket.connection.setup.timeout.ms": max(1000, int(self.connect_timeout * 1000)),
             "logger": KafkaLogBridge(),
         }
         if self.sasl_mechanism is not None:

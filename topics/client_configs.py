@@ -77,8 +77,8 @@ def producer_config(kafka: KafkaSettings) -> dict[str, Any]:
     """
     return {
         **kafka.client_config(),
-        "request.timeout.ms": int(kafka.connect_timeout * 1000),
-        "message.timeout.ms": int(kafka.connect_timeout * 3000),
+        "request.timeout.ms": max(1000, int(kafka.connect_timeout * 1000)),
+        "message.timeout.ms": max(3000, int(kafka.connect_timeout * 3000)),
         "partitioner": "murmur2_random",
         "enable.idempotence": True,
         "acks": "all",
