@@ -143,7 +143,10 @@ def signal(
 ) -> None:  # fmt: skip
     """Send SIGNAL to a workflow."""
     data = _json_argument(payload, "--payload")
-    with _client(bootstrap_servers, topic_prefix) as client:
+    with (
+        _client(bootstrap_servers, topic_prefix) as client,
+        progress(f"sending {signal_name!r} to {workflow_id}"),
+    ):
         client.signal(saga_name(saga_ref), workflow_id, signal_name, data)
 
 
@@ -158,7 +161,7 @@ def cancel(
     bootstrap_servers: str | None, topic_prefix: str | None,
 ) -> None:  # fmt: skip
     """Cancel a workflow: compensate what it completed, end CANCELLED."""
-    with _client(bootstrap_servers, topic_prefix) as client:
+    with _client(bootstrap_servers, topic_prefix) as client, progress(f"cancelling {workflow_id}"):
         client.cancel(saga_name(saga_ref), workflow_id, reason)
 
 
@@ -173,7 +176,7 @@ def terminate(
     bootstrap_servers: str | None, topic_prefix: str | None,
 ) -> None:  # fmt: skip
     """Stop a workflow at once, without compensation."""
-    with _client(bootstrap_servers, topic_prefix) as client:
+    with _client(bootstrap_servers, topic_prefix) as client, progress(f"terminating {workflow_id}"):
         client.terminate(saga_name(saga_ref), workflow_id, reason)
 
 
