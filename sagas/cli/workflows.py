@@ -6,6 +6,7 @@ import json
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import asdict
+from datetime import UTC, datetime
 from typing import Any
 
 import click
@@ -48,12 +49,14 @@ def _print_status(record: StatusRecord, output: str = "text") -> None:
     if output == "json":
         echo_json(_status_data(record))
         return
-    data = _status_data(record)
-    for name, value in data.items():
-        if value is None or value == [] or value == {}:
+    for name, value in _status_data(record).items():
+        if value is None or value in ([], (), {}):
             continue
-        shown = json.dumps(value, default=str) if isinstance(value, dict | list) else value
-        click.echo(f"{name + ':':<16}{shown}")
+        if name.endswith("_ms") and isinstance(value, int):
+            name, value = name[:-3], datetime.fromtimestamp(value / 1000, tz=UTC).isoformat()
+        elif isinstance(value, dict | list | tuple):
+            value = json.dumps(value, default=str)
+        click.echo(f"{name + ':':<16}{value}")
 
 
 def _result(client: SagaClient, saga: Any, workflow_id: str, timeout: float) -> StatusRecord:
