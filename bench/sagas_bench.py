@@ -160,7 +160,7 @@ def _wait_restored(log: Path, timeout_s: float) -> dict[str, Any]:
     while time.monotonic() < deadline:
         text = log.read_text(errors="replace") if log.exists() else ""
         found = _RESTORED.findall(text)
-        if len(found) >= 3 and "Running saga" in text:
+        if len(found) >= 3 and "ready: partitions assigned" in text:
             records = sum(int(r) for r, _ in found)
             seconds = sum(float(s) for _, s in found)
             return {"records": records, "seconds": seconds, "records_per_s": records / seconds}

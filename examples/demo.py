@@ -17,6 +17,7 @@ from pathlib import Path
 from examples.order_saga import OUT_OF_STOCK, OrderInput, saga
 from processors.runner import WorkerRunner, provision
 from processors.settings import ProcessorSettings
+from sagas.cli.log_setup import configure_logging
 from sagas.client import SagaClient
 from sagas.client.history import describe, read_history
 from sagas.config import KafkaSettings
@@ -66,6 +67,9 @@ def run(bootstrap: str) -> None:
 
 
 def main() -> int:
+    # Warnings of the demo's own code; of librdkafka's lines only errors (a fresh broker
+    # answers "coordinator load in progress" for a moment, which the clients retry).
+    configure_logging("warning", kafka_level="error")
     configured = os.environ.get("SAGAS_BOOTSTRAP_SERVERS")
     if configured:
         run(configured)

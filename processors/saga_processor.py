@@ -472,6 +472,7 @@ class SagaProcessor:
     def _shutdown(self, consumer: Consumer, producer: Producer) -> None:
         leave_and_close(consumer)
         producer.flush(10)
+        producer.close()  # now, not at garbage collection, when the broker may be gone
         if self._restorer is not None:
             self._restorer.close()
         if self._store is not None:

@@ -157,6 +157,7 @@ class StepWorker:
             for task in tasks:
                 task.cancel()
             leave_and_close(consumer)
+            producer.close()  # now, not at garbage collection, when the broker may be gone
 
     def _accept(self, message: Message, tasks: set[asyncio.Task[None]]) -> None:
         error = message.error()

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from sagas.kafka_logs import KafkaLogBridge
 
 SecurityProtocol = Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"]
 SaslMechanism = Literal["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512", "OAUTHBEARER"]
@@ -43,12 +45,24 @@ class KafkaSettings(BaseSettings):
         description="Confluent-API schema registry; when set, records use its wire format.",
     )
 
-    def client_config(self) -> dict[str, str]:
-        """The librdkafka settings common to producers, consumers and the admin client."""
-        config = {
+    connect_timeout: float = Field(
+        default=10.0,
+        gt=0,
+        description="Seconds to wait for a broker to answer before saying it is unreachable.",
+    )
+
+    def client_config(self) -> dict[str, Any]:
+        """The librdkafka settings common to producers, consumers and the admin client.
+
+        Each call gives a new log bridge, so each client's repeated lines are counted apart.
+        """
+        config: dict[str, Any] = {
             "bootstrap.servers": self.bootstrap_servers,
             "security.protocol": self.security_protocol,
             "client.id": self.client_id,
+            # librdkafka's floor for this setting is 1 s.
+            "socket.connection.setup.timeout.ms": max(1000, int(self.connect_timeout * 1000)),
+            "logger": KafkaLogBridge(),
         }
         if self.sasl_mechanism is not None:
             config["sasl.mechanism"] = self.sasl_mechanism

@@ -75,8 +75,16 @@ class KafkaUnavailableError(SagaError):
     """The Kafka cluster did not answer in time."""
 
 
+class KafkaUnreachableError(KafkaUnavailableError):
+    """No broker of the cluster answered at all, so nothing was read or written."""
+
+
 class WorkflowNotFoundError(SagaError):
     """The workflow id names no workflow of this saga."""
+
+
+class WaitTimeoutError(SagaError):
+    """What a call waited for (a workflow's end) did not happen within its timeout."""
 
 
 class WorkflowEndedError(SagaError):

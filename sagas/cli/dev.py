@@ -6,6 +6,7 @@ from pathlib import Path
 
 import click
 
+from sagas.cli.log_setup import configure_logging, log_format_option, log_level_option
 from sagas.cli.stopping import stop_on_signals
 from sagas.errors import SagaError
 
@@ -36,18 +37,25 @@ def dev() -> None:
     default=None,
     help="Keep the broker's data here across runs (default: a temporary directory).",
 )
-def dev_broker(nodes: str, port: int, data_dir: Path | None) -> None:
+@log_level_option
+@log_format_option
+def dev_broker(
+    nodes: str, port: int, data_dir: Path | None, log_level: str, log_format: str
+) -> None:
     """Run a real Apache Kafka (KRaft) on 127.0.0.1 until Ctrl-C."""
     from sagas.devkafka import LocalKafka, kafka_version
+    from sagas.errors import SagaError
+
+    configure_logging(log_level, log_format)
 
     stop = stop_on_signals()
     cluster = LocalKafka(nodes=int(nodes), base_port=port, data_dir=data_dir)
     click.echo(f"Starting Apache Kafka {kafka_version()} ({nodes} node(s))...", err=True)
     try:
         cluster.start()
-    except SagaError as exc:
+    except SagaError:
         cluster.stop()
-        raise click.ClickException(str(exc)) from exc
+        raise
     click.echo(f"Kafka is ready: SAGAS_BOOTSTRAP_SERVERS={cluster.bootstrap_servers}")
     click.echo("Press Ctrl-C to stop.", err=True)
     stop.wait()

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import click
 
-from sagas.cli.loading import bootstrap_option, kafka_settings, prefix_option, saga_name
-from sagas.errors import SagaError
+from sagas.cli.exit_codes import CommandError, ExitCode
+from sagas.cli.loading import bootstrap_option, prefix_option, reachable_kafka, saga_name
+from sagas.cli.output import echo_json, output_option
+from sagas.cli.progress import progress
 
 
 def _name(saga_ref: str) -> str:
@@ -20,18 +22,34 @@ def dlq() -> None:
 
 @dlq.command("list")
 @click.argument("saga_ref", metavar="SAGA")
+@output_option
 @bootstrap_option
 @prefix_option
-def dlq_list(saga_ref: str, bootstrap_servers: str | None, topic_prefix: str | None) -> None:
+def dlq_list(
+    saga_ref: str, output: str, bootstrap_servers: str | None, topic_prefix: str | None
+) -> None:
     """Print every dead-lettered record: where, which workflow, why."""
     from sagas.client.dead_letters import read_dead_letters
 
-    try:
-        letters = read_dead_letters(
-            kafka_settings(bootstrap_servers, topic_prefix), _name(saga_ref)
+    name = _name(saga_ref)
+    kafka = reachable_kafka(bootstrap_servers, topic_prefix)
+    with progress(f"reading the dead-letter queue of {name}"):
+        letters = read_dead_letters(kafka, name)
+    if output == "json":
+        echo_json(
+            [
+                {
+                    "partition": letter.partition,
+                    "offset": letter.offset,
+                    "workflow_id": letter.workflow_id,
+                    "reason": letter.reason,
+                    "exception": letter.exception,
+                    "headers": letter.headers,
+                }
+                for letter in letters
+            ]
         )
-    except SagaError as exc:
-        raise click.ClickException(str(exc)) from exc
+        return
     for letter in letters:
         click.echo(
             f"{letter.partition}:{letter.offset}  workflow={letter.workflow_id or '-'}  "
@@ -69,8 +87,8 @@ def dlq_redrive(
             raise click.BadParameter(f"{position!r} is not PARTITION:OFFSET", param_hint="--at")
         at = (int(partition), int(offset))
     name = _name(saga_ref)
-    kafka = kafka_settings(bootstrap_servers, topic_prefix)
-    try:
+    kafka = reachable_kafka(bootstrap_servers, topic_prefix)
+    with progress(f"reading the dead-letter queue of {name}"):
         letters = [
             letter
             for letter in read_dead_letters(kafka, name)
@@ -78,8 +96,6 @@ def dlq_redrive(
             or (workflow_id is not None and letter.workflow_id == workflow_id)
             or (at is not None and (letter.partition, letter.offset) == at)
         ]
-        if not letters:
-            raise click.ClickException("no dead-lettered record matches")
-        click.echo(f"redrove {redrive(kafka, name, letters)} record(s)")
-    except SagaError as exc:
-        raise click.ClickException(str(exc)) from exc
+    if not letters:
+        raise CommandError("no dead-lettered record matches", ExitCode.NOT_FOUND)
+    click.echo(f"redrove {redrive(kafka, name, letters)} record(s)")

@@ -5,13 +5,17 @@ from __future__ import annotations
 import importlib
 import os
 import sys
-from typing import Any
+from collections.abc import Callable
+from typing import Any, TypeVar
 
 import click
 
 from sagas.config import KafkaSettings
 from sagas.errors import SagaError
 from sagas.versions import SagaVersions, compile_versions
+
+F = TypeVar("F", bound=Callable[..., Any])
+_CONNECT_TIMEOUT = "sagas.connect_timeout"
 
 
 def load_saga(ref: str) -> SagaVersions:
@@ -54,15 +58,48 @@ def kafka_settings(bootstrap_servers: str | None, topic_prefix: str | None) -> K
         overrides["bootstrap_servers"] = bootstrap_servers
     if topic_prefix is not None:
         overrides["topic_prefix"] = topic_prefix
+    context = click.get_current_context(silent=True)
+    timeout = context.meta.get(_CONNECT_TIMEOUT) if context is not None else None
+    if timeout is not None:
+        overrides["connect_timeout"] = timeout
     try:
         return KafkaSettings(**overrides)  # type: ignore[arg-type]
     except ValueError as exc:
         raise click.ClickException(f"invalid Kafka settings: {exc}") from exc
 
 
-bootstrap_option = click.option(
-    "--bootstrap-servers", default=None, help="Kafka host:port list [env SAGAS_BOOTSTRAP_SERVERS]."
-)
+def reachable_kafka(bootstrap_servers: str | None, topic_prefix: str | None) -> KafkaSettings:
+    """:func:`kafka_settings`, once a broker has answered (else the command fails with
+    one line and exit code 4 within the connect timeout)."""
+    from topics.reachability import check_reachable
+
+    kafka = kafka_settings(bootstrap_servers, topic_prefix)
+    check_reachable(kafka)
+    return kafka
+
+
+def _remember_timeout(context: click.Context, param: click.Parameter, value: float | None) -> None:
+    if value is not None:
+        context.meta[_CONNECT_TIMEOUT] = value
+
+
+def bootstrap_option(command: F) -> F:
+    """``--bootstrap-servers`` and ``--connect-timeout`` of a command that talks to Kafka."""
+    command = click.option(
+        "--connect-timeout",
+        type=click.FloatRange(min=0, min_open=True),
+        default=None,
+        expose_value=False,
+        callback=_remember_timeout,
+        help="Seconds to wait for a broker before giving up [env SAGAS_CONNECT_TIMEOUT; 10].",
+    )(command)
+    return click.option(
+        "--bootstrap-servers",
+        default=None,
+        help="Kafka host:port list [env SAGAS_BOOTSTRAP_SERVERS].",
+    )(command)
+
+
 prefix_option = click.option(
     "--topic-prefix", default=None, help="Prefix of every topic name [env SAGAS_TOPIC_PREFIX]."
 )

@@ -3,14 +3,20 @@
 from __future__ import annotations
 
 import json
-import logging
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 import click
 
 from sagas.cli.contracts import COMPATIBILITY_LEVELS, contracts_of, register_contracts
-from sagas.cli.loading import bootstrap_option, kafka_settings, load_saga, prefix_option
+from sagas.cli.loading import (
+    bootstrap_option,
+    load_saga,
+    prefix_option,
+    reachable_kafka,
+)
+from sagas.cli.output import echo_json, output_option
+from sagas.cli.progress import progress
 from sagas.errors import SagaError
 
 if TYPE_CHECKING:
@@ -85,12 +91,13 @@ def _topic_settings(
     show_default=True,
     help="Compatibility rule of each step contract's subject [env SAGAS_SCHEMA_COMPATIBILITY].",
 )
+@output_option
 @bootstrap_option
 @prefix_option
 def topics_create(
     saga_ref: str, partitions: int | None, replication_factor: int | None,
-    min_insync_replicas: int | None, schema_compatibility: str, bootstrap_servers: str | None,
-    topic_prefix: str | None,
+    min_insync_replicas: int | None, schema_compatibility: str, output: str,
+    bootstrap_servers: str | None, topic_prefix: str | None,
 ) -> None:  # fmt: skip
     """Create the topics of MODULE:SAGA that are missing (idempotent).
 
@@ -99,28 +106,35 @@ def topics_create(
     """
     from processors.runner import provision
 
-    versions = load_saga(saga_ref)
-    kafka = kafka_settings(bootstrap_servers, topic_prefix)
     settings = _topic_settings(partitions, replication_factor, min_insync_replicas)
-    try:
+    versions = load_saga(saga_ref)
+    kafka = reachable_kafka(bootstrap_servers, topic_prefix)
+    with progress("creating topics"):
         report = provision(versions, kafka, settings)
-    except SagaError as exc:
-        raise click.ClickException(str(exc)) from exc
+    subjects: list[dict[str, Any]] = []
+    if kafka.schema_registry_url:
+        from schemas.registry import SchemaRegistryClient
+
+        registry = SchemaRegistryClient(kafka.schema_registry_url, timeout_s=5.0)
+        contracts = contracts_of(versions, kafka.topic_prefix)
+        with progress("registering step contracts"):
+            verdicts = register_contracts(registry, contracts, schema_compatibility.upper())
+        subjects = [{"subject": v.subject, "id": v.schema_id} for v in verdicts]
+    if output == "json":
+        echo_json(
+            {
+                "created": list(report.created),
+                "existing": list(report.existing),
+                "schemas": subjects,
+            }
+        )
+        return
     for name in report.created:
         click.echo(f"created  {name}")
     for name in report.existing:
         click.echo(f"exists   {name}")
-    if kafka.schema_registry_url:
-        from schemas.registry import SchemaRegistryClient
-
-        try:
-            registry = SchemaRegistryClient(kafka.schema_registry_url, timeout_s=5.0)
-            contracts = contracts_of(versions, kafka.topic_prefix)
-            verdicts = register_contracts(registry, contracts, schema_compatibility.upper())
-        except SagaError as exc:
-            raise click.ClickException(str(exc)) from exc
-        for verdict in verdicts:
-            click.echo(f"schema   {verdict.subject} (id {verdict.schema_id})")
+    for subject in subjects:
+        click.echo(f"schema   {subject['subject']} (id {subject['id']})")
 
 
 @topics.command("describe")
@@ -133,18 +147,11 @@ def topics_create(
     show_default=True,
     help="A table for people, or JSON for scripts.",
 )
-@click.option(
-    "--timeout",
-    type=float,
-    default=5.0,
-    show_default=True,
-    help="Seconds to wait for Kafka before giving up.",
-)
 @bootstrap_option
 @prefix_option
 def topics_describe(
     saga_ref: str, partitions: int | None, replication_factor: int | None,
-    min_insync_replicas: int | None, output: str, timeout: float,
+    min_insync_replicas: int | None, output: str,
     bootstrap_servers: str | None, topic_prefix: str | None,
 ) -> None:  # fmt: skip
     """Show each topic of MODULE:SAGA as the cluster has it, against what it should be.
@@ -158,12 +165,12 @@ def topics_describe(
     from topics.admin import TopicAdminError, admin_client
     from topics.description import describe_topics
 
-    versions = load_saga(saga_ref)
-    kafka = kafka_settings(bootstrap_servers, topic_prefix)
     settings = _topic_settings(partitions, replication_factor, min_insync_replicas)
-    config: dict[str, Any] = {**kafka.client_config(), "logger": _quiet_librdkafka()}
+    versions = load_saga(saga_ref)
+    kafka = reachable_kafka(bootstrap_servers, topic_prefix)
+    timeout = kafka.connect_timeout
     try:
-        client = admin_client(config)
+        client = admin_client(kafka.client_config())
         specs = saga_specs(client, versions, kafka, settings, timeout_s=timeout)
         described = describe_topics(client, specs, timeout_s=timeout)
     except TopicAdminError as exc:
@@ -181,15 +188,6 @@ def topics_describe(
         _print_descriptions(described)
     if not all(d.matches for d in described):
         raise SystemExit(1)
-
-
-def _quiet_librdkafka() -> logging.Logger:
-    # librdkafka reports every refused connection on stderr; the command says it in one line.
-    logger = logging.getLogger("sagas.cli.librdkafka")
-    if not logger.handlers:
-        logger.addHandler(logging.NullHandler())
-        logger.propagate = False
-    return logger
 
 
 _COLUMNS = ("partitions", "replication.factor", "min.insync.replicas", "cleanup.policy",

@@ -8,9 +8,11 @@ from pathlib import Path
 
 import click
 
-from sagas.cli.loading import bootstrap_option, kafka_settings, load_saga, prefix_option
+from sagas.cli.loading import bootstrap_option, load_saga, prefix_option, reachable_kafka
+from sagas.cli.log_setup import configure_logging, log_format_option, log_level_option
 from sagas.cli.stopping import stop_on_signals
-from sagas.errors import SagaError
+
+log = logging.getLogger("sagas.worker")
 
 
 @click.command()
@@ -33,7 +35,7 @@ from sagas.errors import SagaError
     type=click.Path(path_type=Path),
     default=Path(".sagas-state"),
     show_default=True,
-    help="Where the processor keeps its RocksDB state, and each part its instance id.",
+    help="Where the processor keeps its RocksDB state.",
 )
 @click.option(
     "--store",
@@ -45,15 +47,21 @@ from sagas.errors import SagaError
 @click.option(
     "--instance-id",
     default=None,
-    help="Stable id of this process across restarts (default: one kept in --state-dir,"
-    " made from the host, the state directory and the role).",
+    help="Stable id of this process across restarts (fences its old transactions).",
 )
 @click.option(
     "--metrics-port",
     type=int,
     envvar="SAGAS_METRICS_PORT",
     default=None,
-    help="Serve Prometheus metrics on this port [env SAGAS_METRICS_PORT].",
+    help="Serve Prometheus metrics, /healthz and /readyz on this port [env SAGAS_METRICS_PORT].",
+)
+@click.option(
+    "--health-port",
+    type=int,
+    envvar="SAGAS_HEALTH_PORT",
+    default=None,
+    help="Serve /healthz and /readyz on this port, without --metrics-port [env SAGAS_HEALTH_PORT].",
 )
 @click.option(
     "--dispatch-objective-ms",
@@ -75,69 +83,104 @@ from sagas.errors import SagaError
     default=False,
     help="Start even if workflows are in flight on saga versions this worker lacks.",
 )
+@log_level_option
+@log_format_option
 @bootstrap_option
 @prefix_option
 def worker(
     saga_ref: str, role: str, queues: tuple[str, ...], state_dir: Path, store: str,
-    instance_id: str | None, metrics_port: int | None, dispatch_objective_ms: int | None,
-    create_topics: bool,
-    allow_missing_versions: bool, bootstrap_servers: str | None, topic_prefix: str | None,
+    instance_id: str | None, metrics_port: int | None, health_port: int | None,
+    dispatch_objective_ms: int | None, create_topics: bool, allow_missing_versions: bool,
+    log_level: str, log_format: str,
+    bootstrap_servers: str | None, topic_prefix: str | None,
 ) -> None:  # fmt: skip
     """Run the saga processor and/or step worker of MODULE:SAGA until Ctrl-C or SIGTERM."""
-    from prometheus_client import CollectorRegistry, start_http_server
+    from prometheus_client import CollectorRegistry
 
+    from processors.broker_watch import BrokerWatch
+    from processors.health_server import serve_health
     from processors.metrics import Metrics, PrometheusMetrics
     from processors.runner import Role, WorkerRunner, provision
     from processors.settings import ProcessorSettings, WorkerSettings
     from processors.version_check import MissingVersionsError, check_versions
 
-    logging.basicConfig(
-        level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
-    )
+    configure_logging(log_level, log_format)
+    if metrics_port is not None and health_port is not None:
+        raise click.UsageError("--metrics-port serves the health endpoints too: choose one")
     versions = load_saga(saga_ref)
-    kafka = kafka_settings(bootstrap_servers, topic_prefix)
+    kafka = reachable_kafka(bootstrap_servers, topic_prefix)
     metrics: Metrics = Metrics()
+    registry: CollectorRegistry | None = None
     if metrics_port is not None:
         registry = CollectorRegistry()
         metrics = PrometheusMetrics(registry)
-        start_http_server(metrics_port, registry=registry)
+    if create_topics:
+        provision(versions, kafka)
     try:
-        if create_topics:
-            provision(versions, kafka)
+        check_versions(versions, kafka)
+    except MissingVersionsError as exc:
+        if not allow_missing_versions:
+            raise
+        log.warning("%s", exc)
+    runner = WorkerRunner(
+        versions,
+        kafka,
+        role=Role(role),
+        queues=queues or None,
+        processor_settings=ProcessorSettings(
+            state_dir=state_dir,
+            store="memory" if store == "memory" else "rocksdb",
+            instance_id=instance_id,
+        ),
+        worker_settings=WorkerSettings(
+            instance_id=instance_id,
+            state_dir=state_dir,
+            dispatch_objective_ms=dispatch_objective_ms,
+        ),
+        metrics=metrics,
+        lag_interval=timedelta(seconds=5) if metrics_port is not None else None,
+    ).start()
+    watch = BrokerWatch(kafka).start()
+    parts = [part for part in (runner.processor, runner.worker) if part is not None]
+
+    def healthy() -> str | None:
+        if not runner.alive:
+            return "a part of the worker stopped"
+        if not watch.reachable:
+            return f"cannot reach Kafka at {kafka.bootstrap_servers}"
+        return None
+
+    def ready() -> str | None:
+        problem = healthy()
+        if problem is None and not all(part.ready.is_set() for part in parts):
+            return "waiting for partitions"
+        return problem
+
+    port = metrics_port if metrics_port is not None else health_port
+    server = None
+    if port is not None:
         try:
-            check_versions(versions, kafka)
-        except MissingVersionsError as exc:
-            if not allow_missing_versions:
-                raise
-            click.echo(f"Warning: {exc}", err=True)
-        runner = WorkerRunner(
-            versions,
-            kafka,
-            role=Role(role),
-            queues=queues or None,
-            processor_settings=ProcessorSettings(
-                state_dir=state_dir,
-                store="memory" if store == "memory" else "rocksdb",
-                instance_id=instance_id,
-            ),
-            worker_settings=WorkerSettings(
-                instance_id=instance_id,
-                state_dir=state_dir,
-                dispatch_objective_ms=dispatch_objective_ms,
-            ),
-            metrics=metrics,
-            lag_interval=timedelta(seconds=5) if metrics_port is not None else None,
-        ).start()
-    except SagaError as exc:
-        raise click.ClickException(str(exc)) from exc
+            server = serve_health(port, healthy, ready, registry)
+        except OSError as exc:
+            runner.stop()
+            watch.stop()
+            raise click.ClickException(f"cannot serve /healthz on port {port}: {exc}") from exc
     stop = stop_on_signals()
     versions_text = ", ".join(str(v) for v in sorted(versions.plans))
-    click.echo(f"Running saga {versions.name!r} (versions {versions_text}) as {role}.", err=True)
+    log.info(
+        "starting saga %r (versions %s) as %s; waiting for partitions",
+        versions.name, versions_text, role,
+    )  # fmt: skip
+    announced = False
     while not stop.wait(0.5):
         if not runner.alive:
             break
+        if not announced and all(part.ready.is_set() for part in parts):
+            log.info("ready: partitions assigned and restored")
+            announced = True
+    log.info("stopping")
     runner.stop()
-    try:
-        runner.raise_errors()
-    except SagaError as exc:
-        raise click.ClickException(str(exc)) from exc
+    watch.stop()
+    if server is not None:
+        server.shutdown()
+    runner.raise_errors()

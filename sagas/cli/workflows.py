@@ -6,23 +6,24 @@ import json
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import asdict
+from datetime import UTC, datetime
 from typing import Any
 
 import click
 
-from sagas.cli.loading import bootstrap_option, kafka_settings, prefix_option, saga_name
+from sagas.cli.exit_codes import CommandError, ExitCode
+from sagas.cli.loading import bootstrap_option, prefix_option, reachable_kafka, saga_name
+from sagas.cli.output import echo_json, output_option
+from sagas.cli.progress import progress
 from sagas.client import SagaClient
-from sagas.errors import SagaError
 from sagas.events import StatusRecord
 
 
 @contextmanager
 def _client(bootstrap_servers: str | None, topic_prefix: str | None) -> Iterator[SagaClient]:
-    client = SagaClient(kafka_settings(bootstrap_servers, topic_prefix))
+    client = SagaClient(reachable_kafka(bootstrap_servers, topic_prefix))
     try:
         yield client
-    except SagaError as exc:
-        raise click.ClickException(str(exc)) from exc
     finally:
         client.close()
 
@@ -36,13 +37,31 @@ def _json_argument(text: str | None, what: str) -> Any:
         raise click.BadParameter(f"{what} is not JSON: {exc}") from exc
 
 
-def _print_status(record: StatusRecord) -> None:
+def _status_data(record: StatusRecord) -> dict[str, Any]:
     data = asdict(record)
     data["status"] = record.status.value
-    for field in ("result",):
-        if data[field] is not None:
-            data[field] = json.loads(data[field])
-    click.echo(json.dumps(data, indent=2, default=str))
+    if data["result"] is not None:
+        data["result"] = json.loads(data["result"])
+    return data
+
+
+def _print_status(record: StatusRecord, output: str = "text") -> None:
+    if output == "json":
+        echo_json(_status_data(record))
+        return
+    for name, value in _status_data(record).items():
+        if value is None or value in ([], (), {}):
+            continue
+        if name.endswith("_ms") and isinstance(value, int):
+            name, value = name[:-3], datetime.fromtimestamp(value / 1000, tz=UTC).isoformat()
+        elif isinstance(value, dict | list | tuple):
+            value = json.dumps(value, default=str)
+        click.echo(f"{name + ':':<16}{value}")
+
+
+def _result(client: SagaClient, saga: Any, workflow_id: str, timeout: float) -> StatusRecord:
+    with progress(f"waiting for workflow {workflow_id} to end"):
+        return client.result(saga, workflow_id, timeout)
 
 
 saga_argument = click.argument("saga_ref", metavar="SAGA")
@@ -55,11 +74,12 @@ workflow_argument = click.argument("workflow_id")
 @click.option("--id", "workflow_id", default=None, help="Workflow id (default: a new one).")
 @click.option("--wait/--no-wait", default=False, help="Wait for the workflow to end.")
 @click.option("--timeout", type=float, default=300.0, show_default=True)
+@output_option
 @bootstrap_option
 @prefix_option
 def start(
     saga_ref: str, input_json: str, workflow_id: str | None, wait: bool, timeout: float,
-    bootstrap_servers: str | None, topic_prefix: str | None,
+    output: str, bootstrap_servers: str | None, topic_prefix: str | None,
 ) -> None:  # fmt: skip
     """Start a workflow of SAGA (MODULE:SAGA validates the input; a name sends it as is)."""
     data = _json_argument(input_json, "--input")
@@ -68,37 +88,49 @@ def start(
     saga = saga_name(saga_ref)
     with _client(bootstrap_servers, topic_prefix) as client:
         wid = client.start(saga, data, workflow_id=workflow_id)
-        click.echo(wid)
-        if wait:
-            _print_status(client.result(saga, wid, timeout))
+        if not wait:
+            if output == "json":
+                echo_json({"workflow_id": wid})
+            else:
+                click.echo(wid)
+            return
+        if output != "json":
+            click.echo(wid)
+        _print_status(_result(client, saga, wid, timeout), output)
 
 
 @click.command()
 @saga_argument
 @workflow_argument
+@output_option
 @bootstrap_option
 @prefix_option
 def status(
-    saga_ref: str, workflow_id: str, bootstrap_servers: str | None, topic_prefix: str | None
-) -> None:
-    """Print the latest status of a workflow."""
-    with _client(bootstrap_servers, topic_prefix) as client:
-        _print_status(client.status(saga_name(saga_ref), workflow_id))
+    saga_ref: str, workflow_id: str, output: str,
+    bootstrap_servers: str | None, topic_prefix: str | None,
+) -> None:  # fmt: skip
+    """Print the latest status of a workflow (exit code 3 if there is none)."""
+    with _client(bootstrap_servers, topic_prefix) as client, progress("reading statuses"):
+        record = client.status(saga_name(saga_ref), workflow_id)
+    _print_status(record, output)
 
 
 @click.command()
 @saga_argument
 @workflow_argument
 @click.option("--timeout", type=float, default=300.0, show_default=True)
+@output_option
 @bootstrap_option
 @prefix_option
 def result(
-    saga_ref: str, workflow_id: str, timeout: float,
+    saga_ref: str, workflow_id: str, timeout: float, output: str,
     bootstrap_servers: str | None, topic_prefix: str | None,
 ) -> None:  # fmt: skip
-    """Wait for a workflow to end and print its final status."""
+    """Wait for a workflow to end and print its final status (3: no such workflow,
+    5: it did not end in time)."""
     with _client(bootstrap_servers, topic_prefix) as client:
-        _print_status(client.result(saga_name(saga_ref), workflow_id, timeout))
+        record = _result(client, saga_name(saga_ref), workflow_id, timeout)
+    _print_status(record, output)
 
 
 @click.command()
@@ -114,7 +146,10 @@ def signal(
 ) -> None:  # fmt: skip
     """Send SIGNAL to a workflow."""
     data = _json_argument(payload, "--payload")
-    with _client(bootstrap_servers, topic_prefix) as client:
+    with (
+        _client(bootstrap_servers, topic_prefix) as client,
+        progress(f"sending {signal_name!r} to {workflow_id}"),
+    ):
         client.signal(saga_name(saga_ref), workflow_id, signal_name, data)
 
 
@@ -129,7 +164,7 @@ def cancel(
     bootstrap_servers: str | None, topic_prefix: str | None,
 ) -> None:  # fmt: skip
     """Cancel a workflow: compensate what it completed, end CANCELLED."""
-    with _client(bootstrap_servers, topic_prefix) as client:
+    with _client(bootstrap_servers, topic_prefix) as client, progress(f"cancelling {workflow_id}"):
         client.cancel(saga_name(saga_ref), workflow_id, reason)
 
 
@@ -144,28 +179,41 @@ def terminate(
     bootstrap_servers: str | None, topic_prefix: str | None,
 ) -> None:  # fmt: skip
     """Stop a workflow at once, without compensation."""
-    with _client(bootstrap_servers, topic_prefix) as client:
+    with _client(bootstrap_servers, topic_prefix) as client, progress(f"terminating {workflow_id}"):
         client.terminate(saga_name(saga_ref), workflow_id, reason)
 
 
 @click.command()
 @saga_argument
 @workflow_argument
+@output_option
 @bootstrap_option
 @prefix_option
 def history(
-    saga_ref: str, workflow_id: str, bootstrap_servers: str | None, topic_prefix: str | None
-) -> None:
+    saga_ref: str, workflow_id: str, output: str,
+    bootstrap_servers: str | None, topic_prefix: str | None,
+) -> None:  # fmt: skip
     """Print every event of a workflow in order, read from the saga's event log."""
     from sagas.client.history import describe, read_history
 
     target = saga_name(saga_ref)
     name = target if isinstance(target, str) else target.name
-    try:
-        events = read_history(kafka_settings(bootstrap_servers, topic_prefix), name, workflow_id)
-    except SagaError as exc:
-        raise click.ClickException(str(exc)) from exc
+    kafka = reachable_kafka(bootstrap_servers, topic_prefix)
+    with progress(f"reading the event log of {name}"):
+        events = read_history(kafka, name, workflow_id)
     if not events:
-        raise click.ClickException(f"no events of workflow {workflow_id!r} in saga {name!r}")
+        raise CommandError(
+            f"no events of workflow {workflow_id!r} in saga {name!r}", ExitCode.NOT_FOUND
+        )
+    if output == "json":
+        echo_json([_event_data(event) for event in events])
+        return
     for event in events:
         click.echo(describe(event))
+
+
+def _event_data(event: Any) -> dict[str, Any]:
+    data = asdict(event)
+    data["type"] = event.type.value
+    data["origin"] = event.origin.value
+    return data

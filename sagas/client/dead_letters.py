@@ -8,11 +8,12 @@ import time
 import uuid
 from dataclasses import dataclass
 
-from confluent_kafka import Consumer, KafkaException, Producer
+from confluent_kafka import Consumer, KafkaError, KafkaException, Message, Producer
 
 from sagas.config import KafkaSettings
 from sagas.errors import KafkaUnavailableError
 from sagas.events import Event, EventType, Origin
+from schemas.codecs import Codec
 from schemas.deployment_codecs import event_codec
 from topics.client_configs import producer_config
 from topics.consumer_reads import read_partition
@@ -60,7 +61,7 @@ def read_dead_letters(kafka: KafkaSettings, saga: str, timeout: float = 60.0) ->
         }
     )
     try:
-        described = consumer.list_topics(topic, timeout=timeout).topics.get(topic)
+        described = consumer.list_topics(topic, timeout=kafka.connect_timeout).topics.get(topic)
         if described is None or described.error is not None:
             raise KafkaUnavailableError(f"dead-letter topic {topic} does not exist", saga=saga)
         letters: list[DeadLetter] = []
@@ -92,10 +93,26 @@ def redrive(kafka: KafkaSettings, saga: str, letters: list[DeadLetter]) -> int:
     topic = TopicNames(saga, kafka.topic_prefix).events
     codec = event_codec(kafka, topic)
     producer = Producer(producer_config(kafka))
+    try:
+        return _send_back(producer, codec, topic, saga, letters)
+    finally:
+        producer.purge()
+        producer.close()
+
+
+def _send_back(
+    producer: Producer, codec: Codec[Event], topic: str, saga: str, letters: list[DeadLetter]
+) -> int:
+    failures: list[KafkaError] = []
+
+    def on_delivery(error: KafkaError | None, message: Message) -> None:
+        if error is not None:
+            failures.append(error)
+
     for letter in letters:
         wid = letter.workflow_id
         if wid is None or letter.value is None:
-            producer.produce(topic, letter.value, letter.key)
+            producer.produce(topic, letter.value, letter.key, on_delivery=on_delivery)
             continue
         payload = json.dumps(
             {
@@ -109,8 +126,15 @@ def redrive(kafka: KafkaSettings, saga: str, letters: list[DeadLetter]) -> int:
             type=EventType.REDRIVE_REQUESTED, origin=Origin.CLIENT,
             time_ms=time.time_ns() // 1_000_000, payload=payload,
         )  # fmt: skip
-        producer.produce(topic, codec.encode(event), wid.encode())
+        producer.produce(topic, codec.encode(event), wid.encode(), on_delivery=on_delivery)
     remaining = producer.flush(30)
     if remaining:
-        raise KafkaUnavailableError(f"{remaining} redriven record(s) not acknowledged", saga=saga)
+        raise KafkaUnavailableError(
+            f"{remaining} redriven record(s) not acknowledged: not written", saga=saga
+        )
+    if failures:
+        raise KafkaUnavailableError(
+            f"{len(failures)} redriven record(s) not written to Kafka, first: {failures[0].str()}",
+            saga=saga,
+        )
     return len(letters)

@@ -7,6 +7,7 @@ from datetime import UTC, datetime
 
 from confluent_kafka import Consumer, KafkaException
 
+from sagas.client.undecodable import undecodable
 from sagas.config import KafkaSettings
 from sagas.errors import KafkaUnavailableError, SerializationError
 from sagas.events import Event
@@ -22,7 +23,8 @@ def read_history(
     """Every event of ``workflow_id`` in log order: inputs and the processor's decisions.
 
     Only the workflow's partition is read (found with Kafka's murmur2 of the workflow id),
-    from its first retained offset to its committed end.
+    from its first retained offset to its committed end. A record of the workflow that
+    cannot be decoded raises :class:`SerializationError` naming it.
     """
     topic = TopicNames(saga, kafka.topic_prefix).events
     key = workflow_id.encode()
@@ -35,7 +37,7 @@ def read_history(
         }
     )
     try:
-        metadata = consumer.list_topics(topic, timeout=timeout)
+        metadata = consumer.list_topics(topic, timeout=kafka.connect_timeout)
         described = metadata.topics.get(topic)
         if described is None or described.error is not None:
             raise KafkaUnavailableError(f"event topic {topic} does not exist", saga=saga)
@@ -48,8 +50,9 @@ def read_history(
                 continue
             try:
                 events.append(codec.decode(value))
-            except SerializationError:
-                continue  # an unreadable record is in the DLQ with its reason
+            except SerializationError as exc:
+                offset = message.offset()
+                raise undecodable(codec, topic, partition, offset or 0, value, exc) from exc
         return events
     except KafkaException as exc:
         raise KafkaUnavailableError(f"reading {topic} failed: {exc}", saga=saga) from exc

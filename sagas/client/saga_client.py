@@ -20,6 +20,7 @@ from sagas.errors import (
     RecordTooLargeError,
     SagaError,
     SerializationError,
+    WaitTimeoutError,
     WorkflowEndedError,
     WorkflowNotFoundError,
 )
@@ -29,6 +30,7 @@ from schemas.deployment_codecs import event_codec, status_codec
 from topics.admin import TopicAdminError, topic_max_message_bytes
 from topics.client_configs import producer_config
 from topics.naming import TopicNames
+from topics.reachability import check_reachable
 from topics.record_limits import RecordLimits, producer_max_bytes
 
 SagaRef = Saga[Any] | SagaVersions | str
@@ -41,6 +43,10 @@ class SagaClient:
     ``start`` returns once the broker has acknowledged the request (``wait=False`` returns
     at once; :meth:`flush` then waits for every pending request). Starting a workflow id
     that exists is a no-op: the existing workflow goes on, and ``result`` answers for it.
+
+    The first request checks that a broker answers (:class:`KafkaUnreachableError` after
+    ``kafka.connect_timeout`` seconds otherwise), so nothing is sent to a cluster that is
+    not there.
     """
 
     def __init__(self, kafka: KafkaSettings | None = None) -> None:
@@ -53,6 +59,11 @@ class SagaClient:
         self._views: dict[str, StatusView] = {}
         self._views_lock = threading.Lock()
         self._failures: list[KafkaError] = []
+        self._reachable = False
+        self._failed = False
+        self._closed = False
+        self._started: set[tuple[str, str]] = set()
+        self._known_topics: set[str] = set()
 
     def start(
         self,
@@ -69,6 +80,7 @@ class SagaClient:
         wid = workflow_id or uuid.uuid4().hex
         event = _event(wid, name, version, EventType.START_REQUESTED, payload=payload)
         self._send(name, event, "the start request (its input)")
+        self._started.add((name, wid))
         if wait:
             self.flush()
         return wid
@@ -114,12 +126,19 @@ class SagaClient:
         return record
 
     def result(self, saga: SagaRef, workflow_id: str, timeout: float = 60.0) -> StatusRecord:
-        """Wait until a workflow has ended and return its final status."""
+        """Wait until a workflow has ended and return its final status.
+
+        A workflow this client did not start, and of which the status topic (read to its
+        end) knows nothing, raises :class:`WorkflowNotFoundError` at once.
+        """
         name, _ = _resolve(saga)
-        record = self._view(name).wait_for(workflow_id, lambda r: r.status.is_final, timeout)
+        view = self._view(name)
+        if (name, workflow_id) not in self._started and view.get(workflow_id) is None:
+            raise WorkflowNotFoundError("no such workflow", saga=name, workflow_id=workflow_id)
+        record = view.wait_for(workflow_id, lambda r: r.status.is_final, timeout)
         if record is None:
-            raise SagaError(
-                f"the workflow did not end within {timeout}s", saga=name, workflow_id=workflow_id
+            raise WaitTimeoutError(
+                f"the workflow did not end within {timeout:g} s", saga=name, workflow_id=workflow_id
             )
         return record
 
@@ -134,18 +153,37 @@ class SagaClient:
         """Wait until every request sent so far is acknowledged by the brokers."""
         remaining = self._producer.flush(timeout)
         failures, self._failures = self._failures, []
+        if remaining or failures:
+            self._failed = True
         if remaining:
-            raise KafkaUnavailableError(f"{remaining} request(s) not acknowledged in {timeout}s")
+            raise KafkaUnavailableError(
+                f"{remaining} request(s) not acknowledged in {timeout}s: not written"
+            )
         if failures:
-            raise KafkaUnavailableError(f"{len(failures)} request(s) failed, first: {failures[0]}")
+            raise KafkaUnavailableError(
+                f"{len(failures)} request(s) not written to Kafka, first: {failures[0].str()}"
+            )
 
     def close(self) -> None:
-        """Flush pending requests and stop the status views."""
-        self.flush()
-        with self._views_lock:
-            for view in self._views.values():
-                view.close()
-            self._views.clear()
+        """Flush pending requests, then close the status views and the producer.
+
+        After a failed request (already raised) or an unreachable cluster, what is still
+        queued is dropped rather than flushed again, so closing never raises twice.
+        """
+        if self._closed:
+            return
+        self._closed = True
+        try:
+            if self._failed or not self._reachable:
+                self._producer.purge()
+            else:
+                self.flush()
+        finally:
+            with self._views_lock:
+                for view in self._views.values():
+                    view.close()
+                self._views.clear()
+            self._producer.close()
 
     def __enter__(self) -> SagaClient:
         return self
@@ -181,8 +219,34 @@ class SagaClient:
                 f"{what} sent to a workflow that does not exist", saga=name, workflow_id=workflow_id
             )
 
+    def _ensure_reachable(self) -> None:
+        if not self._reachable:
+            try:
+                check_reachable(self.kafka)
+            except KafkaUnavailableError:
+                self._failed = True
+                raise
+            self._reachable = True
+
+    def _ensure_topic(self, saga: str, topic: str) -> None:
+        # A record for a missing topic would wait out the delivery timeout and fail;
+        # all topics are listed, since asking for one may create it on some brokers.
+        if topic in self._known_topics:
+            return
+        try:
+            metadata = self._producer.list_topics(timeout=self.kafka.connect_timeout)
+        except KafkaException as exc:
+            raise KafkaUnavailableError(f"cannot read the cluster's topics: {exc}") from exc
+        if topic not in metadata.topics:
+            raise SagaError(
+                f"event topic {topic} does not exist; run `sagas topics create` first", saga=saga
+            )
+        self._known_topics.add(topic)
+
     def _send(self, saga: str, event: Event, what: str) -> None:
+        self._ensure_reachable()
         topic = TopicNames(saga, self.kafka.topic_prefix).events
+        self._ensure_topic(saga, topic)
         value = event_codec(self.kafka, topic).encode(event)
         key = event.workflow_id.encode()
         excess = self._limits.excess(topic, key, value)
@@ -219,12 +283,16 @@ class SagaClient:
             self._failures.append(error)
 
     def _view(self, saga: str) -> StatusView:
+        self._ensure_reachable()
         with self._views_lock:
             view = self._views.get(saga)
             if view is None:
                 topic = TopicNames(saga, self.kafka.topic_prefix).status
                 view = self._views[saga] = StatusView(
-                    self.kafka.client_config(), topic, status_codec(self.kafka, topic)
+                    self.kafka.client_config(),
+                    topic,
+                    status_codec(self.kafka, topic),
+                    timeout=self.kafka.connect_timeout,
                 )
             return view
 

@@ -9,6 +9,7 @@ from typing import Any
 
 from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaException, TopicPartition
 
+from sagas.client.undecodable import undecodable
 from sagas.errors import KafkaUnavailableError, SerializationError
 from sagas.events import StatusRecord
 from schemas.codecs import Codec
@@ -18,10 +19,24 @@ from topics.consumer_reads import poll_batch
 class StatusView:
     """Tails every partition of one status topic from the start, keeping the latest record
     per workflow. The topic is compacted, so reading it whole stays proportional to the
-    number of workflows, not to their history."""
+    number of workflows, not to their history.
 
-    def __init__(self, config: dict[str, Any], topic: str, codec: Codec[StatusRecord]) -> None:
+    A record it cannot decode stops the view: every later query raises the
+    :class:`SerializationError` naming that record, since a status it skipped could be
+    the one asked for.
+    """
+
+    def __init__(
+        self,
+        config: dict[str, Any],
+        topic: str,
+        codec: Codec[StatusRecord],
+        *,
+        timeout: float = 30.0,
+    ) -> None:
         self.topic = topic
+        self._timeout = timeout
+        self._error: SerializationError | None = None
         self._consumer = Consumer(
             {
                 **config,
@@ -51,6 +66,7 @@ class StatusView:
         if fresh:
             self.catch_up(timeout)
         with self._changed:
+            self._raise_error()
             return self._records.get(workflow_id)
 
     def wait_for(
@@ -60,6 +76,7 @@ class StatusView:
         deadline = time.monotonic() + timeout
         with self._changed:
             while True:
+                self._raise_error()
                 record = self._records.get(workflow_id)
                 if record is not None and done(record):
                     return record
@@ -71,6 +88,7 @@ class StatusView:
     def snapshot(self) -> dict[str, StatusRecord]:
         """Every workflow's latest status seen so far."""
         with self._changed:
+            self._raise_error()
             return dict(self._records)
 
     def catch_up(self, timeout: float = 30.0) -> None:
@@ -84,6 +102,7 @@ class StatusView:
         deadline = time.monotonic() + timeout
         with self._changed:
             while any(self._positions.get(p, 0) < high for p, high in targets.items()):
+                self._raise_error()
                 remaining = deadline - time.monotonic()
                 if remaining <= 0:
                     raise KafkaUnavailableError(
@@ -99,9 +118,13 @@ class StatusView:
         with self._offsets_lock:
             self._offsets.close()
 
+    def _raise_error(self) -> None:
+        if self._error is not None:
+            raise self._error
+
     def _assign(self) -> list[int]:
         try:
-            metadata = self._consumer.list_topics(self.topic, timeout=30)
+            metadata = self._consumer.list_topics(self.topic, timeout=self._timeout)
         except KafkaException as exc:
             raise KafkaUnavailableError(f"cannot read metadata of {self.topic}: {exc}") from exc
         topic = metadata.topics.get(self.topic)
@@ -131,8 +154,13 @@ class StatusView:
                     continue
                 try:
                     records.append(decode(value))
-                except SerializationError:
-                    continue  # a status record is a summary; the event log stays the truth
+                except SerializationError as exc:
+                    with self._changed:
+                        self._error = undecodable(
+                            self._codec, self.topic, partition, offset, value, exc
+                        )
+                        self._changed.notify_all()
+                    return
             # Positions move past transaction markers too: ask the consumer where it is.
             current = self._consumer.position(
                 [TopicPartition(self.topic, p) for p in self._partitions]

@@ -80,12 +80,19 @@ def test_in_flight_version_1_finishes_on_it_after_version_2_is_deployed(
     ) as forced:  # fmt: skip
         try:
             assert forced.stderr is not None
-            said = [forced.stderr.readline() for _ in range(2)]
+            said: list[str] = []
+            while len(said) < 50 and not any("starting saga" in line for line in said):
+                said.append(forced.stderr.readline())
         finally:
             forced.terminate()
             forced.wait(60)
-    assert said[0].startswith("Warning: 3 workflow(s) on version 1 still in flight"), said
-    assert said[1].startswith("Running saga 'versioned' (versions 2) as steps"), said
+    warned = [i for i, line in enumerate(said) if "3 workflow(s) on version 1 still in" in line]
+    started = [i for i, line in enumerate(said) if "starting saga 'versioned' (versions 2)" in line]
+    assert warned, said
+    assert started, said
+    assert warned[0] < started[0], said
+    assert " WARNING sagas.worker: " in said[warned[0]], said
+    assert "as steps" in said[started[0]], said
 
     both = compile_versions(versioned_saga.both)
     check_versions(both, kafka)  # has every version in flight: no error
