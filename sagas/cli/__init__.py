@@ -8,6 +8,7 @@ from sagas.cli.dashboard import dashboard
 from sagas.cli.dev import dev
 from sagas.cli.dlq import dlq
 from sagas.cli.lag import lag
+from sagas.cli.replay import replay, reset
 from sagas.cli.schemas import schemas
 from sagas.cli.topics import topics
 from sagas.cli.worker import worker
@@ -34,5 +35,7 @@ for command in (
     lag,
     dashboard,
     schemas,
+    replay,
+    reset,
 ):
     main.add_command(command)

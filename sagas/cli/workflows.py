@@ -151,13 +151,22 @@ def terminate(
 @click.command()
 @saga_argument
 @workflow_argument
+@click.option(
+    "--output",
+    type=click.Choice(["text", "jsonl"]),
+    default="text",
+    show_default=True,
+    help="Lines for people, or JSON lines that the test kit's replay_history reads.",
+)
 @bootstrap_option
 @prefix_option
 def history(
-    saga_ref: str, workflow_id: str, bootstrap_servers: str | None, topic_prefix: str | None
-) -> None:
+    saga_ref: str, workflow_id: str, output: str, bootstrap_servers: str | None,
+    topic_prefix: str | None,
+) -> None:  # fmt: skip
     """Print every event of a workflow in order, read from the saga's event log."""
     from sagas.client.history import describe, read_history
+    from schemas.history_lines import dump_line
 
     target = saga_name(saga_ref)
     name = target if isinstance(target, str) else target.name
@@ -168,4 +177,4 @@ def history(
     if not events:
         raise click.ClickException(f"no events of workflow {workflow_id!r} in saga {name!r}")
     for event in events:
-        click.echo(describe(event))
+        click.echo(dump_line(event) if output == "jsonl" else describe(event))

@@ -37,6 +37,7 @@ LAYERS: dict[str, int] = {
     "sagas.errors": 0,
     "sagas.config": 0,
     "sagas.events": 0,
+    "sagas.log_order": 0,
     "schemas": 1,
     "topics": 2,
     "sagas": 3,
