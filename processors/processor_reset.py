@@ -2,8 +2,8 @@
 
 While the processor group has no live member: its committed offsets on ``S.events`` go
 to the log start (or the first record at a time), its local stores are deleted, and its
-changelog is emptied, so that the next start builds its state again from what it reads
-instead of restoring the state it had.
+changelog is emptied (a tombstone for every key), so that the next start builds its
+state again from what it reads instead of restoring the state it had.
 """
 
 from __future__ import annotations
@@ -16,6 +16,7 @@ from typing import Literal
 from confluent_kafka import KafkaException
 
 from processors.log_reading import client_config
+from processors.replay import ChangelogRewrite
 from processors.store.rocksdb import RocksDBStore
 from sagas.config import KafkaSettings
 from sagas.errors import KafkaUnavailableError
@@ -24,7 +25,7 @@ from topics.admin import admin_client
 from topics.naming import TopicNames
 from topics.offset_reads import committed_offsets, topic_partitions
 from topics.offset_reset import OffsetChange, require_inactive, reset_offsets
-from topics.record_deletion import delete_all_records, records_held
+from topics.record_counts import records_held
 
 
 @dataclass(frozen=True, slots=True)
@@ -41,7 +42,7 @@ class ResetPlan:
     """The local stores that are deleted (those that exist)."""
     changelog_topic: str
     changelog_records: dict[int, int]
-    """Records the changelog holds per partition, all deleted."""
+    """Records the changelog holds per partition; each key it holds gets a tombstone."""
     offsets: tuple[OffsetChange, ...] = ()
     """The offsets moved (empty on a dry run)."""
 
@@ -78,9 +79,15 @@ def reset_processor(
         if dry_run:
             return plan
         changes = reset_offsets(config, group, names.events, to, timeout_s=10)
-        for tp in partitions:
-            store.destroy_partition(tp.partition)
-        delete_all_records(config, names.state_changelog)
+        rewrite = ChangelogRewrite(kafka, versions.name)
+        try:
+            for tp in partitions:
+                store.destroy_partition(tp.partition)
+                # Tombstones, not deleted records: Kafka refuses DeleteRecords on a
+                # compacted topic, and a restore that reads them ends with nothing.
+                rewrite.agree(tp.partition, {})
+        finally:
+            rewrite.close()
     except KafkaException as exc:
         raise KafkaUnavailableError(f"cannot reset {group}: {exc}") from exc
     return ResetPlan(

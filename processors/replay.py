@@ -15,7 +15,7 @@ No command, status or answer is produced: the decisions are in the log already.
 from __future__ import annotations
 
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, fields
 from datetime import timedelta
 from pathlib import Path
@@ -146,17 +146,11 @@ def replay(
     ranges, rebuilt = fold_log(versions, kafka, progress)
     _require_inactive(config, group)
     store = RocksDBStore(state_dir, group, names.events, RocksDBOptions(open_max_retries=0))
-    restorer = ChangelogRestorer(config, names.state_changelog)
-    producer = Producer(
-        transactional_producer_config(kafka, f"{group}.replay", timedelta(seconds=60))
-        | {"logger": config["logger"]}
-    )
+    rewrite = ChangelogRewrite(kafka, versions.name)
     reports = []
     try:
-        producer.init_transactions(30)
-        writer = ChangelogWriter(producer, names.state_changelog)
         for part, partition in zip(ranges, rebuilt, strict=True):
-            written, offset = _agree_changelog(producer, writer, restorer, partition)
+            written, offset = rewrite.agree(part.partition, partition.changes)
             local = store.partition(part.partition)
             local.clear()
             local.write(partition.changes, offset)
@@ -167,12 +161,9 @@ def replay(
                     len(partition.parked), written,
                 )
             )  # fmt: skip
-    except KafkaException as exc:
-        raise KafkaUnavailableError(f"writing {names.state_changelog} failed: {exc}") from exc
     finally:
         store.close()
-        restorer.close()
-        producer.flush(10)
+        rewrite.close()
     reset_offsets(config, group, names.events, {p.partition: p.end for p in ranges})
     return ReplayReport(versions.name, group, tuple(reports), time.perf_counter() - started)
 
@@ -184,28 +175,54 @@ def _require_inactive(config: dict[str, object], group: str) -> None:
         raise KafkaUnavailableError(f"cannot describe group {group}: {exc}") from exc
 
 
-def _agree_changelog(
-    producer: Producer,
-    writer: ChangelogWriter,
-    restorer: ChangelogRestorer,
-    rebuilt: RebuiltPartition,
-) -> tuple[int, int | None]:
-    """Write what makes the changelog partition hold ``rebuilt``; (records, last offset)."""
-    current = MemoryPartitionStore(rebuilt.partition)
-    restorer.restore(current)
-    changes: dict[bytes, bytes | None] = {
-        key: None for key, _ in current.iter_range(b"") if key not in rebuilt.changes
-    }
-    for key, value in rebuilt.changes.items():
-        if current.get(key) != value:
-            changes[key] = value
-    if not changes:
-        return 0, current.changelog_offset()
-    producer.begin_transaction()
-    writer.produce(rebuilt.partition, changes)
-    producer.commit_transaction(60)
-    offsets = writer.take_offsets()
-    return len(changes), offsets.get(rebuilt.partition, current.changelog_offset())
+class ChangelogRewrite:
+    """Makes changelog partitions hold given contents, with as few records as it takes."""
+
+    def __init__(self, kafka: KafkaSettings, saga: str) -> None:
+        names = TopicNames(saga, kafka.topic_prefix)
+        config = client_config(kafka)
+        self._topic = names.state_changelog
+        self._restorer = ChangelogRestorer(config, names.state_changelog)
+        self._producer = Producer(
+            transactional_producer_config(
+                kafka, f"{names.processor_group}.replay", timedelta(seconds=60)
+            )
+            | {"logger": config["logger"]}
+        )
+        try:
+            self._producer.init_transactions(30)
+        except KafkaException as exc:
+            self._restorer.close()
+            raise KafkaUnavailableError(f"cannot write {self._topic}: {exc}") from exc
+        self._writer = ChangelogWriter(self._producer, names.state_changelog)
+
+    def agree(self, partition: int, content: Mapping[bytes, bytes]) -> tuple[int, int | None]:
+        """Write what makes changelog ``partition`` hold ``content`` (one transaction: the
+        keys whose value differs, tombstones for the keys not in it); returns how many
+        records that took and the offset of the partition's last record."""
+        current = MemoryPartitionStore(partition)
+        self._restorer.restore(current)
+        changes: dict[bytes, bytes | None] = {
+            key: None for key, _ in current.iter_range(b"") if key not in content
+        }
+        for key, value in content.items():
+            if current.get(key) != value:
+                changes[key] = value
+        if not changes:
+            return 0, current.changelog_offset()
+        try:
+            self._producer.begin_transaction()
+            self._writer.produce(partition, changes)
+            self._producer.commit_transaction(60)
+        except KafkaException as exc:
+            raise KafkaUnavailableError(f"writing {self._topic} failed: {exc}") from exc
+        offsets = self._writer.take_offsets()
+        return len(changes), offsets.get(partition, current.changelog_offset())
+
+    def close(self) -> None:
+        """Release the producer and the restore consumers."""
+        self._restorer.close()
+        self._producer.flush(10)
 
 
 def live_states(

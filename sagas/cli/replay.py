@@ -197,7 +197,8 @@ def reset(
     """Make the saga processor of MODULE:SAGA start over, like Kafka Streams' reset tool.
 
     Moves the processor group's offsets on <saga>.events to the log start (or
-    --to-datetime), deletes its local stores in --state-dir and empties its changelog,
+    --to-datetime), deletes its local stores in --state-dir and empties its changelog
+    (a tombstone per key),
     so its next start processes the log again. Refused while the group has live members.
     """
     from processors.processor_reset import reset_processor
@@ -232,6 +233,6 @@ def reset(
     for path in plan.store_paths:
         click.echo(f"{verb} delete store {path}")
     held = sum(plan.changelog_records.values())
-    click.echo(f"{verb} delete {held} record(s) of {plan.changelog_topic}")
+    click.echo(f"{verb} tombstone every key of {plan.changelog_topic} ({held} record(s) now)")
     for change in plan.offsets:
         click.echo(f"{change.topic}[{change.partition}]: {change.before} -> {change.after}")
