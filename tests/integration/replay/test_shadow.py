@@ -109,3 +109,17 @@ def test_text_output_names_each_differing_workflow(
     assert sorted(line.split(":")[0] for line in lines[:-1]) == sorted(RETRIED)
     everyone = len(REFUSED | RETRIED | PLAIN)
     assert lines[-1] == f"{len(RETRIED)} of {everyone} workflow(s) would be decided differently"
+
+
+def test_history_jsonl_is_what_the_test_kit_replays(recorded_log: KafkaSettings) -> None:
+    from sagas.testing import HistoryMismatchError, load_history, replay_history
+
+    result = run_cli(
+        recorded_log, "history", shadow_sagas.SAGA_NAME, "retried-0", "--output", "jsonl"
+    )
+    assert result.exit_code == 0, result.output
+    events = load_history(result.stdout)
+    assert any(e.type.value == "retry_scheduled" for e in events)
+    assert replay_history(shadow_sagas.saga, events).status.value == "COMPLETED"
+    with pytest.raises(HistoryMismatchError):
+        replay_history(shadow_sagas.slower_retry, events)
