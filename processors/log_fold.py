@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import base64
 import json
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 
 from processors.log_reading import DeadLettered, DeadLetterIndex
@@ -23,6 +23,7 @@ from sagas.events import INPUT_TYPES, Event, EventType
 from sagas.log_order import processing_order
 from sagas.state import WorkflowState
 from sagas.versions import SagaVersions
+from schemas.avro_reader import read_event
 from schemas.codecs import Codec
 from topics.dead_letter_headers import DlqReason
 
@@ -61,7 +62,7 @@ class PartitionFold:
         """``inputs_end``: the offset from which inputs were not processed yet (the group's
         committed offset); they are left for the processor, while decisions are all taken."""
         self._versions = versions
-        self._decode = codec.decode
+        self._decode = _decoder(codec)
         self._saga = versions.name
         self.partition = partition
         letters = dead_letters or DeadLetterIndex({}, {})
@@ -201,6 +202,19 @@ class PartitionFold:
                 workflow_id=wid,
             )
         return plan.fold(ordered)
+
+
+def _decoder(codec: Codec[Event]) -> Callable[[bytes], Event]:
+    """The codec's decode, with plain Avro bodies read by the direct reader (about twice
+    as fast); framed (schema registry) values, which start with byte 0, go to the codec."""
+    slow = codec.decode
+
+    def decode(data: bytes) -> Event:
+        if data[:1] == b"\0":
+            return slow(data)
+        return read_event(data)
+
+    return decode
 
 
 def _text(key: bytes | None) -> str | None:

@@ -61,6 +61,20 @@ def segments(events: Iterable[Event]) -> Iterator[Segment]:
     yield from (_close(segment, by_id) for segment in waiting)
 
 
+def _in_order(events: list[Event]) -> bool:
+    """Whether every decision follows what caused it with no other input between (the
+    common case, checked cheaply before any reordering)."""
+    last: str | None = None
+    processor = Origin.PROCESSOR
+    fired = EventType.TIMER_FIRED
+    for event in events:
+        if event.origin is not processor or event.type is fired:
+            last = event.event_id
+        elif event.cause is not None and event.cause != last:
+            return False
+    return True
+
+
 def _close(segment: Segment, by_id: dict[str, Segment]) -> Segment:
     by_id.pop(segment.trigger.event_id, None)
     return segment
@@ -68,6 +82,9 @@ def _close(segment: Segment, by_id: dict[str, Segment]) -> Segment:
 
 def processing_order(events: Iterable[Event]) -> list[Event]:
     """A workflow's events reordered so that each input precedes its own decisions."""
+    events = list(events)
+    if _in_order(events):
+        return events
     ordered: list[Event] = []
     for segment in segments(events):
         if segment.decisions and segment.decisions[0] is segment.trigger:
