@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from confluent_kafka import Consumer, KafkaException, Message, TopicPartition
+from confluent_kafka.admin import AdminClient
 
 from sagas.config import KafkaSettings
 from sagas.errors import KafkaUnavailableError
@@ -61,6 +62,20 @@ def client_config(kafka: KafkaSettings) -> dict[str, Any]:
         "logger": LIBRDKAFKA_LOG,
         "socket.connection.setup.timeout.ms": int(CONNECT_TIMEOUT_S * 1000),
     }
+
+
+def check_reachable(kafka: KafkaSettings, topic: str) -> None:
+    """Raise :class:`KafkaUnavailableError` within seconds unless the cluster answers and
+    holds ``topic``."""
+    admin = AdminClient(client_config(kafka))
+    try:
+        found = admin.list_topics(topic, timeout=CONNECT_TIMEOUT_S).topics.get(topic)
+    except KafkaException as exc:
+        raise KafkaUnavailableError(
+            f"cannot reach Kafka at {kafka.bootstrap_servers}: {_text(exc)}"
+        ) from exc
+    if found is None or found.error is not None:
+        raise KafkaUnavailableError(f"topic {topic} does not exist on {kafka.bootstrap_servers}")
 
 
 @dataclass(frozen=True, slots=True)

@@ -15,7 +15,7 @@ from typing import Literal
 
 from confluent_kafka import KafkaException
 
-from processors.log_reading import client_config
+from processors.log_reading import check_reachable, client_config
 from processors.replay import ChangelogRewrite
 from processors.store.rocksdb import RocksDBStore
 from sagas.config import KafkaSettings
@@ -59,6 +59,7 @@ def reset_processor(
     names = TopicNames(versions.name, kafka.topic_prefix)
     group = names.processor_group
     config = client_config(kafka)
+    check_reachable(kafka, names.events)
     try:
         require_inactive(config, group, timeout_s=10)
         partitions = topic_partitions(admin_client(config), [names.events], 10)

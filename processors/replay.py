@@ -27,6 +27,7 @@ from processors.log_reading import (
     LogReader,
     PartitionRange,
     Progress,
+    check_reachable,
     client_config,
     processed_ends,
     read_dead_letter_index,
@@ -142,6 +143,7 @@ def replay(
     names = TopicNames(versions.name, kafka.topic_prefix)
     config = client_config(kafka)
     group = names.processor_group
+    check_reachable(kafka, names.events)
     _require_inactive(config, group)
     ranges, rebuilt = fold_log(versions, kafka, progress)
     _require_inactive(config, group)

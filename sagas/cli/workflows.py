@@ -165,13 +165,17 @@ def history(
     topic_prefix: str | None,
 ) -> None:  # fmt: skip
     """Print every event of a workflow in order, read from the saga's event log."""
+    from processors.log_reading import CONNECT_TIMEOUT_S, client_config
     from sagas.client.history import describe, read_history
     from schemas.history_lines import dump_line
 
     target = saga_name(saga_ref)
     name = target if isinstance(target, str) else target.name
+    kafka = kafka_settings(bootstrap_servers, topic_prefix)
     try:
-        events = read_history(kafka_settings(bootstrap_servers, topic_prefix), name, workflow_id)
+        events = read_history(
+            kafka, name, workflow_id, CONNECT_TIMEOUT_S, config=client_config(kafka)
+        )
     except SagaError as exc:
         raise click.ClickException(str(exc)) from exc
     if not events:

@@ -125,6 +125,7 @@ def test_every_command_fails_fast_with_one_line_when_kafka_is_unreachable(tmp_pa
         ["replay", SAGA_REF, "--verify", "--state-dir", str(tmp_path)],
         ["replay", "--shadow", SAGA_REF],
         ["reset", SAGA_REF, "--state-dir", str(tmp_path)],
+        ["history", "flaky_order", "order-1", "--output", "jsonl"],
     ):
         started = time.monotonic()
         result = run_cli(dead, *args)
