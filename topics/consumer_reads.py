@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 
-from confluent_kafka import Consumer, Message, TopicPartition
+from confluent_kafka import Consumer, KafkaError, KafkaException, Message, TopicPartition
 
 
 def poll_batch(consumer: Consumer, max_records: int, timeout: float) -> list[Message]:
@@ -42,3 +43,40 @@ def read_partition(
         for message in consumer.consume(1000, 1.0):
             if message.error() is None:
                 yield message
+
+
+def read_range(
+    consumer: Consumer, topic: str, partition: int, start: int, end: int, *,
+    chunk: int = 10_000, timeout: float = 60.0,
+) -> Iterator[list[Message]]:  # fmt: skip
+    """The records of one partition from ``start`` up to ``end`` (excluded), in chunks.
+
+    Meant for ``read_committed`` consumers whose ``end`` is the last stable offset: the
+    position, which steps over transaction markers and aborted records, says when it is
+    reached. Raises ``KafkaException`` on a consume error, ``TimeoutError`` when no
+    progress is made for ``timeout`` seconds.
+    """
+    tp = TopicPartition(topic, partition)
+    if start >= end:
+        return
+    consumer.assign([TopicPartition(topic, partition, start)])
+    try:
+        stalled_since = time.monotonic()
+        while True:
+            messages = consumer.consume(chunk, 0.1)
+            records = []
+            for message in messages:
+                error = message.error()
+                if error is None:
+                    records.append(message)
+                elif error.code() != KafkaError._PARTITION_EOF:
+                    raise KafkaException(error)
+            if records:
+                stalled_since = time.monotonic()
+                yield records
+            if consumer.position([tp])[0].offset >= end:
+                return
+            if time.monotonic() - stalled_since > timeout:
+                raise TimeoutError(f"reading {topic}[{partition}] made no progress for {timeout}s")
+    finally:
+        consumer.unassign()

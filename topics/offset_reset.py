@@ -33,15 +33,20 @@ _ACTIVE_GROUP_CODES = ("UNKNOWN_MEMBER_ID", "REBALANCE_IN_PROGRESS", "GROUP_SUBS
 class GroupActiveError(SagaError):
     """A consumer group still has members, so its offsets cannot be moved under it."""
 
-    def __init__(self, group: str, state: str, members: int | None) -> None:
+    def __init__(
+        self, group: str, state: str, members: int | None, names: tuple[str, ...] = ()
+    ) -> None:
         counted = "" if members is None else f", {members} member(s)"
+        named = f": {', '.join(names)}" if names else ""
         super().__init__(
-            f"consumer group {group!r} is active ({state}{counted});"
-            " stop its consumers before resetting its offsets",
+            f"consumer group {group!r} is active ({state}{counted}{named});"
+            " stop its consumers first",
         )
         self.group = group
         self.state = state
         self.members = members
+        self.names = names
+        """Each live member as ``client_id@host``."""
 
 
 class InvalidOffsetError(ConfigurationError):
@@ -110,6 +115,11 @@ def reset_offsets(
     ]
 
 
+def require_inactive(config: Mapping[str, Any], group: str, *, timeout_s: float = 30.0) -> None:
+    """Raise :class:`GroupActiveError` (naming the live members) while ``group`` has members."""
+    _require_inactive(admin_client(config), group, time.monotonic() + timeout_s)
+
+
 def _require_inactive(client: AdminClient, group: str, deadline: float) -> None:
     def describe() -> Any:
         timeout_s = max(deadline - time.monotonic(), 0.1)
@@ -125,7 +135,10 @@ def _require_inactive(client: AdminClient, group: str, deadline: float) -> None:
             return
         raise
     if description.state not in _INACTIVE or description.members:
-        raise GroupActiveError(group, description.state.name, len(description.members))
+        names = tuple(
+            f"{member.client_id}@{member.host.lstrip('/')}" for member in description.members
+        )
+        raise GroupActiveError(group, description.state.name, len(description.members), names)
 
 
 def _targets(

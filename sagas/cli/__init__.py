@@ -13,6 +13,7 @@ from sagas.cli.dlq import dlq
 from sagas.cli.exit_codes import EPILOG, command_error
 from sagas.cli.lag import lag
 from sagas.cli.log_setup import configure_logging
+from sagas.cli.replay import replay, reset
 from sagas.cli.schemas import schemas
 from sagas.cli.topics import topics
 from sagas.cli.worker import worker
@@ -54,5 +55,7 @@ for command in (
     lag,
     dashboard,
     schemas,
+    replay,
+    reset,
 ):
     main.add_command(command)

@@ -186,7 +186,14 @@ def terminate(
 @click.command()
 @saga_argument
 @workflow_argument
-@output_option
+@click.option(
+    "--output",
+    type=click.Choice(["text", "json", "jsonl"]),
+    default="text",
+    show_default=True,
+    help="Lines for people, a JSON array for scripts, or JSON lines that the test kit's"
+    " replay_history reads.",
+)
 @bootstrap_option
 @prefix_option
 def history(
@@ -195,6 +202,7 @@ def history(
 ) -> None:  # fmt: skip
     """Print every event of a workflow in order, read from the saga's event log."""
     from sagas.client.history import describe, read_history
+    from schemas.history_lines import dump_line
 
     target = saga_name(saga_ref)
     name = target if isinstance(target, str) else target.name
@@ -209,7 +217,7 @@ def history(
         echo_json([_event_data(event) for event in events])
         return
     for event in events:
-        click.echo(describe(event))
+        click.echo(dump_line(event) if output == "jsonl" else describe(event))
 
 
 def _event_data(event: Any) -> dict[str, Any]:

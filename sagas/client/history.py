@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Mapping
 from datetime import UTC, datetime
+from typing import Any
 
 from confluent_kafka import Consumer, KafkaException
 
@@ -18,19 +20,25 @@ from topics.partitioning import partition_for
 
 
 def read_history(
-    kafka: KafkaSettings, saga: str, workflow_id: str, timeout: float = 60.0
+    kafka: KafkaSettings,
+    saga: str,
+    workflow_id: str,
+    timeout: float = 60.0,
+    *,
+    config: Mapping[str, Any] | None = None,
 ) -> list[Event]:
     """Every event of ``workflow_id`` in log order: inputs and the processor's decisions.
 
     Only the workflow's partition is read (found with Kafka's murmur2 of the workflow id),
     from its first retained offset to its committed end. A record of the workflow that
-    cannot be decoded raises :class:`SerializationError` naming it.
+    cannot be decoded raises :class:`SerializationError` naming it. ``config`` replaces
+    the connection settings.
     """
     topic = TopicNames(saga, kafka.topic_prefix).events
     key = workflow_id.encode()
     consumer = Consumer(
         {
-            **kafka.client_config(),
+            **(kafka.client_config() if config is None else config),
             "group.id": f"{topic}.history.{uuid.uuid4().hex[:8]}",
             "enable.auto.commit": False,
             "isolation.level": "read_committed",

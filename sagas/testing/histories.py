@@ -9,17 +9,18 @@ given another timeout...) fails the test instead of surprising production.
 
 from __future__ import annotations
 
-import json
-from collections.abc import Iterable
-from dataclasses import asdict
 from enum import StrEnum
 from typing import Any
 
 from sagas.definition import Saga
-from sagas.errors import SagaError, SerializationError, UnapplicableEventError
-from sagas.events import ErrorInfo, Event, EventType, Origin
+from sagas.errors import SagaError, UnapplicableEventError
+from sagas.events import Event, EventType, Origin
+from sagas.log_order import processing_order
 from sagas.state import WorkflowState
 from sagas.versions import SagaVersions, compile_versions
+from schemas.history_lines import dump_history, load_history
+
+__all__ = ["HistoryMismatchError", "dump_history", "load_history", "replay_history"]
 
 _COMPARED = ("type", "step", "attempt", "payload", "error", "name", "due_ms", "parent")
 
@@ -28,37 +29,15 @@ class HistoryMismatchError(SagaError):
     """The current saga definition takes other decisions than a recorded history holds."""
 
 
-def dump_history(events: Iterable[Event]) -> str:
-    """The events as JSON lines, one event per line."""
-    return "".join(json.dumps(asdict(event), separators=(",", ":")) + "\n" for event in events)
-
-
-def load_history(text: str) -> list[Event]:
-    """The events of a ``dump_history`` text; raises ``SerializationError`` on bad lines."""
-    events = []
-    for number, line in enumerate(text.splitlines(), start=1):
-        if not line.strip():
-            continue
-        try:
-            fields: dict[str, Any] = json.loads(line)
-            fields["type"] = EventType(fields["type"])
-            fields["origin"] = Origin(fields["origin"])
-            if fields.get("error") is not None:
-                fields["error"] = ErrorInfo(**fields["error"])
-            events.append(Event(**fields))
-        except (ValueError, TypeError, KeyError) as exc:
-            raise SerializationError(
-                f"line {number} of the history is not an event: {exc}"
-            ) from exc
-    return events
-
-
 def replay_history(saga: Saga[Any] | SagaVersions, events: list[Event]) -> WorkflowState:
     """Handle the recorded inputs again and check every decision matches; the final state.
 
     Raises ``HistoryMismatchError`` at the first decision that differs.
     """
     versions = compile_versions(saga)
+    # A history read from a real log may show an input before the decisions of the
+    # one before it (one batch): replay it in the order the processor took it.
+    events = processing_order(events)
     state: WorkflowState | None = None
     i = 0
     while i < len(events):

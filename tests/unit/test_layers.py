@@ -38,6 +38,7 @@ LAYERS: dict[str, int] = {
     "sagas.config": 0,
     "sagas.events": 0,
     "sagas.kafka_logs": 0,
+    "sagas.log_order": 0,
     "schemas": 1,
     "topics": 2,
     "sagas": 3,

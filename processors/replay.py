@@ -1,0 +1,289 @@
+"""``sagas replay``: rebuild the saga processor's state from its event log, no side effect re-run.
+
+Steps, all while the processor group has no live member:
+
+1. read ``S.events`` whole, committed records only, partition by partition, and the DLQ;
+2. fold each workflow's events (:mod:`processors.log_fold`) into the store content;
+3. per partition, write the changelog records that make the changelog agree with it
+   (one Kafka transaction: only keys whose value differs, tombstones for the rest);
+4. write the local store, with the offset of the changelog's last record beside it;
+5. commit the processor group's offsets at the end replayed to, so it goes on from there.
+
+No command, status or answer is produced: the decisions are in the log already.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, fields
+from datetime import timedelta
+from pathlib import Path
+
+from confluent_kafka import KafkaException, Producer
+
+from processors.log_fold import PartitionFold, RebuiltPartition
+from processors.log_reading import (
+    LogReader,
+    PartitionRange,
+    Progress,
+    check_reachable,
+    client_config,
+    processed_ends,
+    read_dead_letter_index,
+)
+from processors.saga_processor import routing_for
+from processors.store.base import PartitionStore
+from processors.store.changelog import ChangelogWriter
+from processors.store.errors import StoreError
+from processors.store.memory import MemoryPartitionStore
+from processors.store.options import RocksDBOptions
+from processors.store.recovery import ChangelogRestorer
+from processors.store.rocksdb import RocksDBStore
+from processors.store.timers import WORKFLOW_PREFIX, workflow_id_of
+from sagas.config import KafkaSettings
+from sagas.errors import KafkaUnavailableError
+from sagas.state import WorkflowState
+from sagas.versions import SagaVersions
+from schemas.deployment_codecs import event_codec
+from topics.client_configs import transactional_producer_config
+from topics.naming import TopicNames
+from topics.offset_reset import require_inactive, reset_offsets
+
+
+@dataclass(frozen=True, slots=True)
+class PartitionReport:
+    """What a replay did on one partition."""
+
+    partition: int
+    end_offset: int
+    """The offset of ``S.events`` the group goes on from."""
+    events: int
+    workflows: int
+    parked: int
+    changelog_records: int
+    """Changelog records written to make the changelog agree (0: it did already)."""
+
+
+@dataclass(frozen=True, slots=True)
+class ReplayReport:
+    """What a replay read and rebuilt."""
+
+    saga: str
+    group: str
+    partitions: tuple[PartitionReport, ...]
+    seconds: float
+
+    @property
+    def events(self) -> int:
+        return sum(p.events for p in self.partitions)
+
+    @property
+    def events_per_second(self) -> float:
+        return self.events / self.seconds if self.seconds > 0 else 0.0
+
+
+@dataclass(frozen=True, slots=True)
+class StateDifference:
+    """One workflow whose rebuilt state is not the live one."""
+
+    workflow_id: str
+    partition: int
+    fields: tuple[str, ...]
+    """The state fields that differ; ``("missing",)`` / ``("extra",)`` when one side lacks it."""
+
+
+def fold_log(
+    versions: SagaVersions, kafka: KafkaSettings, progress: Progress | None = None
+) -> tuple[list[PartitionRange], list[RebuiltPartition]]:
+    """Read the saga's event log and DLQ whole and fold them, partition by partition.
+
+    The ranges returned end where the processor group has processed the log (its
+    committed offsets): inputs past them are left for it.
+    """
+    routing = routing_for(versions, kafka.topic_prefix)
+    group = TopicNames(versions.name, kafka.topic_prefix).processor_group
+    reader = LogReader(kafka, routing.events_topic)
+    try:
+        ranges = reader.ranges()
+        ends = processed_ends(kafka, group, routing.events_topic, ranges)
+        letters = read_dead_letter_index(kafka, routing.dlq_topic, routing.events_topic)
+        codec = event_codec(kafka, routing.events_topic)
+        total = sum(part.end - part.start for part in ranges)
+        done = 0
+        rebuilt = []
+        for part in ranges:
+            fold = PartitionFold(versions, codec, part.partition, letters, ends[part.partition])
+            add = fold.add
+            for chunk in reader.read(part):
+                for message in chunk:
+                    add(message.offset() or 0, message.key(), message.value())
+                done += len(chunk)
+                if progress is not None:
+                    progress(done, total)
+            rebuilt.append(fold.finish())
+        processed = [PartitionRange(p.partition, p.start, ends[p.partition]) for p in ranges]
+        return processed, rebuilt
+    finally:
+        reader.close()
+
+
+def replay(
+    versions: SagaVersions,
+    kafka: KafkaSettings,
+    state_dir: Path,
+    *,
+    progress: Progress | None = None,
+) -> ReplayReport:
+    """Rebuild the processor's store and changelog from ``S.events``; set its group's offsets.
+
+    Raises ``GroupActiveError`` (naming the members) while the processor group has any.
+    """
+    started = time.perf_counter()
+    names = TopicNames(versions.name, kafka.topic_prefix)
+    config = client_config(kafka)
+    group = names.processor_group
+    check_reachable(kafka, names.events)
+    _require_inactive(config, group)
+    ranges, rebuilt = fold_log(versions, kafka, progress)
+    _require_inactive(config, group)
+    store = RocksDBStore(state_dir, group, names.events, RocksDBOptions(open_max_retries=0))
+    rewrite = ChangelogRewrite(kafka, versions.name)
+    reports = []
+    try:
+        for part, partition in zip(ranges, rebuilt, strict=True):
+            written, offset = rewrite.agree(part.partition, partition.changes)
+            local = store.partition(part.partition)
+            local.clear()
+            local.write(partition.changes, offset)
+            store.close_partition(part.partition)
+            reports.append(
+                PartitionReport(
+                    part.partition, part.end, partition.events, len(partition.states),
+                    len(partition.parked), written,
+                )
+            )  # fmt: skip
+    finally:
+        store.close()
+        rewrite.close()
+    reset_offsets(config, group, names.events, {p.partition: p.end for p in ranges})
+    return ReplayReport(versions.name, group, tuple(reports), time.perf_counter() - started)
+
+
+def _require_inactive(config: dict[str, object], group: str) -> None:
+    try:
+        require_inactive(config, group, timeout_s=10)
+    except KafkaException as exc:
+        raise KafkaUnavailableError(f"cannot describe group {group}: {exc}") from exc
+
+
+class ChangelogRewrite:
+    """Makes changelog partitions hold given contents, with as few records as it takes."""
+
+    def __init__(self, kafka: KafkaSettings, saga: str) -> None:
+        names = TopicNames(saga, kafka.topic_prefix)
+        config = client_config(kafka)
+        self._topic = names.state_changelog
+        self._restorer = ChangelogRestorer(config, names.state_changelog)
+        self._producer = Producer(
+            transactional_producer_config(
+                kafka, f"{names.processor_group}.replay", timedelta(seconds=60)
+            )
+            | {"logger": config["logger"]}
+        )
+        try:
+            self._producer.init_transactions(30)
+        except KafkaException as exc:
+            self._restorer.close()
+            raise KafkaUnavailableError(f"cannot write {self._topic}: {exc}") from exc
+        self._writer = ChangelogWriter(self._producer, names.state_changelog)
+
+    def agree(self, partition: int, content: Mapping[bytes, bytes]) -> tuple[int, int | None]:
+        """Write what makes changelog ``partition`` hold ``content`` (one transaction: the
+        keys whose value differs, tombstones for the keys not in it); returns how many
+        records that took and the offset of the partition's last record."""
+        current = MemoryPartitionStore(partition)
+        self._restorer.restore(current)
+        changes: dict[bytes, bytes | None] = {
+            key: None for key, _ in current.iter_range(b"") if key not in content
+        }
+        for key, value in content.items():
+            if current.get(key) != value:
+                changes[key] = value
+        if not changes:
+            return 0, current.changelog_offset()
+        try:
+            self._producer.begin_transaction()
+            self._writer.produce(partition, changes)
+            self._producer.commit_transaction(60)
+        except KafkaException as exc:
+            raise KafkaUnavailableError(f"writing {self._topic} failed: {exc}") from exc
+        offsets = self._writer.take_offsets()
+        return len(changes), offsets.get(partition, current.changelog_offset())
+
+    def close(self) -> None:
+        """Release the producer and the restore consumers."""
+        self._restorer.close()
+        self._producer.flush(10)
+
+
+def live_states(
+    versions: SagaVersions, kafka: KafkaSettings, state_dir: Path, partitions: Iterable[int]
+) -> dict[int, dict[str, bytes]]:
+    """The stored workflow states per partition: from the state directory where it holds the
+    partition (and no running processor has it open), else from the changelog."""
+    names = TopicNames(versions.name, kafka.topic_prefix)
+    store = RocksDBStore(
+        state_dir, names.processor_group, names.events, RocksDBOptions(open_max_retries=0)
+    )
+    restorer: ChangelogRestorer | None = None
+    found: dict[int, dict[str, bytes]] = {}
+    try:
+        for partition in partitions:
+            source: PartitionStore | None = None
+            if store.partition_path(partition).exists():
+                try:
+                    source = store.partition(partition)
+                except StoreError:
+                    source = None  # locked by a running processor: ask the changelog
+            if source is None:
+                if restorer is None:
+                    restorer = ChangelogRestorer(client_config(kafka), names.state_changelog)
+                source = MemoryPartitionStore(partition)
+                restorer.restore(source)
+            stop = bytes((WORKFLOW_PREFIX[0] + 1,))
+            found[partition] = {
+                workflow_id_of(key): value
+                for key, value in source.iter_range(WORKFLOW_PREFIX, stop)
+            }
+    finally:
+        store.close()
+        if restorer is not None:
+            restorer.close()
+    return found
+
+
+def differences(
+    rebuilt: list[RebuiltPartition], live: dict[int, dict[str, bytes]]
+) -> list[StateDifference]:
+    """Every workflow whose rebuilt state differs from the live one, field by field."""
+    found = []
+    for partition in rebuilt:
+        theirs = live.get(partition.partition, {})
+        for wid, state in sorted(partition.states.items()):
+            data = theirs.get(wid)
+            if data is None:
+                found.append(StateDifference(wid, partition.partition, ("missing",)))
+            elif data != state.to_bytes():
+                found.append(StateDifference(wid, partition.partition, _fields(state, data)))
+        for wid in sorted(set(theirs) - set(partition.states)):
+            found.append(StateDifference(wid, partition.partition, ("extra",)))
+    return found
+
+
+def _fields(rebuilt: WorkflowState, data: bytes) -> tuple[str, ...]:
+    live = WorkflowState.from_bytes(data)
+    differ = tuple(
+        f.name for f in fields(WorkflowState) if getattr(rebuilt, f.name) != getattr(live, f.name)
+    )
+    return differ or ("encoding",)

@@ -1,0 +1,226 @@
+"""Folding a log gives the store the runtime's own batch core built while writing that log.
+
+The processor's per-partition core (:class:`PartitionBatch`) runs on the memory store
+over a simulated partition: each batch's decisions are appended after its inputs, as
+the processor appends them, and participants answer the commands with inputs of their
+own. Several inputs of one workflow share batches, so the log shows inputs before the
+decisions of the ones before them. The fold of that log must rebuild the same keys and
+bytes: states, timer index, parked markers and held records.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+from datetime import timedelta
+
+import pytest
+from pydantic import BaseModel
+
+from processors.log_fold import PartitionFold, ReplayError
+from processors.log_reading import DeadLettered, DeadLetterIndex
+from processors.metrics import Metrics
+from processors.saga_batch import Codecs, PartitionBatch, Routing
+from processors.store.memory import MemoryPartitionStore
+from sagas import NonRetryableError, Retry, Saga, StepContext, StepKind
+from sagas.events import Command, ErrorInfo, Event, EventType, Origin
+from sagas.execution import answer_event
+from sagas.log_order import processing_order
+from sagas.versions import SagaVersions, compile_versions
+from schemas import CommandCodec, EventCodec, StatusCodec
+
+EVENTS = "fold.events"
+
+
+class Order(BaseModel):
+    """Which attempts of ``charge`` fail, by number."""
+
+    failing_attempts: list[int] = []
+    refuse: bool = False
+
+
+def _saga(version: int = 1) -> Saga[Order]:
+    saga = Saga("fold", input=Order, version=version)
+
+    @saga.step(timeout=timedelta(seconds=30))
+    async def reserve(ctx: StepContext[Order]) -> str:
+        return "r"
+
+    @reserve.compensation
+    async def release(ctx: StepContext[Order]) -> None:
+        return None
+
+    @saga.step(
+        retry=Retry(max_attempts=3, initial_interval=timedelta(milliseconds=5)),
+        timeout=timedelta(seconds=30),
+        kind=StepKind.PIVOT,
+    )
+    async def charge(ctx: StepContext[Order]) -> str:
+        raise NonRetryableError("never run here")
+
+    return saga
+
+
+class Partition:
+    """One simulated partition of ``fold.events`` and the processor working on it."""
+
+    def __init__(self, versions: SagaVersions) -> None:
+        self.versions = versions
+        self.codec = EventCodec()
+        self.commands = CommandCodec()
+        self.codecs = Codecs(
+            event=self.codec,
+            status=StatusCodec(),
+            command_for=lambda _topic: self.commands,
+            event_for=lambda _topic: self.codec,
+        )
+        self.routing = Routing(
+            saga="fold", events_topic=EVENTS, changelog_topic="fold.changelog",
+            status_topic="fold.status", dlq_topic="fold.dlq",
+            command_topic=lambda queue: f"fold.{queue}", events_topic_of=lambda s: f"{s}.events",
+        )  # fmt: skip
+        self.store = MemoryPartitionStore(0)
+        self.log: list[tuple[bytes, bytes]] = []
+        self.read = 0
+        self.now = 1_000_000
+        self.orders: dict[str, Order] = {}
+        self.dead_letters: dict[tuple[int, int], DeadLettered] = {}
+
+    def append(self, event: Event) -> None:
+        self.log.append((event.workflow_id.encode(), self.codec.encode(event)))
+
+    def start(self, wid: str, order: Order) -> None:
+        self.orders[wid] = order
+        self.append(_input(wid, EventType.START_REQUESTED, f"{wid}/start", order.model_dump_json()))
+
+    def batch(self, max_records: int) -> None:
+        """Process up to ``max_records`` unread records and fire the due timers."""
+        self.now += 10
+        batch = PartitionBatch(
+            routing=self.routing, codecs=self.codecs, versions=self.versions, store=self.store,
+            partition=0, partitions=1, now_ms=self.now, metrics=Metrics(),
+        )  # fmt: skip
+        end = min(len(self.log), self.read + max_records)
+        for offset in range(self.read, end):
+            key, value = self.log[offset]
+            if self.codec.decode(value).origin is Origin.PROCESSOR:
+                continue
+            batch.apply_record(offset, key, value)
+        self.read = end
+        batch.fire_due_timers(100)
+        batch.finish()
+        batch.txn.commit(None)
+        answers = []
+        for record in batch.outgoing:
+            if record.topic == EVENTS:
+                self.log.append((record.key or b"", record.value or b""))
+            elif record.topic == "fold.dlq":
+                dlq_offset = dict(record.headers or [])["sagas.dlq.source.offset"]
+                offset = int(dlq_offset.decode() if isinstance(dlq_offset, bytes) else dlq_offset)
+                wid = (record.key or b"").decode()
+                self.dead_letters[0, offset] = DeadLettered("unapplicable", self.now, wid)
+            elif record.topic.startswith("fold.") and record.topic != "fold.status":
+                answers.append(self._answer(self.commands.decode(record.value or b"")))
+        for answer in answers:
+            self.append(answer)
+
+    def _answer(self, command: Command) -> Event:
+        order = self.orders[command.workflow_id]
+        if command.step == "charge" and command.attempt in order.failing_attempts:
+            return answer_event(command, time_ms=self.now, error=ErrorInfo("Flaky", "down"))
+        return answer_event(command, time_ms=self.now, payload='"ok"')
+
+    def fold(self, versions: SagaVersions | None = None) -> dict[bytes, bytes]:
+        # Inputs not read yet wait for the processor, as past a group's committed offset.
+        letters = DeadLetterIndex(self.dead_letters, {})
+        fold = PartitionFold(versions or self.versions, self.codec, 0, letters, self.read)
+        for offset, (key, value) in enumerate(self.log):
+            fold.add(offset, key, value)
+        return fold.finish().changes
+
+    def stored(self) -> dict[bytes, bytes]:
+        return dict(self.store.iter_range(b""))
+
+
+def _input(wid: str, kind: EventType, event_id: str, payload: str | None = None,
+           name: str | None = None) -> Event:  # fmt: skip
+    return Event(
+        event_id=event_id, workflow_id=wid, saga="fold", version=0, type=kind,
+        origin=Origin.CLIENT, time_ms=1, payload=payload, name=name,
+    )  # fmt: skip
+
+
+def test_the_fold_rebuilds_the_store_the_batches_built_with_shared_batches() -> None:
+    part = Partition(compile_versions(_saga()))
+    for i in range(12):
+        part.start(f"w{i}", Order(failing_attempts=list(range(1, 1 + i % 4))))
+    for step in range(60):
+        if step % 7 == 3:
+            for i in range(0, 12, 3):
+                # Another input of the same workflow, in the same batch as its answers.
+                part.append(_input(f"w{i}", EventType.START_REQUESTED, f"w{i}/again/{step}", "{}"))
+        part.batch(max_records=5 if step % 2 else 50)
+        if step == 20:
+            middle = part.fold()
+            assert middle == part.stored()
+    assert part.fold() == part.stored()
+    events = [part.codec.decode(value) for _, value in part.log]
+    assert any(e.type is EventType.RETRY_SCHEDULED for e in events)
+    by_workflow: dict[str, list[Event]] = {}
+    for event in events:
+        by_workflow.setdefault(event.workflow_id, []).append(event)
+    reordered = [w for w, log in by_workflow.items() if processing_order(log) != log]
+    assert reordered, "no batch held two inputs of one workflow: the reordering went untested"
+
+
+def test_a_dead_lettered_input_parks_its_workflow_and_later_inputs_are_held() -> None:
+    part = Partition(compile_versions(_saga()))
+    part.start("w1", Order())
+    part.start("w2", Order())
+    part.batch(max_records=2)
+    # An unknown signal is unapplicable: dead-lettered, and w1 parked.
+    part.append(_input("w1", EventType.SIGNAL, "w1/sig", "{}", name="nope"))
+    part.batch(max_records=50)
+    part.append(_input("w1", EventType.START_REQUESTED, "w1/again", "{}"))
+    for _ in range(5):
+        part.batch(max_records=50)
+    assert any(key.startswith(b"p") for key in part.stored())
+    assert any(key.startswith(b"h") for key in part.stored())
+    rebuilt = part.fold()
+    assert rebuilt == part.stored()
+    assert {k for k in rebuilt if k.startswith(b"p")} == {b"pw1"}
+    assert json.loads(rebuilt[b"pw1"])["reason"] == "unapplicable"
+
+    # A redrive of the held-up signal with a known name frees the workflow: its held
+    # input is applied after it, in log order, by the batch and by the fold alike.
+    original = part.codec.encode(_input("w1", EventType.START_REQUESTED, "w1/redriven", "{}"))
+    redrive = _input(
+        "w1", EventType.REDRIVE_REQUESTED, "w1/redrive",
+        json.dumps({"value": base64.b64encode(original).decode()}),
+    )  # fmt: skip
+    part.append(redrive)
+    for _ in range(5):
+        part.batch(max_records=50)
+    assert not any(key.startswith((b"p", b"h")) for key in part.stored())
+    assert part.fold() == part.stored()
+
+
+def test_a_workflow_on_a_version_the_definition_lacks_is_an_error() -> None:
+    part = Partition(compile_versions(_saga()))
+    part.start("w1", Order())
+    part.batch(max_records=50)
+    with pytest.raises(ReplayError, match="version 1 of saga 'fold'"):
+        part.fold(compile_versions(_saga(version=2)))
+
+
+def test_processing_order_puts_each_input_before_its_own_decisions() -> None:
+    a = _input("w", EventType.SIGNAL, "a")
+    b = _input("w", EventType.SIGNAL, "b")
+    decision = Event("a:0", "w", "fold", 1, EventType.SIGNAL_RECEIVED, Origin.PROCESSOR, 2,
+                     cause="a")  # fmt: skip
+    other = Event("b:0", "w", "fold", 1, EventType.SIGNAL_RECEIVED, Origin.PROCESSOR, 2, cause="b")
+    assert processing_order([a, b, decision, other]) == [a, decision, b, other]
+    timer = Event("w/t/5", "w", "fold", 1, EventType.TIMER_FIRED, Origin.PROCESSOR, 3)
+    after = Event("w/t/5:0", "w", "fold", 1, EventType.STEP_SCHEDULED, Origin.PROCESSOR, 3,
+                  cause="w/t/5")  # fmt: skip
+    assert processing_order([a, decision, timer, after]) == [a, decision, timer, after]
