@@ -20,8 +20,8 @@ from processors.settings import ProcessorSettings
 from sagas import SagaClient
 from sagas.config import KafkaSettings
 from sagas.devkafka import LocalKafka
+from sagas.engine.versions import compile_versions
 from sagas.history import describe, read_history
-from sagas.versions import compile_versions
 
 ORDERS = [
     OrderInput(order_id="1001", customer_email="ann@example.com", amount_cents=1250, sku="mug"),

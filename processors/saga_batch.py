@@ -20,11 +20,11 @@ from processors.outbox import Outgoing
 from processors.store.base import PartitionStore
 from processors.store.timers import WORKFLOW_PREFIX, TimerEntry, due_timers, timer_key
 from processors.store.transaction import StoreTransaction
+from sagas.engine.plan import Transition, timer_fired
+from sagas.engine.state import WorkflowState
+from sagas.engine.versions import SagaVersions
 from sagas.errors import SerializationError, UnapplicableEventError
 from sagas.events import INPUT_TYPES, Command, Event, EventType, StatusRecord
-from sagas.plan import Transition, timer_fired
-from sagas.state import WorkflowState
-from sagas.versions import SagaVersions
 from schemas.codecs import Codec
 
 log = logging.getLogger(__name__)
@@ -286,7 +286,7 @@ class PartitionBatch:
             out.append(
                 Outgoing(routing.events_topic, key, codecs.event.encode(decision), partition)
             )
-        for queue, command in transition.commands:
+        for queue, command in transition.commands_to(routing.events_topic):
             topic = routing.command_topic(queue)
             out.append(Outgoing(topic, key, codecs.command_for(topic).encode(command)))
         for event in transition.outbound:

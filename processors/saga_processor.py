@@ -35,9 +35,9 @@ from processors.store.recovery import ChangelogRestorer
 from processors.store.rocksdb import RocksDBStore
 from processors.store.timers import count_timers, next_due_ms
 from sagas.config import KafkaSettings
+from sagas.engine.state import WorkflowState
+from sagas.engine.versions import SagaVersions
 from sagas.errors import KafkaUnavailableError
-from sagas.state import WorkflowState
-from sagas.versions import SagaVersions
 from sagas.wire import command_codec, event_codec, status_codec
 from topics.naming import TopicNames
 
@@ -87,8 +87,6 @@ class SagaProcessor:
         self.kafka = kafka
         self.names = TopicNames(versions.name, kafka.topic_prefix)
         self.routing = routing_for(versions, kafka.topic_prefix)
-        for plan in versions.plans.values():
-            plan.with_reply_topic(self.names.events)
         self.metrics = metrics or Metrics()
         self.codecs = codecs or codecs_for(kafka, self.routing)
         self._stop = threading.Event()

@@ -30,13 +30,12 @@ from processors.offsets import PartitionProgress
 from processors.polling import poll_batch
 from processors.settings import WorkerSettings
 from sagas.config import KafkaSettings
+from sagas.engine.execution import StepFunctions, answer_event, run_command
+from sagas.engine.versions import SagaVersions
 from sagas.errors import KafkaUnavailableError, SagaError, SerializationError
 from sagas.events import Command, CommandKind, ErrorInfo, Event
-from sagas.execution import answer_event, run_command
-from sagas.plan import Plan
-from sagas.versions import SagaVersions
 from sagas.wire import command_codec, event_codec
-from topics.naming import TopicNames, command_topic, worker_group
+from topics.naming import command_topic, worker_group
 
 log = logging.getLogger(__name__)
 
@@ -68,11 +67,10 @@ class StepWorker:
         self.queues = sorted(set(queues))
         if not self.queues:
             raise SagaError("a step worker needs at least one queue")
-        self._plans: dict[tuple[str, int], Plan] = {}
+        self._plans: dict[tuple[str, int], StepFunctions] = {}
         for versions in sagas:
-            events = TopicNames(versions.name, kafka.topic_prefix).events
-            for version, plan in versions.plans.items():
-                self._plans[versions.name, version] = plan.with_reply_topic(events)
+            for version, functions in versions.functions.items():
+                self._plans[versions.name, version] = functions
         self._topics = {command_topic(q, kafka.topic_prefix): q for q in self.queues}
         self.topics = tuple(self._topics)
         """The command topics this worker consumes."""

@@ -12,9 +12,9 @@ from collections import Counter
 from collections.abc import Mapping
 
 from sagas.config import KafkaSettings
+from sagas.engine.versions import SagaVersions
 from sagas.errors import SagaError
 from sagas.status_view import StatusView
-from sagas.versions import SagaVersions
 from sagas.wire import status_codec
 from topics.naming import TopicNames
 

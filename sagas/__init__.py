@@ -8,6 +8,9 @@ from typing import TYPE_CHECKING, Any
 
 from sagas.context import StepContext, WorkflowView
 from sagas.definition import END, Saga, Step, StepKind
+from sagas.engine.plan import Plan, Transition
+from sagas.engine.state import WorkflowState
+from sagas.engine.versions import SagaVersions, compile_versions
 from sagas.errors import (
     ActionError,
     DefinitionError,
@@ -15,10 +18,7 @@ from sagas.errors import (
     SagaError,
     UnapplicableEventError,
 )
-from sagas.plan import Plan, Transition
 from sagas.retry import Retry
-from sagas.state import WorkflowState
-from sagas.versions import SagaVersions, compile_versions
 
 if TYPE_CHECKING:
     from sagas.client import SagaClient

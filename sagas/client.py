@@ -15,6 +15,7 @@ from pydantic import BaseModel
 from processors.kafka_config import producer_config
 from sagas.config import KafkaSettings
 from sagas.definition import Saga
+from sagas.engine.versions import SagaVersions, compile_versions
 from sagas.errors import (
     KafkaUnavailableError,
     SagaError,
@@ -24,7 +25,6 @@ from sagas.errors import (
 )
 from sagas.events import ErrorInfo, Event, EventType, Origin, StatusRecord
 from sagas.status_view import StatusView
-from sagas.versions import SagaVersions, compile_versions
 from sagas.wire import event_codec, status_codec
 from topics.naming import TopicNames
 

@@ -10,8 +10,8 @@ from typing import Any
 import click
 
 from sagas.config import KafkaSettings
+from sagas.engine.versions import SagaVersions, compile_versions
 from sagas.errors import SagaError
-from sagas.versions import SagaVersions, compile_versions
 
 
 def load_saga(ref: str) -> SagaVersions:

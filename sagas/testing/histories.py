@@ -16,10 +16,10 @@ from enum import StrEnum
 from typing import Any
 
 from sagas.definition import Saga
+from sagas.engine.state import WorkflowState
+from sagas.engine.versions import SagaVersions, compile_versions
 from sagas.errors import SagaError, SerializationError, UnapplicableEventError
 from sagas.events import ErrorInfo, Event, EventType, Origin
-from sagas.state import WorkflowState
-from sagas.versions import SagaVersions, compile_versions
 
 _COMPARED = ("type", "step", "attempt", "payload", "error", "name", "due_ms", "parent")
 

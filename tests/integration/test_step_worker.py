@@ -18,9 +18,9 @@ from processors.settings import ProcessorSettings
 from sagas import Retry, Saga, StepContext, StepKind
 from sagas.client import SagaClient
 from sagas.config import KafkaSettings
+from sagas.engine.versions import compile_versions
 from sagas.events import Event, EventType, Origin, WorkflowStatus
 from sagas.history import read_history
-from sagas.versions import compile_versions
 from schemas import EventCodec
 from topics.partitioning import partition_for
 

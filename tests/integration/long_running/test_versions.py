@@ -12,9 +12,9 @@ from pathlib import Path
 from processors.version_check import check_versions, missing_versions
 from sagas.client import SagaClient
 from sagas.config import KafkaSettings
+from sagas.engine.versions import compile_versions
 from sagas.events import CommandKind, EventType, WorkflowStatus, idempotency_key
 from sagas.history import read_history
-from sagas.versions import compile_versions
 from tests.integration.long_running import versioned_saga
 from tests.integration.long_running.conftest import Runtime
 
