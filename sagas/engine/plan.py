@@ -1,7 +1,7 @@
 """The compiled plan of one saga version: plain data plus pure functions, no I/O, no clock.
 
 ``Plan.handle`` is what the saga processor (and the test kit) calls for every
-input event; ``Plan.evolve`` is the fold used to rebuild state from the log.
+input event; ``Plan.fold`` rebuilds a state from the log (see :mod:`sagas.engine.fold`).
 User payloads stay opaque JSON text on this path: only branch choosers and child
 inputs, which are user code, parse them.
 """
@@ -175,14 +175,6 @@ class Plan:
             if isinstance(node, WaitNode) and node.name not in record.current_steps:
                 return replace(record, current_steps=(*record.current_steps, node.name))
         return record
-
-    def evolve(self, state: WorkflowState | None, event: Event) -> WorkflowState | None:
-        """The state after ``event`` (input or decision); ``state`` itself is not changed."""
-        if state is None:
-            return self._fold.create(event) if event.type is EventType.STARTED else None
-        new = state.copy()
-        self._fold.apply(new, event)
-        return new
 
     def fold_into(self, state: WorkflowState, event: Event) -> None:
         """Fold ``event`` into ``state`` in place (for callers that own ``state``)."""
@@ -436,7 +428,7 @@ class Plan:
             )
         )
 
-    def view(self, state: WorkflowState) -> WorkflowView[Any]:
+    def _view(self, state: WorkflowState) -> WorkflowView[Any]:
         """A typed view of ``state`` for user code (branch choosers, child inputs)."""
         return WorkflowView(
             types=self.types,
@@ -449,7 +441,7 @@ class Plan:
 
     def _choose(self, run: TransitionBuilder, state: WorkflowState, node: BranchNode) -> str:
         try:
-            chosen = node.choose(self.view(state))
+            chosen = node.choose(self._view(state))
         except Exception as exc:
             raise self._unapplicable(run.event, f"branch {node.name!r} raised {exc!r}") from exc
         name = chosen if isinstance(chosen, str) else getattr(chosen, "name", None)
@@ -461,7 +453,7 @@ class Plan:
 
     def _child_input(self, run: TransitionBuilder, state: WorkflowState, node: ChildNode) -> str:
         try:
-            value = node.input(self.view(state))
+            value = node.input(self._view(state))
             return value.model_dump_json()
         except Exception as exc:
             raise self._unapplicable(

@@ -7,6 +7,7 @@ array (no pickle: the state store's changelog is topic data), from one field tab
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import operator
 from collections.abc import Callable, Sequence
@@ -86,7 +87,8 @@ class WorkflowState:
     pending: list[tuple[str, str]] = field(default_factory=list)
     """Signals received before a wait for them, oldest first."""
     timers: dict[str, int] = field(default_factory=dict)
-    """Timer id -> due time in ms; the processor keeps its due-time index from this."""
+    """Encoded :class:`~sagas.engine.timers.TimerId` -> due time in ms; the processor keeps
+    its due-time index from this."""
     committed: bool = False
     """Whether the point of no return (a pivot or retriable step) has succeeded."""
     cancel: str | None = None
@@ -219,6 +221,10 @@ class StateFormat:
         versions = [f.since for f in fields]
         if versions != sorted(versions) or versions[0] != 1:
             raise ValueError("state fields are added at the end, in version order, from 1")
+        # Rows are read back positionally, so the table follows the state type's fields.
+        names = tuple(f.name for f in dataclasses.fields(state_type))
+        if tuple(f.name for f in fields) != names[: len(fields)]:
+            raise ValueError(f"state fields must be {state_type.__name__}'s fields, in order")
         self.version = versions[-1]
         self.state_type = state_type
         self._get = operator.attrgetter(*(f.name for f in fields))
@@ -242,7 +248,7 @@ class StateFormat:
             reader = self._readers.get(row[0])
             if reader is None:
                 raise ValueError(f"unknown state format {row[0]!r}")
-            return self.state_type(**reader.values(row))
+            return self.state_type(*reader.values(row))
         except (ValueError, TypeError, KeyError, IndexError) as exc:
             raise SerializationError(f"cannot read a workflow state: {exc}") from exc
 
@@ -250,19 +256,19 @@ class StateFormat:
 class _StateReader:
     """Reads the rows of one format version: the fields that version had, in order."""
 
-    __slots__ = ("_backs", "_names", "_width")
+    __slots__ = ("_backs", "_width")
 
     def __init__(self, fields: tuple[StateField, ...]) -> None:
-        self._names = tuple(f.name for f in fields)
-        self._backs = tuple((f.name, f.back) for f in fields if f.back is not None)
+        self._backs = tuple((i, f.back) for i, f in enumerate(fields) if f.back is not None)
         self._width = len(fields) + 1
 
-    def values(self, row: list[Any]) -> dict[str, Any]:
+    def values(self, row: list[Any]) -> list[Any]:
+        """The state's leading fields, in order, from a row of this version."""
         if len(row) != self._width:
             raise ValueError(f"a state of format {row[0]} has {self._width - 1} fields")
-        values = dict(zip(self._names, row[1:], strict=True))
-        for name, back in self._backs:
-            values[name] = back(values[name])
+        values = row[1:]
+        for i, back in self._backs:
+            values[i] = back(values[i])
         return values
 
 

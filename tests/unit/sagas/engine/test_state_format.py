@@ -84,4 +84,6 @@ def test_a_row_of_the_wrong_length_for_its_version_is_refused() -> None:
 
 def test_fields_are_added_at_the_end_in_version_order() -> None:
     with pytest.raises(ValueError, match="at the end"):
-        StateFormat((StateField("note", since=2), *STATE_FIELDS))
+        StateFormat((StateField("note", since=2), *STATE_FIELDS), NotedState)
+    with pytest.raises(ValueError, match="in order"):
+        StateFormat((*STATE_FIELDS[1:], STATE_FIELDS[0]))

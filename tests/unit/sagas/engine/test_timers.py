@@ -1,0 +1,31 @@
+"""Timer ids keep the encoding stored states and the due-time index already hold."""
+
+import pytest
+
+from sagas.engine import TimerId, TimerKind
+from sagas.errors import SerializationError
+
+STORED = {
+    "d:charge": TimerId(TimerKind.STEP_DEADLINE, "charge"),
+    "r:charge": TimerId(TimerKind.RETRY, "charge"),
+    "cd:charge": TimerId(TimerKind.COMPENSATION_DEADLINE, "charge"),
+    "cr:charge": TimerId(TimerKind.COMPENSATION_RETRY, "charge"),
+    "s:cool_off": TimerId(TimerKind.SLEEP, "cool_off"),
+    "w:approval": TimerId(TimerKind.WAIT, "approval"),
+}
+
+
+@pytest.mark.parametrize(("text", "timer"), STORED.items())
+def test_every_kind_encodes_as_before_and_decodes_back(text: str, timer: TimerId) -> None:
+    assert timer.encode() == text
+    assert TimerId.decode(text) == timer
+
+
+def test_every_kind_has_a_stored_example() -> None:
+    assert {timer.kind for timer in STORED.values()} == set(TimerKind)
+
+
+@pytest.mark.parametrize("text", ["charge", "x:charge", "", ":charge"])
+def test_text_that_is_no_timer_id_is_refused(text: str) -> None:
+    with pytest.raises(SerializationError, match="not a timer id"):
+        TimerId.decode(text)
