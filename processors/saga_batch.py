@@ -14,6 +14,7 @@ import logging
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 
+from processors.commands import command_records
 from processors.dlq import DlqReason, dlq_record
 from processors.metrics import Metrics
 from processors.outbox import Outgoing
@@ -286,7 +287,7 @@ class PartitionBatch:
             out.append(
                 Outgoing(routing.events_topic, key, codecs.event.encode(decision), partition)
             )
-        for queue, command in transition.commands_to(routing.events_topic):
+        for queue, command in command_records(transition, routing.events_topic):
             topic = routing.command_topic(queue)
             out.append(Outgoing(topic, key, codecs.command_for(topic).encode(command)))
         for event in transition.outbound:

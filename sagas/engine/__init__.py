@@ -1,6 +1,6 @@
 """The engine: a saga definition compiled to a plan, and the plan's pure decisions.
 
-The runtime (``processors``) and the test kit drive it; a saga module never needs it.
+The runtime (``processors``) and the test kit drive it; a saga module never imports it.
 ``compile_saga`` checks one definition and names the saga and step of every mistake;
 ``compile_versions`` compiles the versions of one saga that a worker runs side by side.
 """

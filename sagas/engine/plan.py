@@ -63,19 +63,19 @@ _ANSWERS = frozenset(
 )
 
 
-def timer_fired(state: WorkflowState, timer_id: str, now_ms: int) -> Event:
-    """The event that fires one of ``state``'s timers; the processor and the test kit hand
-    it to :meth:`Plan.handle` when the timer is due."""
-    due_ms = state.timers[timer_id]
+def timer_fired(state: WorkflowState, timer: str, now_ms: int) -> Event:
+    """The event that fires ``timer`` (an encoded timer id) of ``state``; the processor and
+    the test kit hand it to :meth:`Plan.handle` when the timer is due."""
+    due_ms = state.timers[timer]
     return Event(
-        event_id=f"{state.workflow_id}/{timer_id}/{due_ms}",
+        event_id=f"{state.workflow_id}/{timer}/{due_ms}",
         workflow_id=state.workflow_id,
         saga=state.saga,
         version=state.version,
         type=EventType.TIMER_FIRED,
         origin=Origin.PROCESSOR,
         time_ms=now_ms,
-        name=timer_id,
+        name=timer,
         due_ms=due_ms,
     )
 
@@ -96,9 +96,9 @@ class Plan:
     is refused (recorded as ``answer_ignored`` naming ``cancel``) and the workflow
     goes on: use terminate to stop it.
 
-    A plan only decides: it knows no topic (the runtime says where a command's answer
-    goes, see :meth:`Transition.commands_to`) and holds no step function (the step
-    execution finds those in the definition). The user code it does call, branch
+    A plan only decides: it knows no topic (its transitions carry command orders; the
+    runtime makes them records and says where answers go) and holds no step function
+    (the step execution finds those in the definition). The user code it does call, branch
     choosers and child inputs, are deciders: pure functions of the workflow view whose
     outcome the plan records as a decision, so a replay never calls them again. It is
     immutable once compiled and shared by every workflow of its version.

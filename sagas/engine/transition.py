@@ -2,8 +2,8 @@
 
 ``TransitionBuilder`` collects them during one ``Plan.handle`` call, folding each
 decision into the new state as it is taken. A transition names no topic: the runtime
-(or the test kit) turns its command orders into command records with
-:meth:`Transition.commands_to`, giving the topic answers go to.
+(and the test kit, which runs the runtime's path) turns its command orders into
+command records, giving the topic answers go to (``processors.commands``).
 """
 
 from __future__ import annotations
@@ -12,8 +12,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from sagas.engine.state import Phase, WorkflowState
-from sagas.events import Command, CommandKind, Event, EventType, Origin, idempotency_key
-from sagas.payloads import join_object
+from sagas.events import CommandKind, Event, EventType, Origin
 
 if TYPE_CHECKING:
     from sagas.engine.plan import Plan
@@ -47,44 +46,9 @@ class Transition:
     decisions: list[Event] = field(default_factory=list)
     """Events to append to the saga's own log (a fired timer's own event comes first)."""
     orders: list[CommandOrder] = field(default_factory=list)
-    """The commands to send, in order; :meth:`commands_to` makes their records."""
+    """The commands to send, in order (each from one scheduling decision)."""
     outbound: list[Event] = field(default_factory=list)
     """Events for other workflows' logs; ``Event.saga`` names the destination saga."""
-
-    def commands_to(self, reply_topic: str) -> list[tuple[str, Command]]:
-        """(queue name, command) pairs to publish, whose answers go to ``reply_topic``."""
-        if not self.orders:
-            return []
-        state = self.state
-        results = join_object({n: state.steps[n].result or "null" for n in state.completed})
-        signals = join_object(state.signals) if state.signals else None
-        commands: list[tuple[str, Command]] = []
-        for order in self.orders:
-            decision = order.decision
-            step = decision.step or ""
-            kind = order.kind
-            commands.append(
-                (
-                    order.queue,
-                    Command(
-                        command_id=f"{state.workflow_id}/{step}/{kind.value}/{decision.attempt}",
-                        workflow_id=state.workflow_id,
-                        saga=decision.saga,
-                        version=state.version,
-                        step=step,
-                        attempt=decision.attempt,
-                        kind=kind,
-                        idempotency_key=idempotency_key(state.workflow_id, step, kind),
-                        reply_topic=reply_topic,
-                        time_ms=decision.time_ms,
-                        deadline_ms=decision.due_ms,
-                        input=state.input,
-                        results=results,
-                        signals=signals,
-                    ),
-                )
-            )
-        return commands
 
 
 class TransitionBuilder:

@@ -31,6 +31,7 @@ from typing import Any
 
 from pydantic import BaseModel, TypeAdapter
 
+from processors.commands import command_records
 from sagas.definition import Saga
 from sagas.engine.execution import answer_event, run_command
 from sagas.engine.plan import Plan, timer_fired
@@ -398,7 +399,7 @@ class SagaTestEnvironment:
             history.append(event)
         history.extend(transition.decisions)
         self.states[event.workflow_id] = transition.state
-        self._commands.extend(transition.commands_to(TopicNames(plan.name).events))
+        self._commands.extend(command_records(transition, TopicNames(plan.name).events))
         self._inbox.extend(transition.outbound)
         if self.check_replay:
             self.replay(event.workflow_id)
