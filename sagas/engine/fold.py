@@ -16,7 +16,7 @@ from compensations import retry_compensation
 from sagas.definition import StepKind
 from sagas.engine.nodes import BranchNode, Node, ParallelNode, StepSpec, WaitNode
 from sagas.engine.state import Phase, StepRun, WorkflowState
-from sagas.engine.timers import NODE_TIMERS, TimerId, TimerKind, timer_id
+from sagas.engine.timers import TimerId, TimerKind, node_of_timer, timer_id
 from sagas.events import ErrorInfo, Event, EventType, Origin, WorkflowStatus
 
 COMPENSATE_MARK = "compensate"
@@ -114,7 +114,7 @@ class Fold:
             if run.phase in _WAITING:
                 run.phase = Phase.FAILED
                 state.timers.pop(timer_id(TimerKind.RETRY, name), None)
-        for timer in [t for t in state.timers if TimerId.decode(t).kind in NODE_TIMERS]:
+        for timer in [t for t in state.timers if node_of_timer(t) is not None]:
             del state.timers[timer]
 
     def _step_scheduled(self, state: WorkflowState, event: Event) -> None:

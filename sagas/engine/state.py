@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from enum import IntEnum
 from typing import Any
 
-from sagas.engine.timers import NODE_TIMERS, TimerId
+from sagas.engine.timers import node_of_timer
 from sagas.errors import SerializationError
 from sagas.events import ErrorInfo, StatusRecord, WorkflowStatus
 
@@ -149,9 +149,9 @@ class WorkflowState:
         """The sleeps and waits the workflow is in, named by their node."""
         node_timers = []
         for timer in self.timers:
-            kind, name = TimerId.decode(timer)
-            if kind in NODE_TIMERS:
-                node_timers.append(name)
+            node = node_of_timer(timer)
+            if node is not None:
+                node_timers.append(node)
         return node_timers
 
     def to_bytes(self) -> bytes:

@@ -55,8 +55,18 @@ class TimerId(NamedTuple):
 
 def timer_id(kind: TimerKind, name: str) -> str:
     """The encoded id of the ``kind`` timer of ``name`` (what a state's ``timers`` keys hold)."""
-    return f"{kind.value}:{name}"
+    # A StrEnum member is its value as a str: plain concatenation is the fast path here.
+    return kind + ":" + name
 
 
 NODE_TIMERS = frozenset({TimerKind.SLEEP, TimerKind.WAIT})
 """Timers of a node the workflow is at (not of a step): a failure or cancel stops them."""
+
+_NODE_PREFIXES = frozenset(kind.value for kind in NODE_TIMERS)
+
+
+def node_of_timer(text: str) -> str | None:
+    """The node an encoded sleep or wait timer id belongs to; ``None`` for a step's timer."""
+    # Read for every status record: no TimerId is built on this path.
+    prefix, _, name = text.partition(":")
+    return name if prefix in _NODE_PREFIXES else None

@@ -3,6 +3,7 @@
 import pytest
 
 from sagas.engine import TimerId, TimerKind
+from sagas.engine.timers import NODE_TIMERS, node_of_timer
 from sagas.errors import SerializationError
 
 STORED = {
@@ -29,3 +30,9 @@ def test_every_kind_has_a_stored_example() -> None:
 def test_text_that_is_no_timer_id_is_refused(text: str) -> None:
     with pytest.raises(SerializationError, match="not a timer id"):
         TimerId.decode(text)
+
+
+@pytest.mark.parametrize(("text", "timer"), STORED.items())
+def test_only_sleeps_and_waits_belong_to_a_node(text: str, timer: TimerId) -> None:
+    expected = timer.name if timer.kind in NODE_TIMERS else None
+    assert node_of_timer(text) == expected
