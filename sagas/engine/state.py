@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import operator
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from enum import IntEnum
@@ -213,7 +212,7 @@ class StateFormat:
     default on the state type), so states already in changelog topics keep loading.
     """
 
-    __slots__ = ("_get", "_outs", "_readers", "state_type", "version")
+    __slots__ = ("_readers", "_write", "state_type", "version")
 
     def __init__(
         self, fields: Sequence[StateField], state_type: type[WorkflowState] = WorkflowState
@@ -227,19 +226,15 @@ class StateFormat:
             raise ValueError(f"state fields must be {state_type.__name__}'s fields, in order")
         self.version = versions[-1]
         self.state_type = state_type
-        self._get = operator.attrgetter(*(f.name for f in fields))
-        self._outs = tuple((i, f.out) for i, f in enumerate(fields) if f.out is not None)
+        self._write = _row_writer(self.version, fields)
         self._readers = {
-            version: _StateReader(tuple(f for f in fields if f.since <= version))
+            version: _StateReader(state_type, tuple(f for f in fields if f.since <= version))
             for version in range(1, self.version + 1)
         }
 
     def write(self, state: WorkflowState) -> bytes:
         """``state`` as compact JSON in this format's newest version."""
-        row = [self.version, *self._get(state)]
-        for i, out in self._outs:
-            row[i + 1] = out(row[i + 1])
-        return json.dumps(row, separators=(",", ":")).encode()
+        return json.dumps(self._write(state), separators=(",", ":")).encode()
 
     def read(self, data: bytes) -> WorkflowState:
         """A state from ``write`` of any version so far; ``SerializationError`` on bad data."""
@@ -248,7 +243,7 @@ class StateFormat:
             reader = self._readers.get(row[0])
             if reader is None:
                 raise ValueError(f"unknown state format {row[0]!r}")
-            return self.state_type(*reader.values(row))
+            return reader.read(row)
         except (ValueError, TypeError, KeyError, IndexError) as exc:
             raise SerializationError(f"cannot read a workflow state: {exc}") from exc
 
@@ -256,20 +251,53 @@ class StateFormat:
 class _StateReader:
     """Reads the rows of one format version: the fields that version had, in order."""
 
-    __slots__ = ("_backs", "_width")
+    __slots__ = ("_build", "_width")
 
-    def __init__(self, fields: tuple[StateField, ...]) -> None:
-        self._backs = tuple((i, f.back) for i, f in enumerate(fields) if f.back is not None)
+    def __init__(self, state_type: type[WorkflowState], fields: tuple[StateField, ...]) -> None:
+        self._build = _state_builder(state_type, fields)
         self._width = len(fields) + 1
 
-    def values(self, row: list[Any]) -> list[Any]:
-        """The state's leading fields, in order, from a row of this version."""
+    def read(self, row: list[Any]) -> WorkflowState:
+        """The state a row of this version holds."""
         if len(row) != self._width:
             raise ValueError(f"a state of format {row[0]} has {self._width - 1} fields")
-        values = row[1:]
-        for i, back in self._backs:
-            values[i] = back(values[i])
-        return values
+        return self._build(row)
+
+
+# The writer and the readers are generated from the field table (as dataclasses
+# generates __init__): a state is written and read for nearly every event, and
+# generated code costs what a hand-written positional format did, with no loop over
+# the table. Field names are the state type's own attribute names (checked above).
+
+
+def _row_writer(version: int, fields: Sequence[StateField]) -> Callable[[Any], list[Any]]:
+    namespace: dict[str, Any] = {}
+    items = [str(version)]
+    for i, f in enumerate(fields):
+        if f.out is None:
+            items.append(f"state.{f.name}")
+        else:
+            namespace[f"out{i}"] = f.out
+            items.append(f"out{i}(state.{f.name})")
+    exec(f"def write(state):\n    return [{', '.join(items)}]\n", namespace)
+    writer: Callable[[Any], list[Any]] = namespace["write"]
+    return writer
+
+
+def _state_builder(
+    state_type: type[WorkflowState], fields: Sequence[StateField]
+) -> Callable[[list[Any]], WorkflowState]:
+    namespace: dict[str, Any] = {"state_type": state_type}
+    args = []
+    for i, f in enumerate(fields, start=1):
+        if f.back is None:
+            args.append(f"row[{i}]")
+        else:
+            namespace[f"back{i}"] = f.back
+            args.append(f"back{i}(row[{i}])")
+    exec(f"def build(row):\n    return state_type({', '.join(args)})\n", namespace)
+    builder: Callable[[list[Any]], WorkflowState] = namespace["build"]
+    return builder
 
 
 STATE_FIELDS: tuple[StateField, ...] = (

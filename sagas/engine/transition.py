@@ -9,7 +9,7 @@ command records, giving the topic answers go to (``processors.commands``).
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from sagas.engine.state import Phase, WorkflowState
 from sagas.events import CommandKind, Event, EventType, Origin
@@ -28,8 +28,7 @@ _FINAL_DECISIONS = frozenset(
 )
 
 
-@dataclass(frozen=True, slots=True)
-class CommandOrder:
+class CommandOrder(NamedTuple):
     """A decision to send one step's action or compensation to the step's queue."""
 
     queue: str
