@@ -107,6 +107,7 @@ class Plan:
     __slots__ = (
         "_fold",
         "_group_of",
+        "_specs",
         "name",
         "nodes",
         "queues",
@@ -124,6 +125,7 @@ class Plan:
     signals: frozenset[str]
     queues: frozenset[str]
     _fold: Fold
+    _specs: dict[str, StepSpec]
     _group_of: Mapping[str, str | None]
 
     def __init__(
@@ -137,7 +139,9 @@ class Plan:
         results: Mapping[str, TypeAdapter[Any]],
         signals: Mapping[str, TypeAdapter[Any]],
     ) -> None:
-        frozen_steps = MappingProxyType(dict(steps))
+        # The hot paths read the plain dict; callers get a read-only view of it.
+        specs = dict(steps)
+        frozen_steps = MappingProxyType(specs)
         init = object.__setattr__
         init(self, "name", name)
         init(self, "version", version)
@@ -146,7 +150,8 @@ class Plan:
         init(self, "types", PayloadTypes(name, input_model, dict(results), dict(signals)))
         init(self, "signals", frozenset(signals))
         init(self, "queues", frozenset(spec.queue for spec in frozen_steps.values()))
-        init(self, "_fold", Fold(self.nodes, frozen_steps))
+        init(self, "_specs", specs)
+        init(self, "_fold", Fold(self.nodes, specs))
         init(
             self,
             "_group_of",
@@ -231,7 +236,7 @@ class Plan:
         if t is EventType.START_REQUESTED:
             run.emit(new, EventType.START_IGNORED)
         elif t in _ANSWERS:
-            spec = self.steps.get(event.step or "")
+            spec = self._specs.get(event.step or "")
             if spec is None:
                 raise self._unapplicable(event, f"unknown step {event.step!r}")
             if (t is EventType.STEP_SUCCEEDED or t is EventType.CHILD_ENDED) and (
@@ -340,7 +345,7 @@ class Plan:
         emitted = False
         for name, step_run in state.steps.items():
             if step_run.phase is Phase.RETRY_PENDING:
-                due = run.now_ms + self.steps[name].retry.backoff_ms(step_run.attempt)
+                due = run.now_ms + self._specs[name].retry.backoff_ms(step_run.attempt)
                 run.emit(
                     state,
                     EventType.RETRY_SCHEDULED,
@@ -350,7 +355,7 @@ class Plan:
                 )
                 emitted = True
             elif step_run.phase is Phase.READY:
-                self._schedule(run, state, self.steps[name], step_run.attempt + 1)
+                self._schedule(run, state, self._specs[name], step_run.attempt + 1)
                 emitted = True
         if emitted:
             return True
@@ -374,10 +379,10 @@ class Plan:
     def _enter(self, run: TransitionBuilder, state: WorkflowState, node: Node) -> None:
         match node:
             case StepNode():
-                self._schedule(run, state, self.steps[node.step], 1)
+                self._schedule(run, state, self._specs[node.step], 1)
             case ParallelNode():
                 for name in node.steps:
-                    self._schedule(run, state, self.steps[name], 1)
+                    self._schedule(run, state, self._specs[name], 1)
             case SleepNode():
                 run.emit(
                     state,
@@ -465,7 +470,7 @@ class Plan:
         if any(r.phase is Phase.SCHEDULED for r in state.steps.values()):
             return False
         if state.error is not None:
-            failed = self.steps.get(state.failed_step or "")
+            failed = self._specs.get(state.failed_step or "")
             recovery = recovery_for(
                 committed=state.committed,
                 failed_step_retriable=failed is not None and failed.kind is StepKind.RETRIABLE,
@@ -473,7 +478,7 @@ class Plan:
             if recovery is Recovery.FAIL:
                 run.emit(state, EventType.FAILED, step=state.failed_step, error=state.error)
                 return True
-        done = [n for n in state.completed if self.steps[n].compensatable]
+        done = [n for n in state.completed if self._specs[n].compensatable]
         for wave in compensation_waves(done, self._group_of):
             runs = [(name, state.steps[name]) for name in wave]
             if all(r.phase is Phase.COMPENSATED for _, r in runs):
@@ -488,7 +493,7 @@ class Plan:
                     self._compensate(run, state, name, r.comp_attempt + 1)
                     emitted = True
                 elif r.phase is Phase.COMP_RETRY_PENDING:
-                    undo = self.steps[name].compensation
+                    undo = self._specs[name].compensation
                     assert undo is not None
                     run.emit(
                         state,
@@ -513,7 +518,7 @@ class Plan:
     def _compensate(
         self, run: TransitionBuilder, state: WorkflowState, name: str, attempt: int
     ) -> None:
-        undo = self.steps[name].compensation
+        undo = self._specs[name].compensation
         assert undo is not None
         due = None if undo.timeout_ms is None else run.now_ms + undo.timeout_ms
         run.emit(state, EventType.COMPENSATION_SCHEDULED, step=name, attempt=attempt, due_ms=due)
