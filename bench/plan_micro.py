@@ -14,8 +14,9 @@ import sys
 import time
 
 from examples.order_saga import saga
+from sagas.engine import compile_saga
+from sagas.engine.state import WorkflowState
 from sagas.events import Event, EventType, Origin
-from sagas.state import WorkflowState
 
 STEPS = ("charge_payment", "reserve_inventory", "create_shipment", "notify_customer")
 INPUT = '{"order_id":"o","customer_email":"a@b.c","amount_cents":100,"sku":"mug","quantity":1}'
@@ -24,7 +25,7 @@ RESULT = '{"ref":"r-123456"}'
 
 def main(workflows: int) -> None:
     """Handle ``workflows`` complete order workflows and print the per-event cost."""
-    plan = saga.compile()
+    plan = compile_saga(saga)
     inputs: list[list[Event]] = []
     for i in range(workflows):
         wf = f"wf-{i}"

@@ -20,10 +20,10 @@ from processors.saga_batch import PartitionBatch
 from processors.saga_processor import codecs_for, routing_for
 from processors.store.memory import MemoryPartitionStore
 from sagas.config import KafkaSettings
+from sagas.engine.execution import answer_event
+from sagas.engine.state import WorkflowState
+from sagas.engine.versions import compile_versions
 from sagas.events import Event, EventType, Origin
-from sagas.execution import answer_event
-from sagas.state import WorkflowState
-from sagas.versions import compile_versions
 from schemas import CommandCodec
 
 

@@ -26,9 +26,9 @@ from processors.log_fold import PartitionFold
 from processors.replay import fold_log
 from processors.runner import provision
 from sagas.config import KafkaSettings
+from sagas.engine.execution import answer_event
+from sagas.engine.versions import compile_versions
 from sagas.events import Command, ErrorInfo, Event, EventType, Origin
-from sagas.execution import answer_event
-from sagas.versions import compile_versions
 from schemas import EventCodec
 from topics.naming import TopicNames
 from topics.offset_reset import reset_offsets
@@ -89,8 +89,8 @@ def _log(workflows: int) -> list[Event]:
 
 
 def _fired(state: object, timer_id: str, now: int) -> Event:
-    from sagas.plan import timer_fired
-    from sagas.state import WorkflowState
+    from sagas.engine.plan import timer_fired
+    from sagas.engine.state import WorkflowState
 
     assert isinstance(state, WorkflowState)
     return timer_fired(state, timer_id, now)

@@ -18,7 +18,7 @@ from bench.processes import start_worker, stop
 from processors.runner import provision
 from sagas.config import KafkaSettings
 from sagas.devkafka import free_port
-from sagas.versions import compile_versions
+from sagas.engine.versions import compile_versions
 from topics.lag import consumer_lag
 from topics.naming import TopicNames
 

@@ -22,7 +22,7 @@ from sagas.client import SagaClient
 from sagas.client.history import describe, read_history
 from sagas.config import KafkaSettings
 from sagas.devkafka import LocalKafka
-from sagas.versions import compile_versions
+from sagas.engine.versions import compile_versions
 
 ORDERS = [
     OrderInput(order_id="1001", customer_email="ann@example.com", amount_cents=1250, sku="mug"),

@@ -18,11 +18,11 @@ from dataclasses import dataclass, field
 from processors.log_reading import DeadLettered, DeadLetterIndex
 from processors.saga_batch import held_key, parked_key
 from processors.store.timers import timer_key, workflow_key
+from sagas.engine.state import WorkflowState
+from sagas.engine.versions import SagaVersions
 from sagas.errors import SagaError, SerializationError
 from sagas.events import INPUT_TYPES, Event, EventType
 from sagas.log_order import processing_order
-from sagas.state import WorkflowState
-from sagas.versions import SagaVersions
 from schemas.avro_reader import read_event
 from schemas.codecs import Codec
 from topics.dead_letter_headers import DlqReason

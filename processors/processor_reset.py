@@ -19,8 +19,8 @@ from processors.log_reading import check_reachable, client_config
 from processors.replay import ChangelogRewrite
 from processors.store.rocksdb import RocksDBStore
 from sagas.config import KafkaSettings
+from sagas.engine.versions import SagaVersions
 from sagas.errors import KafkaUnavailableError
-from sagas.versions import SagaVersions
 from topics.admin import admin_client
 from topics.naming import TopicNames
 from topics.offset_reads import committed_offsets, topic_partitions

@@ -42,9 +42,9 @@ from processors.store.recovery import ChangelogRestorer
 from processors.store.rocksdb import RocksDBStore
 from processors.store.timers import WORKFLOW_PREFIX, workflow_id_of
 from sagas.config import KafkaSettings
+from sagas.engine.state import WorkflowState
+from sagas.engine.versions import SagaVersions
 from sagas.errors import KafkaUnavailableError
-from sagas.state import WorkflowState
-from sagas.versions import SagaVersions
 from schemas.deployment_codecs import event_codec
 from topics.client_configs import transactional_producer_config
 from topics.naming import TopicNames

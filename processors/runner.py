@@ -14,8 +14,8 @@ from processors.saga_processor import SagaProcessor
 from processors.settings import ProcessorSettings, WorkerSettings
 from processors.step_worker import StepWorker
 from sagas.config import KafkaSettings
+from sagas.engine.versions import SagaVersions
 from sagas.errors import SagaError
-from sagas.versions import SagaVersions
 from topics.admin import AdminSource, admin_client, cluster_replication
 from topics.naming import TopicNames
 from topics.provisioning import ProvisionReport, ensure_topics

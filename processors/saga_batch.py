@@ -14,12 +14,17 @@ import logging
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 
+from processors.commands import command_records
 from processors.dlq import dlq_record
 from processors.metrics import Metrics
 from processors.outgoing_records import Outgoing
 from processors.store.base import PartitionStore
 from processors.store.timers import WORKFLOW_PREFIX, TimerEntry, due_timers, timer_key
 from processors.store.transaction import StoreTransaction
+from sagas.engine.fold import RESULT_TOO_LARGE
+from sagas.engine.plan import Transition, timer_fired
+from sagas.engine.state import WorkflowState
+from sagas.engine.versions import SagaVersions
 from sagas.errors import RecordTooLargeError, SerializationError, UnapplicableEventError
 from sagas.events import (
     INPUT_TYPES,
@@ -30,10 +35,6 @@ from sagas.events import (
     Origin,
     StatusRecord,
 )
-from sagas.evolution import RESULT_TOO_LARGE
-from sagas.plan import Transition, timer_fired
-from sagas.state import WorkflowState
-from sagas.versions import SagaVersions
 from schemas.codecs import Codec
 from topics.dead_letter_headers import DlqReason
 from topics.partitioning import partition_for
@@ -360,7 +361,7 @@ class PartitionBatch:
             out.append(
                 Outgoing(routing.events_topic, key, codecs.event.encode(decision), partition)
             )
-        for queue, command in transition.commands:
+        for queue, command in command_records(transition, routing.events_topic):
             topic = routing.command_topic(queue)
             out.append(Outgoing(topic, key, codecs.command_for(topic).encode(command)))
         for event in transition.outbound:

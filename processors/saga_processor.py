@@ -33,9 +33,9 @@ from processors.store.recovery import ChangelogRestorer
 from processors.store.rocksdb import RocksDBStore
 from processors.store.timers import WORKFLOW_PREFIX, count_timers, next_due_ms
 from sagas.config import KafkaSettings
+from sagas.engine.state import WorkflowState
+from sagas.engine.versions import SagaVersions
 from sagas.errors import KafkaUnavailableError
-from sagas.state import WorkflowState
-from sagas.versions import SagaVersions
 from schemas.deployment_codecs import command_codec, event_codec, status_codec
 from topics.admin import TopicAdminError, admin_client, topic_max_message_bytes
 from topics.client_configs import consumer_config, start_transactional_producer
@@ -100,8 +100,6 @@ class SagaProcessor:
         self.kafka = kafka
         self.names = TopicNames(versions.name, kafka.topic_prefix)
         self.routing = routing_for(versions, kafka.topic_prefix)
-        for plan in versions.plans.values():
-            plan.with_reply_topic(self.names.events)
         self.metrics = metrics or Metrics()
         self.codecs = codecs or codecs_for(kafka, self.routing)
         self._stop = threading.Event()

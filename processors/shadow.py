@@ -18,11 +18,11 @@ from typing import Any
 from processors.log_reading import LogReader, Progress, processed_ends
 from processors.saga_processor import routing_for
 from sagas.config import KafkaSettings
+from sagas.engine.state import WorkflowState
+from sagas.engine.versions import SagaVersions
 from sagas.errors import SagaError, SerializationError
 from sagas.events import INPUT_TYPES, Event, EventType
 from sagas.log_order import segments
-from sagas.state import WorkflowState
-from sagas.versions import SagaVersions
 from schemas.deployment_codecs import event_codec
 from topics.naming import TopicNames
 

@@ -28,15 +28,14 @@ from processors.metrics import Metrics
 from processors.partition_progress import PartitionProgress
 from processors.settings import DEFAULT_STATE_DIR, WorkerSettings
 from sagas.config import KafkaSettings
+from sagas.engine.execution import StepFunctions, answer_event, run_command
+from sagas.engine.versions import SagaVersions
 from sagas.errors import KafkaUnavailableError, SagaError, SerializationError
 from sagas.events import Command, CommandKind, ErrorInfo, Event
-from sagas.execution import answer_event, run_command
-from sagas.plan import Plan
-from sagas.versions import SagaVersions
 from schemas.deployment_codecs import command_codec, event_codec
 from topics.client_configs import consumer_config, start_transactional_producer
 from topics.consumer_reads import poll_batch
-from topics.naming import TopicNames, command_topic, worker_group
+from topics.naming import command_topic, worker_group
 
 log = logging.getLogger(__name__)
 
@@ -68,11 +67,11 @@ class StepWorker:
         self.queues = sorted(set(queues))
         if not self.queues:
             raise SagaError("a step worker needs at least one queue")
-        self._plans: dict[tuple[str, int], Plan] = {}
+        self._plans: dict[tuple[str, int], StepFunctions] = {}
         for versions in sagas:
-            events = TopicNames(versions.name, kafka.topic_prefix).events
-            for version, plan in versions.plans.items():
-                self._plans[versions.name, version] = plan.with_reply_topic(events)
+            for version, functions in versions.functions.items():
+                self._plans[versions.name, version] = functions
+            for plan in versions.plans.values():
                 for step in plan.steps.values():
                     objective = self.settings.dispatch_objective_ms or step.dispatch_objective_ms
                     if step.queue in self.queues and objective is not None:

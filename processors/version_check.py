@@ -13,8 +13,8 @@ from collections.abc import Mapping
 
 from sagas.client.status_view import StatusView
 from sagas.config import KafkaSettings
+from sagas.engine.versions import SagaVersions
 from sagas.errors import SagaError
-from sagas.versions import SagaVersions
 from schemas.deployment_codecs import status_codec
 from topics.naming import TopicNames
 

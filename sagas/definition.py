@@ -3,7 +3,8 @@
 A team declares one :class:`Saga` per module; the declaration order is the
 order the workflow runs in, unless a ``then=``, an ``on_timeout=``, an
 ``on_failure=`` or a branch jumps forward to a later node. Nothing here runs
-anything: :meth:`Saga.compile` turns the declaration into a :class:`~sagas.plan.Plan`.
+anything, and nothing here knows the engine: ``sagas.engine.compile_saga`` checks a
+declaration and turns it into the plan the runtime follows.
 """
 
 from __future__ import annotations
@@ -13,16 +14,13 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import timedelta
 from enum import StrEnum
-from typing import TYPE_CHECKING, Any, Final, Generic, Protocol, TypeVar, overload
+from typing import Any, Final, Generic, Protocol, TypeVar, overload
 
 from pydantic import BaseModel
 
 from sagas.context import StepContext, WorkflowView
 from sagas.errors import DefinitionError
 from sagas.retry import Retry
-
-if TYPE_CHECKING:
-    from sagas.plan import Plan
 
 InputT = TypeVar("InputT", bound=BaseModel)
 ResultT = TypeVar("ResultT")
@@ -183,13 +181,13 @@ class Saga(Generic[InputT]):
         """The p99 a step's command should start within (metrics and alerts only)."""
         self.nodes: list[Node] = []
         self._group: Parallel | None = None
-        self._plan: Plan | None = None
+        self._sealed = False
 
     def __repr__(self) -> str:
         return f"Saga({self.name!r}, version={self.version})"
 
     def _add(self, node: Node) -> None:
-        if self._plan is not None:
+        if self._sealed:
             raise DefinitionError(
                 f"cannot add {node.name!r}: the saga is already compiled", saga=self.name
             )
@@ -363,10 +361,6 @@ class Saga(Generic[InputT]):
         self._add(node)
         return node
 
-    def compile(self) -> Plan:
-        """The plan of this saga, validated once and cached; raises ``DefinitionError``."""
-        if self._plan is None:
-            from sagas.compiler import compile_saga
-
-            self._plan = compile_saga(self)
-        return self._plan
+    def seal(self) -> None:
+        """Refuse any further node: the saga is compiled, and its plan must match it."""
+        self._sealed = True

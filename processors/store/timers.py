@@ -44,7 +44,7 @@ class TimerEntry:
     """The workflow it belongs to (may not contain NUL)."""
 
     timer_id: str
-    """Which of the workflow's timers it is (a retry, a step timeout, a sleep, ...)."""
+    """Which of the workflow's timers it is: an encoded :class:`sagas.engine.TimerId`."""
 
     @property
     def key(self) -> bytes:

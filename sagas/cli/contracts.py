@@ -6,7 +6,8 @@ import typing
 from dataclasses import dataclass
 from typing import Any
 
-from sagas.versions import SagaVersions
+from sagas.engine.versions import SagaVersions
+from sagas.events import CommandKind
 from schemas.registry import SchemaRegistryClient
 from schemas.step_contracts import Contract, saga_contracts
 
@@ -20,12 +21,14 @@ COMPATIBILITY_LEVELS = (
 def contracts_of(versions: SagaVersions, prefix: str) -> list[Contract]:
     """The contracts of the newest version of a saga: every step a queue serves, every signal."""
     plan = versions.newest
+    functions = versions.functions[plan.version]
     steps: dict[str, tuple[str, Any]] = {}
     for name, spec in plan.steps.items():
-        if spec.fn is None:  # a child saga: no command topic, its own contracts
+        action = functions.actions.get((name, CommandKind.ACTION))
+        if action is None:  # a child saga: no command topic, its own contracts
             continue
         try:
-            result = typing.get_type_hints(spec.fn).get("return", Any)
+            result = typing.get_type_hints(action.fn).get("return", Any)
         except (NameError, TypeError):  # compilation resolved it already; be safe
             result = Any
         steps[name] = (spec.queue, result)

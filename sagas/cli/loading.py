@@ -11,8 +11,8 @@ from typing import Any, TypeVar
 import click
 
 from sagas.config import KafkaSettings
+from sagas.engine.versions import SagaVersions, compile_versions
 from sagas.errors import SagaError
-from sagas.versions import SagaVersions, compile_versions
 
 F = TypeVar("F", bound=Callable[..., Any])
 _CONNECT_TIMEOUT = "sagas.connect_timeout"

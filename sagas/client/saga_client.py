@@ -15,6 +15,7 @@ from pydantic import BaseModel
 from sagas.client.status_view import StatusView
 from sagas.config import KafkaSettings
 from sagas.definition import Saga
+from sagas.engine.versions import SagaVersions, compile_versions
 from sagas.errors import (
     KafkaUnavailableError,
     RecordTooLargeError,
@@ -25,7 +26,6 @@ from sagas.errors import (
     WorkflowNotFoundError,
 )
 from sagas.events import ErrorInfo, Event, EventType, Origin, StatusRecord
-from sagas.versions import SagaVersions, compile_versions
 from schemas.deployment_codecs import event_codec, status_codec
 from topics.admin import TopicAdminError, topic_max_message_bytes
 from topics.client_configs import producer_config

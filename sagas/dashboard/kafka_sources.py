@@ -21,9 +21,9 @@ from sagas.dashboard.seams import (
     WorkflowPage,
     WorkflowQuery,
 )
+from sagas.engine.versions import SagaVersions
 from sagas.errors import SagaError
 from sagas.events import Event, StatusRecord, WorkflowStatus
-from sagas.versions import SagaVersions
 from topics.lag import consumer_lag
 from topics.naming import TopicNames
 

@@ -31,7 +31,12 @@ from typing import Any
 
 from pydantic import BaseModel, TypeAdapter
 
+from processors.commands import command_records
 from sagas.definition import Saga
+from sagas.engine.execution import answer_event, run_command
+from sagas.engine.plan import Plan, timer_fired
+from sagas.engine.state import WorkflowState
+from sagas.engine.versions import SagaVersions, compile_versions
 from sagas.errors import SagaError
 from sagas.events import (
     Command,
@@ -43,10 +48,7 @@ from sagas.events import (
     StatusRecord,
     WorkflowStatus,
 )
-from sagas.execution import answer_event, run_command
-from sagas.plan import Plan, timer_fired
-from sagas.state import WorkflowState
-from sagas.versions import SagaVersions, compile_versions
+from topics.naming import TopicNames
 
 _ANY: TypeAdapter[Any] = TypeAdapter(Any)
 
@@ -397,7 +399,7 @@ class SagaTestEnvironment:
             history.append(event)
         history.extend(transition.decisions)
         self.states[event.workflow_id] = transition.state
-        self._commands.extend(transition.commands)
+        self._commands.extend(command_records(transition, TopicNames(plan.name).events))
         self._inbox.extend(transition.outbound)
         if self.check_replay:
             self.replay(event.workflow_id)
@@ -421,7 +423,7 @@ class SagaTestEnvironment:
 
     def _execute(self, command: Command) -> None:
         injection = next((i for i in self.injections if i.matches(command)), None)
-        plan = self.registry[command.saga].plans[command.version]
+        plan = self.registry[command.saga].functions[command.version]
         fault = injection.fault if injection is not None else None
         if fault is Fault.FAIL or fault is Fault.NON_RETRYABLE:
             self._inbox.append(

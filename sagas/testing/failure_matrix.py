@@ -16,10 +16,10 @@ from typing import Any
 from pydantic import BaseModel
 
 from sagas.definition import Saga, StepKind
+from sagas.engine.nodes import StepSpec
+from sagas.engine.versions import SagaVersions, compile_versions
 from sagas.events import CommandKind, EventType, WorkflowStatus
-from sagas.graph import StepSpec
 from sagas.testing.environment import Fault, SagaTestEnvironment
-from sagas.versions import SagaVersions, compile_versions
 
 MATRIX_FAULTS = (Fault.NON_RETRYABLE, Fault.TIME_OUT, Fault.DELIVER_TWICE)
 

@@ -13,11 +13,11 @@ from enum import StrEnum
 from typing import Any
 
 from sagas.definition import Saga
+from sagas.engine.state import WorkflowState
+from sagas.engine.versions import SagaVersions, compile_versions
 from sagas.errors import SagaError, UnapplicableEventError
 from sagas.events import Event, EventType, Origin
 from sagas.log_order import processing_order
-from sagas.state import WorkflowState
-from sagas.versions import SagaVersions, compile_versions
 from schemas.history_lines import dump_history, load_history
 
 __all__ = ["HistoryMismatchError", "dump_history", "load_history", "replay_history"]

@@ -27,9 +27,9 @@ from processors.runner import provision
 from sagas.cli.exit_codes import ExitCode
 from sagas.client import SagaClient
 from sagas.config import KafkaSettings
+from sagas.engine.versions import compile_versions
 from sagas.errors import SerializationError
 from sagas.events import StatusRecord, WorkflowStatus
-from sagas.versions import compile_versions
 from schemas.deployment_codecs import status_codec
 from topics.naming import TopicNames
 from topics.partitioning import partition_for

@@ -16,8 +16,8 @@ from processors.runner import provision
 from sagas import Saga, StepContext, StepKind
 from sagas.client import SagaClient
 from sagas.config import KafkaSettings
+from sagas.engine.versions import SagaVersions, compile_versions
 from sagas.errors import KafkaUnavailableError, RecordTooLargeError, SagaError
-from sagas.versions import SagaVersions, compile_versions
 from topics.admin import topic_max_message_bytes
 from topics.naming import TopicNames
 from topics.record_limits import PRODUCER_DEFAULT_MAX_BYTES, RECORD_OVERHEAD_BYTES

@@ -19,8 +19,8 @@ from sagas import Saga, StepContext, StepKind
 from sagas.client import SagaClient
 from sagas.client.dead_letters import DeadLetter, read_dead_letters
 from sagas.config import KafkaSettings
+from sagas.engine.versions import SagaVersions, compile_versions
 from sagas.events import WorkflowStatus
-from sagas.versions import SagaVersions, compile_versions
 
 
 class Ticket(BaseModel):

@@ -13,7 +13,7 @@ from processors.runner import provision
 from sagas.cli import main
 from sagas.client import SagaClient
 from sagas.config import KafkaSettings
-from sagas.versions import compile_versions
+from sagas.engine.versions import compile_versions
 
 
 def test_lag_reports_every_group_with_no_live_member(

@@ -14,8 +14,8 @@ from processors.runner import WorkerRunner, provision
 from processors.settings import ProcessorSettings
 from sagas.client import SagaClient
 from sagas.config import KafkaSettings
+from sagas.engine.versions import compile_versions
 from sagas.events import WorkflowStatus
-from sagas.versions import compile_versions
 
 
 def sample(registry: CollectorRegistry, name: str, **labels: str) -> float:

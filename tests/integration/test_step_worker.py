@@ -19,8 +19,8 @@ from sagas import Retry, Saga, StepContext, StepKind
 from sagas.client import SagaClient
 from sagas.client.history import read_history
 from sagas.config import KafkaSettings
+from sagas.engine.versions import compile_versions
 from sagas.events import Event, EventType, Origin, WorkflowStatus
-from sagas.versions import compile_versions
 from schemas import EventCodec
 from topics.partitioning import partition_for
 

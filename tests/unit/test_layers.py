@@ -46,16 +46,7 @@ LAYERS: dict[str, int] = {
     "sagas.context": 3,
     "sagas.retry": 3,
     "sagas.payloads": 3,
-    # The engine under today's names and under `sagas.engine`, where it is moving.
     "sagas.engine": 4,
-    "sagas.compiler": 4,
-    "sagas.graph": 4,
-    "sagas.plan": 4,
-    "sagas.evolution": 4,
-    "sagas.transition": 4,
-    "sagas.state": 4,
-    "sagas.versions": 4,
-    "sagas.execution": 4,
     "compensations": 4,
     "sagas.client": 5,
     "processors": 6,
@@ -65,15 +56,6 @@ LAYERS: dict[str, int] = {
     "sagas.dashboard": 7,
 }
 EXACT_ONLY = {"sagas"}
-
-# Authoring still reaches the engine from inside `Saga` (it compiles its plan on first use,
-# and names the plan's type under TYPE_CHECKING). Moving the engine into `sagas/engine/`
-# removes both imports; this list is then emptied (a test below fails while an entry
-# matches no import any more).
-KNOWN_UPWARD = {
-    ("sagas.definition", "sagas.plan"),
-    ("sagas.definition", "sagas.compiler"),
-}
 
 
 def layer_of(module: str, layers: dict[str, int] = LAYERS) -> int | None:
@@ -161,14 +143,7 @@ def describe(imp: Import, layer: Callable[[str], int | None] = layer_of) -> str:
 def test_every_module_has_a_layer_and_imports_only_downwards() -> None:
     unplaced, upward = upward_imports(ROOT, PACKAGES)
     assert not unplaced, f"modules with no layer in LAYERS: {unplaced}"
-    unexpected = [imp for imp in upward if (imp.module, imp.target) not in KNOWN_UPWARD]
-    assert not unexpected, "imports of a higher layer:\n" + "\n".join(map(describe, unexpected))
-
-
-def test_known_upward_imports_still_exist() -> None:
-    _, upward = upward_imports(ROOT, PACKAGES)
-    stale = KNOWN_UPWARD - {(imp.module, imp.target) for imp in upward}
-    assert not stale, f"remove from KNOWN_UPWARD, these imports are gone: {sorted(stale)}"
+    assert not upward, "imports of a higher layer:\n" + "\n".join(map(describe, upward))
 
 
 def _write(root: Path, files: dict[str, str]) -> None:

@@ -44,8 +44,8 @@ from sagas.client import SagaClient
 from sagas.client.dead_letters import read_dead_letters
 from sagas.client.history import read_history
 from sagas.config import KafkaSettings
+from sagas.engine.versions import SagaVersions, compile_versions
 from sagas.events import WorkflowStatus
-from sagas.versions import SagaVersions, compile_versions
 from tests.integration.dashboard import shop_saga
 from tests.integration.dashboard.browser import chromium
 from tests.integration.dashboard.prometheus_server import free_port, prometheus

@@ -15,9 +15,9 @@ from processors.runner import Role, WorkerRunner
 from processors.settings import ProcessorSettings
 from sagas.client import SagaClient
 from sagas.config import KafkaSettings
+from sagas.engine.versions import compile_versions
 from sagas.errors import SagaError
 from sagas.events import WorkflowStatus
-from sagas.versions import compile_versions
 from tests.integration.interop import payment_saga
 
 HERE = Path(__file__).parent

@@ -14,7 +14,7 @@ from processors.settings import ProcessorSettings
 from sagas.client import SagaClient
 from sagas.config import KafkaSettings
 from sagas.definition import Saga
-from sagas.versions import SagaVersions, compile_versions
+from sagas.engine.versions import SagaVersions, compile_versions
 
 
 @dataclass

@@ -27,8 +27,8 @@ from pathlib import Path
 from processors.runner import Role, WorkerRunner, provision
 from sagas.client import SagaClient
 from sagas.config import KafkaSettings
+from sagas.engine.versions import compile_versions
 from sagas.events import CommandKind, Event, EventType, WorkflowStatus, idempotency_key
-from sagas.versions import compile_versions
 from tests.integration.long_running import timer_saga
 from tests.integration.long_running.event_log import read_events
 from tests.integration.long_running.worker_process import WorkerProcess

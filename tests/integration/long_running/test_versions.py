@@ -13,8 +13,8 @@ from processors.version_check import check_versions, missing_versions
 from sagas.client import SagaClient
 from sagas.client.history import read_history
 from sagas.config import KafkaSettings
+from sagas.engine.versions import compile_versions
 from sagas.events import CommandKind, EventType, WorkflowStatus, idempotency_key
-from sagas.versions import compile_versions
 from tests.integration.long_running import versioned_saga
 from tests.integration.long_running.conftest import Runtime
 

@@ -22,7 +22,7 @@ from processors.metrics import PrometheusMetrics
 from processors.runner import Role, WorkerRunner, provision
 from processors.settings import ProcessorSettings, WorkerSettings
 from sagas.config import KafkaSettings
-from sagas.versions import SagaVersions, compile_versions
+from sagas.engine.versions import SagaVersions, compile_versions
 
 RULES = Path(__file__).resolve().parents[3] / "deploy" / "prometheus" / "rules"
 LAG_ALERT_TEST_THRESHOLD_S = 3

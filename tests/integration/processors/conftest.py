@@ -9,7 +9,7 @@ import pytest
 
 from processors.runner import provision
 from sagas.config import KafkaSettings
-from sagas.versions import SagaVersions, compile_versions
+from sagas.engine.versions import SagaVersions, compile_versions
 from tests.integration.participants import flaky_order
 from tests.integration.participants.ledger import LEDGER_ENV
 

@@ -19,7 +19,7 @@ from sagas.client import SagaClient
 from sagas.config import KafkaSettings
 from sagas.devkafka import LocalKafka
 from sagas.devkafka.cluster import quiet_client_config
-from sagas.versions import compile_versions
+from sagas.engine.versions import compile_versions
 from tests.integration.long_running.worker_process import WorkerProcess
 from tests.integration.participants import flaky_order, ledger
 from tests.integration.participants.ledger import LEDGER_ENV

@@ -17,8 +17,8 @@ import pytest
 from processors.runner import provision
 from sagas.client import SagaClient
 from sagas.config import KafkaSettings
+from sagas.engine.versions import compile_versions
 from sagas.events import EventType, WorkflowStatus
-from sagas.versions import compile_versions
 from tests.integration.long_running.worker_process import WorkerProcess
 from tests.integration.participants import ledger, punctual_saga
 from tests.integration.processors.saga_run_checks import events_by_workflow, read_topic

@@ -14,8 +14,8 @@ from processors.runner import WorkerRunner
 from processors.settings import ProcessorSettings
 from sagas.client import SagaClient
 from sagas.config import KafkaSettings
+from sagas.engine.versions import SagaVersions
 from sagas.events import Event, EventType, Origin
-from sagas.versions import SagaVersions
 from schemas import EventCodec
 from tests.integration.participants import flaky_order
 from tests.integration.processors.saga_run_checks import (

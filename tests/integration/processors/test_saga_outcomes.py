@@ -11,8 +11,8 @@ from processors.runner import WorkerRunner
 from processors.settings import ProcessorSettings
 from sagas.client import SagaClient
 from sagas.config import KafkaSettings
+from sagas.engine.versions import SagaVersions
 from sagas.events import WorkflowStatus
-from sagas.versions import SagaVersions
 from tests.integration.participants import flaky_order
 from tests.integration.processors.saga_run_checks import (
     check_run,

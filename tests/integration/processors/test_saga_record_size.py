@@ -21,9 +21,9 @@ from sagas import Saga, StepContext
 from sagas.client import SagaClient
 from sagas.client.history import read_history
 from sagas.config import KafkaSettings
+from sagas.engine.fold import RESULT_TOO_LARGE
+from sagas.engine.versions import SagaVersions, compile_versions
 from sagas.events import Event, EventType, Origin, WorkflowStatus
-from sagas.evolution import RESULT_TOO_LARGE
-from sagas.versions import SagaVersions, compile_versions
 from schemas import EventCodec
 from tests.integration.processors.saga_run_checks import read_topic
 from topics.admin import topic_max_message_bytes

@@ -12,7 +12,7 @@ from processors.runner import Role, WorkerRunner
 from processors.settings import ProcessorSettings
 from sagas.client import SagaClient
 from sagas.config import KafkaSettings
-from sagas.versions import SagaVersions
+from sagas.engine.versions import SagaVersions
 from tests.integration.participants import flaky_order, ledger
 from tests.integration.processors.saga_run_checks import (
     check_run,

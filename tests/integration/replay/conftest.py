@@ -14,7 +14,7 @@ from processors.store.rocksdb import RocksDBStore
 from processors.store.timers import WORKFLOW_PREFIX
 from sagas.cli import main
 from sagas.config import KafkaSettings
-from sagas.versions import SagaVersions
+from sagas.engine.versions import SagaVersions
 from tests.integration.processors.conftest import flaky_kafka, flaky_versions, ledger_file
 from topics.naming import TopicNames
 

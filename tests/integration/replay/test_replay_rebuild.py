@@ -13,7 +13,7 @@ from processors.runner import Role, WorkerRunner
 from processors.settings import ProcessorSettings
 from sagas.client import SagaClient
 from sagas.config import KafkaSettings
-from sagas.versions import SagaVersions
+from sagas.engine.versions import SagaVersions
 from tests.integration.participants import flaky_order, ledger
 from tests.integration.processors.saga_run_checks import (
     check_run,
@@ -135,7 +135,7 @@ def test_verify_reports_a_workflow_whose_live_state_differs(
     runner.raise_errors()
     from processors.store.rocksdb import RocksDBStore
     from processors.store.timers import workflow_key
-    from sagas.state import WorkflowState
+    from sagas.engine.state import WorkflowState
     from topics.partitioning import partition_for
 
     names = TopicNames(flaky_order.SAGA_NAME, flaky_kafka.topic_prefix)

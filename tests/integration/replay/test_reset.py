@@ -13,8 +13,8 @@ from processors.runner import Role, WorkerRunner
 from processors.settings import ProcessorSettings
 from sagas.client import SagaClient
 from sagas.config import KafkaSettings
+from sagas.engine.versions import SagaVersions
 from sagas.events import StatusRecord
-from sagas.versions import SagaVersions
 from tests.integration.participants import flaky_order
 from tests.integration.processors.saga_run_checks import wait_until_final
 from tests.integration.replay.conftest import SAGA_REF, run_cli

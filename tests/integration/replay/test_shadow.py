@@ -13,7 +13,7 @@ from processors.runner import Role, WorkerRunner, provision
 from processors.settings import ProcessorSettings
 from sagas.client import SagaClient
 from sagas.config import KafkaSettings
-from sagas.versions import compile_versions
+from sagas.engine.versions import compile_versions
 from tests.integration.replay import shadow_sagas
 from tests.integration.replay.conftest import run_cli
 

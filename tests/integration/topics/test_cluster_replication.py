@@ -20,7 +20,7 @@ from processors.runner import provision
 from sagas.config import KafkaSettings
 from sagas.devkafka import LocalKafka
 from sagas.devkafka.cluster import quiet_client_config
-from sagas.versions import compile_versions
+from sagas.engine.versions import compile_versions
 from tests.integration.participants import flaky_order
 
 pytestmark = [pytest.mark.kafka, pytest.mark.cluster]

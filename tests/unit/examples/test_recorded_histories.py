@@ -15,7 +15,8 @@ from examples import (
     trip_saga,
 )
 from sagas import Saga
-from sagas.events import WorkflowStatus
+from sagas.engine import compile_saga, compile_versions
+from sagas.events import CommandKind, WorkflowStatus
 from sagas.testing import (
     HistoryMismatchError,
     dump_history,
@@ -55,16 +56,18 @@ def test_each_recorded_history_replays_to_the_same_decisions(name: str) -> None:
 
 def test_a_changed_timeout_is_caught() -> None:
     changed = Saga("order", input=order_saga.OrderInput, version=1)
-    original = order_saga.saga.compile().steps
+    original = compile_saga(order_saga.saga).steps
+    functions = compile_versions(order_saga.saga).functions[1]
     for name, spec in original.items():
         timeout = timedelta(milliseconds=spec.timeout_ms or 1)
         if name == "reserve_inventory":
             timeout = timedelta(minutes=5)
         step = changed.step(
             name=name, kind=spec.kind, retry=spec.retry, timeout=timeout, queue=spec.queue
-        )(spec.fn)  # type: ignore[arg-type]
+        )(functions.action(name, CommandKind.ACTION).fn)
         if spec.compensation is not None:
-            step.compensation(spec.compensation.fn, retry=spec.compensation.retry)
+            undo = functions.action(name, CommandKind.COMPENSATE).fn
+            step.compensation(undo, retry=spec.compensation.retry)
     events = load_history((HISTORIES / "order_completed.jsonl").read_text())
     with pytest.raises(
         HistoryMismatchError,

@@ -23,10 +23,10 @@ from processors.metrics import Metrics
 from processors.saga_batch import Codecs, PartitionBatch, Routing
 from processors.store.memory import MemoryPartitionStore
 from sagas import NonRetryableError, Retry, Saga, StepContext, StepKind
+from sagas.engine.execution import answer_event
+from sagas.engine.versions import SagaVersions, compile_versions
 from sagas.events import Command, ErrorInfo, Event, EventType, Origin
-from sagas.execution import answer_event
 from sagas.log_order import processing_order
-from sagas.versions import SagaVersions, compile_versions
 from schemas import CommandCodec, EventCodec, StatusCodec
 
 EVENTS = "fold.events"

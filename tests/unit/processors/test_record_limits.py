@@ -15,10 +15,10 @@ from processors.saga_processor import _workflow_of, codecs_for, routing_for
 from processors.store.memory import MemoryStore
 from sagas import Saga, StepContext
 from sagas.config import KafkaSettings
+from sagas.engine.fold import RESULT_TOO_LARGE
+from sagas.engine.state import Phase, WorkflowState
+from sagas.engine.versions import SagaVersions, compile_versions
 from sagas.events import ErrorInfo, Event, EventType, Origin, WorkflowStatus
-from sagas.evolution import RESULT_TOO_LARGE
-from sagas.state import Phase, WorkflowState
-from sagas.versions import SagaVersions, compile_versions
 from topics.dead_letter_headers import HEADER_REASON, HEADER_VALUE_OMITTED, DlqReason
 from topics.record_limits import RECORD_OVERHEAD_BYTES, RecordLimits, record_size
 
@@ -105,8 +105,6 @@ class _Run:
         kafka = KafkaSettings(bootstrap_servers="127.0.0.1:1")
         self.versions = versions
         self.routing = routing_for(versions, "")
-        for plan in versions.plans.values():
-            plan.with_reply_topic(self.routing.events_topic)
         self.codecs = codecs_for(kafka, self.routing)
         self.store = MemoryStore()
         self.limits = limits

@@ -19,8 +19,8 @@ from processors.store.memory import MemoryPartitionStore
 from processors.store.timers import WORKFLOW_PREFIX
 from sagas import Saga, StepContext, StepKind
 from sagas.config import KafkaSettings
+from sagas.engine.versions import compile_versions
 from sagas.events import Event, EventType, Origin
-from sagas.versions import compile_versions
 from topics.dead_letter_headers import HEADER_PARTITION, HEADER_REASON, DlqReason
 from topics.partitioning import partition_for
 

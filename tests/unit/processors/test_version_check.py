@@ -6,8 +6,8 @@ from pydantic import BaseModel
 
 from processors.version_check import MissingVersionsError, lacking
 from sagas import Saga, StepContext, StepKind
+from sagas.engine.versions import compile_versions
 from sagas.errors import SagaError
-from sagas.versions import compile_versions
 
 
 class _Job(BaseModel):

@@ -4,10 +4,10 @@ import pytest
 from pydantic import BaseModel
 
 from sagas import DefinitionError, Saga, StepContext
+from sagas.engine.versions import compile_versions
 from sagas.errors import UnapplicableEventError
 from sagas.events import Event, EventType, Origin, WorkflowStatus
 from sagas.testing import SagaTestEnvironment
-from sagas.versions import compile_versions
 
 
 class Parcel(BaseModel):

@@ -7,6 +7,7 @@ from datetime import timedelta
 from pydantic import BaseModel
 
 from sagas import Retry, Saga, StepContext, StepKind
+from sagas.engine import compile_saga
 
 
 class In(BaseModel):
@@ -23,7 +24,7 @@ def test_a_step_objective_overrides_the_saga_one() -> None:
                dispatch_objective=timedelta(milliseconds=200))  # fmt: skip
     def own(ctx: StepContext[In]) -> None: ...
 
-    plan = saga.compile()
+    plan = compile_saga(saga)
 
     assert plan.steps["inherits"].dispatch_objective_ms == 50
     assert plan.steps["own"].dispatch_objective_ms == 200
@@ -35,4 +36,4 @@ def test_no_objective_by_default() -> None:
     @saga.step(kind=StepKind.PIVOT)
     def step(ctx: StepContext[In]) -> None: ...
 
-    assert saga.compile().steps["step"].dispatch_objective_ms is None
+    assert compile_saga(saga).steps["step"].dispatch_objective_ms is None

@@ -3,6 +3,7 @@ from datetime import timedelta
 from pydantic import BaseModel
 
 from sagas import Saga, StepKind
+from sagas.engine import compile_saga
 from sagas.events import CommandKind, EventType, WorkflowStatus
 from sagas.testing import Fault, MatrixCase, SagaTestEnvironment, failure_matrix
 from sagas.testing.failure_matrix import _check
@@ -23,7 +24,7 @@ def make_saga() -> Saga[In]:
 
 
 def test_the_checker_flags_wrong_order_and_double_compensation() -> None:
-    steps = make_saga().compile().steps
+    steps = compile_saga(make_saga()).steps
     wrong_order = MatrixCase(
         "p", Fault.NON_RETRYABLE, WorkflowStatus.COMPENSATED, ["a", "b"], ["a", "b"]
     )

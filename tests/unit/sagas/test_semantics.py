@@ -6,6 +6,7 @@ import pytest
 from pydantic import BaseModel
 
 from sagas import END, Retry, Saga, SagaError, StepContext, StepKind, UnapplicableEventError
+from sagas.engine import compile_saga
 from sagas.events import CommandKind, EventType, WorkflowStatus
 from sagas.testing import SagaTestEnvironment
 
@@ -139,7 +140,7 @@ def test_on_failure_routes_instead_of_compensating() -> None:
     saga.step(name="main", kind=StepKind.PIVOT, then=END)(lambda ctx: "main")
     saga.step(name="fallback", kind=StepKind.PIVOT)(lambda ctx: "fallback")
     with pytest.raises(Exception, match="more than one pivot"):
-        saga.compile()
+        compile_saga(saga)
     saga = Saga("routed", input=In)
     compensatable(saga, "a")
     compensatable(saga, "b", on_failure="fallback")

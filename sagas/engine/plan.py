@@ -1,7 +1,7 @@
 """The compiled plan of one saga version: plain data plus pure functions, no I/O, no clock.
 
 ``Plan.handle`` is what the saga processor (and the test kit) calls for every
-input event; ``Plan.evolve`` is the fold used to rebuild state from the log.
+input event; ``Plan.fold`` rebuilds a state from the log (see :mod:`sagas.engine.fold`).
 User payloads stay opaque JSON text on this path: only branch choosers and child
 inputs, which are user code, parse them.
 """
@@ -11,16 +11,37 @@ from __future__ import annotations
 import json
 from collections.abc import Iterable, Mapping
 from dataclasses import replace
-from typing import Any
+from types import MappingProxyType
+from typing import Any, assert_never
 
 from pydantic import BaseModel, TypeAdapter
 
 from compensations import Recovery, compensation_waves, recovery_for
 from sagas.context import WorkflowView
 from sagas.definition import StepKind
+from sagas.engine.fold import (
+    COMPENSATE_MARK,
+    Fold,
+    can_cancel,
+    cancel_reason,
+    is_live_answer,
+    refused_answers,
+)
+from sagas.engine.nodes import (
+    BranchNode,
+    ChildNode,
+    Node,
+    ParallelNode,
+    SleepNode,
+    StepNode,
+    StepSpec,
+    WaitNode,
+)
+from sagas.engine.state import Phase, WorkflowState
+from sagas.engine.timers import TimerId, TimerKind, timer_id
+from sagas.engine.transition import Transition, TransitionBuilder
 from sagas.errors import SagaError, UnapplicableEventError
 from sagas.events import (
-    CommandKind,
     ErrorInfo,
     Event,
     EventType,
@@ -28,22 +49,7 @@ from sagas.events import (
     StatusRecord,
     WorkflowStatus,
 )
-from sagas.evolution import (
-    COMP_DEADLINE,
-    COMPENSATE_MARK,
-    DEADLINE,
-    SLEEP,
-    Evolver,
-    can_cancel,
-    cancel_reason,
-    is_live_answer,
-    refused_answers,
-)
-from sagas.execution import StepAction
-from sagas.graph import NodeKind, NodeSpec, StepSpec
 from sagas.payloads import PayloadTypes, is_json, join_object
-from sagas.state import Phase, WorkflowState
-from sagas.transition import Transition, TransitionBuilder
 
 __all__ = ["Plan", "Transition"]
 
@@ -58,25 +64,25 @@ _ANSWERS = frozenset(
 )
 
 
-def timer_fired(state: WorkflowState, timer_id: str, now_ms: int) -> Event:
-    """The event that fires one of ``state``'s timers; the processor and the test kit hand
-    it to :meth:`Plan.handle` when the timer is due."""
-    due_ms = state.timers[timer_id]
+def timer_fired(state: WorkflowState, timer: str, now_ms: int) -> Event:
+    """The event that fires ``timer`` (an encoded timer id) of ``state``; the processor and
+    the test kit hand it to :meth:`Plan.handle` when the timer is due."""
+    due_ms = state.timers[timer]
     return Event(
-        event_id=f"{state.workflow_id}/{timer_id}/{due_ms}",
+        event_id=f"{state.workflow_id}/{timer}/{due_ms}",
         workflow_id=state.workflow_id,
         saga=state.saga,
         version=state.version,
         type=EventType.TIMER_FIRED,
         origin=Origin.PROCESSOR,
         time_ms=now_ms,
-        name=timer_id,
+        name=timer,
         due_ms=due_ms,
     )
 
 
 class Plan:
-    """A saga version compiled to a state machine over :class:`~sagas.state.WorkflowState`.
+    """A saga version compiled to a state machine over :class:`~sagas.engine.state.WorkflowState`.
 
     Protocol the processor follows: for each input event, ``handle(state, event,
     now_ms)``; when a timer of ``state.timers`` is due, ``handle`` with an event of
@@ -90,51 +96,77 @@ class Plan:
     in flight settles first. After a pivot or retriable step has succeeded, a cancel
     is refused (recorded as ``answer_ignored`` naming ``cancel``) and the workflow
     goes on: use terminate to stop it.
+
+    A plan only decides: it knows no topic (its transitions carry command orders; the
+    runtime makes them records and says where answers go) and holds no step function
+    (the step execution finds those in the definition). The user code it does call, branch
+    choosers and child inputs, are deciders: pure functions of the workflow view whose
+    outcome the plan records as a decision, so a replay never calls them again. It is
+    immutable once compiled and shared by every workflow of its version.
     """
+
+    __slots__ = (
+        "_fold",
+        "_group_of",
+        "_specs",
+        "name",
+        "nodes",
+        "queues",
+        "signals",
+        "steps",
+        "types",
+        "version",
+    )
+
+    name: str
+    version: int
+    nodes: tuple[Node, ...]
+    steps: Mapping[str, StepSpec]
+    types: PayloadTypes
+    signals: frozenset[str]
+    queues: frozenset[str]
+    _fold: Fold
+    _specs: dict[str, StepSpec]
+    _group_of: Mapping[str, str | None]
 
     def __init__(
         self,
         *,
         name: str,
         version: int,
-        nodes: tuple[NodeSpec, ...],
+        nodes: tuple[Node, ...],
         steps: Mapping[str, StepSpec],
         input_model: type[BaseModel],
         results: Mapping[str, TypeAdapter[Any]],
         signals: Mapping[str, TypeAdapter[Any]],
     ) -> None:
-        self.name = name
-        self.version = version
-        self.nodes = nodes
-        self.steps = dict(steps)
-        self.types = PayloadTypes(name, input_model, dict(results), dict(signals))
-        self.signals = frozenset(signals)
-        self.queues = frozenset(spec.queue for spec in self.steps.values())
-        self.reply_topic = f"{name}.events"
-        self._evolver = Evolver(nodes, self.steps)
-        self._group_of = {name: spec.group for name, spec in self.steps.items()}
-        self._actions: dict[tuple[str, CommandKind], StepAction] = {}
-        for spec in self.steps.values():
-            if spec.fn is not None:
-                self._actions[spec.name, CommandKind.ACTION] = StepAction(
-                    self, spec.name, CommandKind.ACTION, spec.fn, spec.retry
-                )
-            if spec.compensation is not None:
-                self._actions[spec.name, CommandKind.COMPENSATE] = StepAction(
-                    self,
-                    spec.name,
-                    CommandKind.COMPENSATE,
-                    spec.compensation.fn,
-                    spec.compensation.retry,
-                )
+        # The hot paths read the plain dict; callers get a read-only view of it.
+        specs = dict(steps)
+        frozen_steps = MappingProxyType(specs)
+        init = object.__setattr__
+        init(self, "name", name)
+        init(self, "version", version)
+        init(self, "nodes", tuple(nodes))
+        init(self, "steps", frozen_steps)
+        init(self, "types", PayloadTypes(name, input_model, dict(results), dict(signals)))
+        init(self, "signals", frozenset(signals))
+        init(self, "queues", frozenset(spec.queue for spec in frozen_steps.values()))
+        init(self, "_specs", specs)
+        init(self, "_fold", Fold(self.nodes, specs))
+        init(
+            self,
+            "_group_of",
+            MappingProxyType({name: spec.group for name, spec in frozen_steps.items()}),
+        )
+
+    def __setattr__(self, name: str, value: object) -> None:
+        raise AttributeError(f"a compiled plan cannot change (tried to set {name!r})")
+
+    def __delattr__(self, name: str) -> None:
+        raise AttributeError(f"a compiled plan cannot change (tried to delete {name!r})")
 
     def __repr__(self) -> str:
         return f"Plan({self.name!r}, version={self.version}, nodes={[n.name for n in self.nodes]})"
-
-    def with_reply_topic(self, topic: str) -> Plan:
-        """Set the topic answers go to (the saga's event topic, with any prefix); returns self."""
-        self.reply_topic = topic
-        return self
 
     def status_record(self, state: WorkflowState) -> StatusRecord:
         """The workflow's status summary, naming a wait it is in even when it has no timeout
@@ -146,30 +178,13 @@ class Plan:
             and state.cursor < len(self.nodes)
         ):
             node = self.nodes[state.cursor]
-            if node.kind is NodeKind.WAIT and node.name not in record.current_steps:
+            if isinstance(node, WaitNode) and node.name not in record.current_steps:
                 return replace(record, current_steps=(*record.current_steps, node.name))
         return record
 
-    def action(self, step: str, kind: CommandKind) -> StepAction:
-        """The user function a command of this step and kind runs; ``SagaError`` if none."""
-        try:
-            return self._actions[step, kind]
-        except KeyError:
-            raise SagaError(
-                f"no {kind.value} function for step {step!r}", saga=self.name, step=step
-            ) from None
-
-    def evolve(self, state: WorkflowState | None, event: Event) -> WorkflowState | None:
-        """The state after ``event`` (input or decision); ``state`` itself is not changed."""
-        if state is None:
-            return self._evolver.create(event) if event.type is EventType.STARTED else None
-        new = state.copy()
-        self._evolver.apply(new, event)
-        return new
-
     def fold_into(self, state: WorkflowState, event: Event) -> None:
         """Fold ``event`` into ``state`` in place (for callers that own ``state``)."""
-        self._evolver.apply(state, event)
+        self._fold.apply(state, event)
 
     def fold(self, events: Iterable[Event]) -> WorkflowState | None:
         """The state a workflow's events build, in log order (one copy, changed in place)."""
@@ -188,9 +203,9 @@ class Plan:
                 continue
             if state is None:
                 if event.type is EventType.STARTED:
-                    state = self._evolver.create(event)
+                    state = self._fold.create(event)
             else:
-                self._evolver.apply(state, event)
+                self._fold.apply(state, event)
         return state
 
     def handle(self, state: WorkflowState | None, event: Event, now_ms: int) -> Transition:
@@ -202,7 +217,7 @@ class Plan:
             if event.payload is None or not is_json(event.payload):
                 raise self._unapplicable(event, "the start payload is not valid JSON")
             started = run.decision(EventType.STARTED, payload=event.payload, parent=event.parent)
-            new = self._evolver.create(started)
+            new = self._fold.create(started)
             run.decisions.append(started)
         else:
             if event.workflow_id != state.workflow_id:
@@ -229,11 +244,11 @@ class Plan:
         reactions (checked against the state before it) follow as decisions.
         """
         t = event.type
-        apply = self._evolver.apply
+        apply = self._fold.apply
         if t is EventType.START_REQUESTED:
             run.emit(new, EventType.START_IGNORED)
         elif t in _ANSWERS:
-            spec = self.steps.get(event.step or "")
+            spec = self._specs.get(event.step or "")
             if spec is None:
                 raise self._unapplicable(event, f"unknown step {event.step!r}")
             if (t is EventType.STEP_SUCCEEDED or t is EventType.CHILD_ENDED) and (
@@ -315,11 +330,10 @@ class Plan:
                 return False
             run.decisions.append(event)
             apply(new, event)
-            prefix, _, step = timer.partition(":")
-            prefix += ":"
-            if prefix == DEADLINE:
+            kind, step = TimerId.decode(timer)
+            if kind is TimerKind.STEP_DEADLINE:
                 run.emit(new, EventType.STEP_TIMED_OUT, step=step, attempt=new.steps[step].attempt)
-            elif prefix == COMP_DEADLINE:
+            elif kind is TimerKind.COMPENSATION_DEADLINE:
                 run.emit(
                     new,
                     EventType.STEP_TIMED_OUT,
@@ -343,7 +357,7 @@ class Plan:
         emitted = False
         for name, step_run in state.steps.items():
             if step_run.phase is Phase.RETRY_PENDING:
-                due = run.now_ms + self.steps[name].retry.backoff_ms(step_run.attempt)
+                due = run.now_ms + self._specs[name].retry.backoff_ms(step_run.attempt)
                 run.emit(
                     state,
                     EventType.RETRY_SCHEDULED,
@@ -353,7 +367,7 @@ class Plan:
                 )
                 emitted = True
             elif step_run.phase is Phase.READY:
-                self._schedule(run, state, self.steps[name], step_run.attempt + 1)
+                self._schedule(run, state, self._specs[name], step_run.attempt + 1)
                 emitted = True
         if emitted:
             return True
@@ -374,55 +388,64 @@ class Plan:
         due = None if spec.timeout_ms is None else run.now_ms + spec.timeout_ms
         run.emit(state, EventType.STEP_SCHEDULED, step=spec.name, attempt=attempt, due_ms=due)
 
-    def _enter(self, run: TransitionBuilder, state: WorkflowState, node: NodeSpec) -> None:
-        kind = node.kind
-        if kind is NodeKind.STEP or kind is NodeKind.PARALLEL:
-            for name in node.steps:
-                self._schedule(run, state, self.steps[name], 1)
-        elif kind is NodeKind.SLEEP:
-            run.emit(
-                state,
-                EventType.TIMER_STARTED,
-                step=node.name,
-                name=SLEEP + node.name,
-                due_ms=run.now_ms + node.duration_ms,
-            )
-        elif kind is NodeKind.WAIT:
-            due = None if node.timeout_ms is None else run.now_ms + node.timeout_ms
-            run.emit(
-                state,
-                EventType.WAIT_STARTED,
-                step=node.name,
-                name=",".join(sorted(node.signals)),
-                due_ms=due,
-            )
-        elif kind is NodeKind.BRANCH:
-            run.emit(
-                state, EventType.BRANCH_TAKEN, step=node.name, name=self._choose(run, state, node)
-            )
-        else:
-            spec = self.steps[node.steps[0]]
-            payload = self._child_input(run, state, spec)
-            child_id = f"{state.workflow_id}/{spec.name}"
-            decision = run.emit(
-                state, EventType.CHILD_STARTED, step=spec.name, name=child_id, payload=payload
-            )
-            run.outbound.append(
-                Event(
-                    event_id=decision.event_id + ":start",
-                    workflow_id=child_id,
-                    saga=spec.child_saga or "",
-                    version=0,
-                    type=EventType.START_REQUESTED,
-                    origin=Origin.PROCESSOR,
-                    time_ms=run.now_ms,
-                    payload=payload,
-                    parent=f"{self.name}/{state.workflow_id}/{spec.name}",
-                    cause=decision.event_id,
+    def _enter(self, run: TransitionBuilder, state: WorkflowState, node: Node) -> None:
+        match node:
+            case StepNode():
+                self._schedule(run, state, self._specs[node.step], 1)
+            case ParallelNode():
+                for name in node.steps:
+                    self._schedule(run, state, self._specs[name], 1)
+            case SleepNode():
+                run.emit(
+                    state,
+                    EventType.TIMER_STARTED,
+                    step=node.name,
+                    name=timer_id(TimerKind.SLEEP, node.name),
+                    due_ms=run.now_ms + node.duration_ms,
                 )
-            )
+            case WaitNode():
+                due = None if node.timeout_ms is None else run.now_ms + node.timeout_ms
+                run.emit(
+                    state,
+                    EventType.WAIT_STARTED,
+                    step=node.name,
+                    name=",".join(sorted(node.signals)),
+                    due_ms=due,
+                )
+            case BranchNode():
+                run.emit(
+                    state,
+                    EventType.BRANCH_TAKEN,
+                    step=node.name,
+                    name=self._choose(run, state, node),
+                )
+            case ChildNode():
+                self._start_child(run, state, node)
+            case _:
+                assert_never(node)
 
-    def view(self, state: WorkflowState) -> WorkflowView[Any]:
+    def _start_child(self, run: TransitionBuilder, state: WorkflowState, node: ChildNode) -> None:
+        payload = self._child_input(run, state, node)
+        child_id = f"{state.workflow_id}/{node.step}"
+        decision = run.emit(
+            state, EventType.CHILD_STARTED, step=node.step, name=child_id, payload=payload
+        )
+        run.outbound.append(
+            Event(
+                event_id=decision.event_id + ":start",
+                workflow_id=child_id,
+                saga=node.saga,
+                version=0,
+                type=EventType.START_REQUESTED,
+                origin=Origin.PROCESSOR,
+                time_ms=run.now_ms,
+                payload=payload,
+                parent=f"{self.name}/{state.workflow_id}/{node.step}",
+                cause=decision.event_id,
+            )
+        )
+
+    def _view(self, state: WorkflowState) -> WorkflowView[Any]:
         """A typed view of ``state`` for user code (branch choosers, child inputs)."""
         return WorkflowView(
             types=self.types,
@@ -433,10 +456,9 @@ class Plan:
             signals={n: json.loads(p) for n, p in state.signals.items()},
         )
 
-    def _choose(self, run: TransitionBuilder, state: WorkflowState, node: NodeSpec) -> str:
-        assert node.choose is not None
+    def _choose(self, run: TransitionBuilder, state: WorkflowState, node: BranchNode) -> str:
         try:
-            chosen = node.choose(self.view(state))
+            chosen = node.choose(self._view(state))
         except Exception as exc:
             raise self._unapplicable(run.event, f"branch {node.name!r} raised {exc!r}") from exc
         name = chosen if isinstance(chosen, str) else getattr(chosen, "name", None)
@@ -446,14 +468,13 @@ class Plan:
             )
         return str(name)
 
-    def _child_input(self, run: TransitionBuilder, state: WorkflowState, spec: StepSpec) -> str:
-        assert spec.child_input is not None
+    def _child_input(self, run: TransitionBuilder, state: WorkflowState, node: ChildNode) -> str:
         try:
-            value = spec.child_input(self.view(state))
+            value = node.input(self._view(state))
             return value.model_dump_json()
         except Exception as exc:
             raise self._unapplicable(
-                run.event, f"the input of child step {spec.name!r} raised {exc!r}"
+                run.event, f"the input of child step {node.step!r} raised {exc!r}"
             ) from exc
 
     def _unwind(self, run: TransitionBuilder, state: WorkflowState) -> bool:
@@ -461,7 +482,7 @@ class Plan:
         if any(r.phase is Phase.SCHEDULED for r in state.steps.values()):
             return False
         if state.error is not None:
-            failed = self.steps.get(state.failed_step or "")
+            failed = self._specs.get(state.failed_step or "")
             recovery = recovery_for(
                 committed=state.committed,
                 failed_step_retriable=failed is not None and failed.kind is StepKind.RETRIABLE,
@@ -469,7 +490,7 @@ class Plan:
             if recovery is Recovery.FAIL:
                 run.emit(state, EventType.FAILED, step=state.failed_step, error=state.error)
                 return True
-        done = [n for n in state.completed if self.steps[n].compensatable]
+        done = [n for n in state.completed if self._specs[n].compensatable]
         for wave in compensation_waves(done, self._group_of):
             runs = [(name, state.steps[name]) for name in wave]
             if all(r.phase is Phase.COMPENSATED for _, r in runs):
@@ -484,7 +505,7 @@ class Plan:
                     self._compensate(run, state, name, r.comp_attempt + 1)
                     emitted = True
                 elif r.phase is Phase.COMP_RETRY_PENDING:
-                    undo = self.steps[name].compensation
+                    undo = self._specs[name].compensation
                     assert undo is not None
                     run.emit(
                         state,
@@ -509,7 +530,7 @@ class Plan:
     def _compensate(
         self, run: TransitionBuilder, state: WorkflowState, name: str, attempt: int
     ) -> None:
-        undo = self.steps[name].compensation
+        undo = self._specs[name].compensation
         assert undo is not None
         due = None if undo.timeout_ms is None else run.now_ms + undo.timeout_ms
         run.emit(state, EventType.COMPENSATION_SCHEDULED, step=name, attempt=attempt, due_ms=due)

@@ -1,6 +1,8 @@
 """Running one command: the user's action or compensation, turned into an answer event.
 
 Shared by the step worker and the test kit, so that both run user code the same way.
+The function a command runs is looked up in the saga definition by step name and
+kind of command; the plan never holds it.
 """
 
 from __future__ import annotations
@@ -8,17 +10,17 @@ from __future__ import annotations
 import asyncio
 import inspect
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from types import MappingProxyType
+from typing import Any
 
 from sagas.context import StepContext
+from sagas.definition import Parallel, Saga, Step
 from sagas.errors import SagaError, SerializationError
 from sagas.events import Command, CommandKind, ErrorInfo, Event, EventType, Origin
+from sagas.payloads import PayloadTypes
 from sagas.retry import Retry
-
-if TYPE_CHECKING:
-    from sagas.plan import Plan
 
 _ANSWERS = {
     (CommandKind.ACTION, True): EventType.STEP_SUCCEEDED,
@@ -32,7 +34,6 @@ _ANSWERS = {
 class StepAction:
     """A user function bound to the step and kind of command it answers."""
 
-    plan: Plan
     step: str
     kind: CommandKind
     fn: Callable[..., Any]
@@ -72,7 +73,49 @@ def answer_event(
     )
 
 
-def build_context(plan: Plan, command: Command) -> StepContext[Any]:
+@dataclass(frozen=True, slots=True)
+class StepFunctions:
+    """The user functions of one saga version, by step and kind of command, with the
+    payload types their contexts read."""
+
+    saga: str
+    types: PayloadTypes
+    actions: Mapping[tuple[str, CommandKind], StepAction]
+
+    @classmethod
+    def of(cls, definition: Saga[Any], types: PayloadTypes) -> StepFunctions:
+        """The functions ``definition`` declares (it is compiled: its steps are valid)."""
+        actions: dict[tuple[str, CommandKind], StepAction] = {}
+        for step in _steps(definition):
+            if step.fn is not None:
+                actions[step.name, CommandKind.ACTION] = StepAction(
+                    step.name, CommandKind.ACTION, step.fn, step.retry
+                )
+            if step.undo is not None:
+                actions[step.name, CommandKind.COMPENSATE] = StepAction(
+                    step.name, CommandKind.COMPENSATE, step.undo.fn, step.undo.retry
+                )
+        return cls(definition.name, types, MappingProxyType(actions))
+
+    def action(self, step: str, kind: CommandKind) -> StepAction:
+        """The user function a command of this step and kind runs; ``SagaError`` if none."""
+        try:
+            return self.actions[step, kind]
+        except KeyError:
+            raise SagaError(
+                f"no {kind.value} function for step {step!r}", saga=self.saga, step=step
+            ) from None
+
+
+def _steps(definition: Saga[Any]) -> Iterator[Step[Any, Any]]:
+    for node in definition.nodes:
+        if isinstance(node, Step):
+            yield node
+        elif isinstance(node, Parallel):
+            yield from node.members
+
+
+def build_context(functions: StepFunctions, command: Command) -> StepContext[Any]:
     """The context a command's function receives; raises ``SerializationError`` on bad JSON."""
     try:
         results = json.loads(command.results) if command.results else {}
@@ -86,7 +129,7 @@ def build_context(plan: Plan, command: Command) -> StepContext[Any]:
             non_retryable=True,
         ) from exc
     return StepContext(
-        types=plan.types,
+        types=functions.types,
         workflow_id=command.workflow_id,
         version=command.version,
         input_json=command.input or "{}",
@@ -99,7 +142,9 @@ def build_context(plan: Plan, command: Command) -> StepContext[Any]:
     )
 
 
-async def run_command(plan: Plan, command: Command, now_ms: Callable[[], int]) -> Event:
+async def run_command(
+    functions: StepFunctions, command: Command, now_ms: Callable[[], int]
+) -> Event:
     """Run the function a command asks for and return its answer event.
 
     An async function is awaited; a plain one runs in a worker thread so that it
@@ -107,9 +152,9 @@ async def run_command(plan: Plan, command: Command, now_ms: Callable[[], int]) -
     failed) when the deadline passes. Any exception becomes a failed answer whose
     error says whether retrying could help.
     """
-    action = plan.action(command.step, command.kind)
+    action = functions.action(command.step, command.kind)
     try:
-        ctx = build_context(plan, command)
+        ctx = build_context(functions, command)
         pending = action.fn(ctx) if action.is_async else asyncio.to_thread(action.fn, ctx)
         if command.deadline_ms is not None:
             remaining = max(command.deadline_ms - now_ms(), 0) / 1000
@@ -117,7 +162,7 @@ async def run_command(plan: Plan, command: Command, now_ms: Callable[[], int]) -
         else:
             value = await pending
         payload = (
-            plan.types.dump_result(command.step, value)
+            functions.types.dump_result(command.step, value)
             if command.kind is CommandKind.ACTION
             else None
         )

@@ -4,13 +4,16 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
+from types import MappingProxyType
 from typing import Any
 
 from sagas.definition import Saga
+from sagas.engine.compiler import compile_saga
+from sagas.engine.execution import StepFunctions
+from sagas.engine.plan import Plan
+from sagas.engine.state import WorkflowState
 from sagas.errors import DefinitionError, UnapplicableEventError
 from sagas.events import Event
-from sagas.plan import Plan
-from sagas.state import WorkflowState
 
 
 @dataclass(frozen=True, slots=True)
@@ -20,6 +23,8 @@ class SagaVersions:
     name: str
     plans: Mapping[int, Plan]
     newest: Plan
+    functions: Mapping[int, StepFunctions]
+    """The user functions each version's commands run (for step workers and the test kit)."""
 
     @property
     def queues(self) -> frozenset[str]:
@@ -59,6 +64,7 @@ def compile_versions(obj: Saga[Any] | SagaVersions | Iterable[Saga[Any]]) -> Sag
     if not sagas:
         raise DefinitionError("no saga given")
     plans: dict[int, Plan] = {}
+    functions: dict[int, StepFunctions] = {}
     name = sagas[0].name if isinstance(sagas[0], Saga) else None
     for saga in sagas:
         if not isinstance(saga, Saga):
@@ -68,9 +74,15 @@ def compile_versions(obj: Saga[Any] | SagaVersions | Iterable[Saga[Any]]) -> Sag
                 f"versions of one saga must share its name; got {name!r} and {saga.name!r}",
                 saga=saga.name,
             )
-        plan = saga.compile()
+        plan = compile_saga(saga)
         if plan.version in plans:
             raise DefinitionError(f"version {plan.version} is given twice", saga=saga.name)
         plans[plan.version] = plan
+        functions[plan.version] = StepFunctions.of(saga, plan.types)
     newest = plans[max(plans)]
-    return SagaVersions(newest.name, dict(sorted(plans.items())), newest)
+    return SagaVersions(
+        newest.name,
+        MappingProxyType(dict(sorted(plans.items()))),
+        newest,
+        MappingProxyType(dict(sorted(functions.items()))),
+    )

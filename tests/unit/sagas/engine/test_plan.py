@@ -7,7 +7,11 @@ from typing import Any
 import pytest
 from pydantic import BaseModel
 
+from processors.commands import command_records
 from sagas import Retry, Saga, StepContext, StepKind, UnapplicableEventError
+from sagas.engine import compile_saga
+from sagas.engine.plan import Plan
+from sagas.engine.state import WorkflowState
 from sagas.errors import SerializationError
 from sagas.events import (
     CommandKind,
@@ -17,8 +21,6 @@ from sagas.events import (
     Origin,
     WorkflowStatus,
 )
-from sagas.plan import Plan
-from sagas.state import WorkflowState
 
 
 class In(BaseModel):
@@ -52,7 +54,7 @@ def make_plan() -> Plan:
     def ship(ctx: StepContext[In]) -> Out:
         return Out(ref="s")
 
-    return saga.compile()
+    return compile_saga(saga)
 
 
 T0 = 1_000_000
@@ -127,12 +129,13 @@ def test_start_schedules_the_first_step_with_its_deadline_and_command() -> None:
     ]
     scheduled = log.events[-1]
     assert (scheduled.step, scheduled.attempt, scheduled.due_ms) == ("charge", 1, T0 + 10_000)
-    [(queue, command)] = log.last.commands
+    [(queue, command)] = command_records(log.last, "pay.events")
     assert queue == "payments"
     assert command.kind is CommandKind.ACTION
     assert command.idempotency_key == "w1/charge/action"
     assert command.input == '{"amount": 5}'
     assert command.deadline_ms == T0 + 10_000
+    assert command.reply_topic == "pay.events"
     assert log.state is not None
     assert log.state.timers == {"d:charge": T0 + 10_000}
 
@@ -151,7 +154,7 @@ def test_starting_an_existing_workflow_is_ignored() -> None:
 def test_success_moves_on_and_completion_carries_every_result() -> None:
     log = started()
     log.send(ev(EventType.STEP_SUCCEEDED, step="charge", attempt=1, payload='{"ref":"c"}'))
-    [(_, command)] = log.last.commands
+    [(_, command)] = command_records(log.last, "pay.events")
     assert command.results == '{"charge":{"ref":"c"}}'
     decisions = log.send(
         ev(EventType.STEP_SUCCEEDED, step="ship", attempt=1, payload='{"ref":"s"}')
@@ -208,7 +211,7 @@ def test_a_failing_pivot_compensates_and_a_failing_compensation_retries_then_fai
     error = ErrorInfo("Boom", "no", non_retryable=True)
     decisions = log.send(ev(EventType.STEP_FAILED, step="ship", attempt=1, error=error))
     assert types(decisions) == [EventType.COMPENSATION_SCHEDULED]
-    [(_, command)] = log.last.commands
+    [(_, command)] = command_records(log.last, "pay.events")
     assert command.kind is CommandKind.COMPENSATE
     assert command.idempotency_key == "w1/charge/compensate"
     assert log.state is not None

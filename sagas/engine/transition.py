@@ -1,21 +1,21 @@
 """What handling one event produces: the decisions, the commands and the outbound events.
 
 ``TransitionBuilder`` collects them during one ``Plan.handle`` call, folding each
-decision into the new state as it is taken, and turns the scheduling decisions
-into commands at the end.
+decision into the new state as it is taken. A transition names no topic: the runtime
+(and the test kit, which runs the runtime's path) turns its command orders into
+command records, giving the topic answers go to (``processors.commands``).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
-from sagas.events import Command, CommandKind, Event, EventType, Origin, idempotency_key
-from sagas.payloads import join_object
-from sagas.state import Phase, WorkflowState
+from sagas.engine.state import Phase, WorkflowState
+from sagas.events import CommandKind, Event, EventType, Origin
 
 if TYPE_CHECKING:
-    from sagas.plan import Plan
+    from sagas.engine.plan import Plan
 
 _FINAL_DECISIONS = frozenset(
     {
@@ -28,6 +28,15 @@ _FINAL_DECISIONS = frozenset(
 )
 
 
+class CommandOrder(NamedTuple):
+    """A decision to send one step's action or compensation to the step's queue."""
+
+    queue: str
+    kind: CommandKind
+    decision: Event
+    """The ``step_scheduled`` or ``compensation_scheduled`` decision it follows from."""
+
+
 @dataclass(slots=True)
 class Transition:
     """What handling one event produced, for the processor to write in one transaction."""
@@ -35,8 +44,8 @@ class Transition:
     state: WorkflowState
     decisions: list[Event] = field(default_factory=list)
     """Events to append to the saga's own log (a fired timer's own event comes first)."""
-    commands: list[tuple[str, Command]] = field(default_factory=list)
-    """(queue name, command) pairs to publish."""
+    orders: list[CommandOrder] = field(default_factory=list)
+    """The commands to send, in order (each from one scheduling decision)."""
     outbound: list[Event] = field(default_factory=list)
     """Events for other workflows' logs; ``Event.saga`` names the destination saga."""
 
@@ -93,48 +102,19 @@ class TransitionBuilder:
                 )
 
     def finish(self, state: WorkflowState) -> Transition:
-        plan = self.plan
-        commands: list[tuple[str, Command]] = []
-        results: str | None = None
-        signals = join_object(state.signals) if state.signals else None
+        """The transition to ``state``, with the commands its scheduling decisions order."""
+        steps = self.plan.steps
+        orders: list[CommandOrder] = []
         for decision in self.decisions:
             t = decision.type
             if t is EventType.STEP_SCHEDULED or t is EventType.COMPENSATION_SCHEDULED:
-                if results is None:
-                    results = join_object(
-                        {n: state.steps[n].result or "null" for n in state.completed}
-                    )
                 kind = (
-                    CommandKind.ACTION
-                    if t is EventType.STEP_SCHEDULED
-                    else (CommandKind.COMPENSATE)
+                    CommandKind.ACTION if t is EventType.STEP_SCHEDULED else CommandKind.COMPENSATE
                 )
-                step = decision.step or ""
-                spec = plan.steps[step]
-                commands.append(
-                    (
-                        spec.queue,
-                        Command(
-                            command_id=f"{state.workflow_id}/{step}/{kind.value}/{decision.attempt}",
-                            workflow_id=state.workflow_id,
-                            saga=plan.name,
-                            version=state.version,
-                            step=step,
-                            attempt=decision.attempt,
-                            kind=kind,
-                            idempotency_key=idempotency_key(state.workflow_id, step, kind),
-                            reply_topic=plan.reply_topic,
-                            time_ms=self.now_ms,
-                            deadline_ms=decision.due_ms,
-                            input=state.input,
-                            results=results,
-                            signals=signals,
-                        ),
-                    )
-                )
+                orders.append(CommandOrder(steps[decision.step or ""].queue, kind, decision))
             elif t in _FINAL_DECISIONS and state.parent is not None:
                 self.outbound.append(_child_ended(state, decision))
-        return Transition(state, self.decisions, commands, self.outbound)
+        return Transition(state, self.decisions, orders, self.outbound)
 
 
 def _child_ended(state: WorkflowState, final: Event) -> Event:

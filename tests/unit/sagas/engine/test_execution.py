@@ -5,9 +5,9 @@ import pytest
 from pydantic import BaseModel
 
 from sagas import ActionError, NonRetryableError, Retry, Saga, SagaError, StepContext
+from sagas.engine import StepFunctions, compile_versions
+from sagas.engine.execution import run_command
 from sagas.events import Command, CommandKind, EventType
-from sagas.execution import run_command
-from sagas.plan import Plan
 
 
 class In(BaseModel):
@@ -22,7 +22,7 @@ class FlakyError(Exception):
     pass
 
 
-def make_plan() -> Plan:
+def make_plan() -> StepFunctions:
     saga = Saga("greet", input=In)
 
     @saga.step(retry=Retry(non_retryable_errors=(FlakyError,)), timeout=timedelta(seconds=5))
@@ -42,7 +42,7 @@ def make_plan() -> Plan:
         assert ctx.is_compensation
         assert ctx.result_of(hello).text.startswith("hello")
 
-    return saga.compile()
+    return compile_versions(saga).functions[1]
 
 
 def command(

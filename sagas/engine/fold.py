@@ -12,17 +12,13 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 
+from compensations import retry_compensation
 from sagas.definition import StepKind
+from sagas.engine.nodes import BranchNode, Node, ParallelNode, StepSpec, WaitNode
+from sagas.engine.state import Phase, StepRun, WorkflowState
+from sagas.engine.timers import TimerId, TimerKind, node_of_timer, timer_id
 from sagas.events import ErrorInfo, Event, EventType, Origin, WorkflowStatus
-from sagas.graph import NodeKind, NodeSpec, StepSpec
-from sagas.state import Phase, StepRun, WorkflowState
 
-DEADLINE = "d:"
-RETRY = "r:"
-COMP_DEADLINE = "cd:"
-COMP_RETRY = "cr:"
-SLEEP = "s:"
-WAIT = "w:"
 COMPENSATE_MARK = "compensate"
 """``name`` of a ``step_timed_out`` decision about a compensation attempt."""
 
@@ -79,12 +75,12 @@ def can_cancel(state: WorkflowState) -> bool:
     )
 
 
-class Evolver:
-    """Applies events to a state in place; :class:`~sagas.plan.Plan` copies before calling."""
+class Fold:
+    """Applies events to a state in place (:class:`~sagas.engine.plan.Plan` copies first)."""
 
     __slots__ = ("end", "nodes", "steps")
 
-    def __init__(self, nodes: Sequence[NodeSpec], steps: Mapping[str, StepSpec]) -> None:
+    def __init__(self, nodes: Sequence[Node], steps: Mapping[str, StepSpec]) -> None:
         self.nodes = nodes
         self.steps = steps
         self.end = len(nodes)
@@ -134,8 +130,8 @@ class Evolver:
         for name, run in state.steps.items():
             if run.phase in _WAITING:
                 run.phase = Phase.FAILED
-                state.timers.pop(RETRY + name, None)
-        for timer in [t for t in state.timers if t.startswith((SLEEP, WAIT))]:
+                state.timers.pop(timer_id(TimerKind.RETRY, name), None)
+        for timer in [t for t in state.timers if node_of_timer(t) is not None]:
             del state.timers[timer]
 
     def _step_scheduled(self, state: WorkflowState, event: Event) -> None:
@@ -147,7 +143,7 @@ class Evolver:
             run.phase = Phase.SCHEDULED
             run.attempt = event.attempt
         if event.due_ms is not None:
-            state.timers[DEADLINE + step] = event.due_ms
+            state.timers[timer_id(TimerKind.STEP_DEADLINE, step)] = event.due_ms
         state.entered = True
 
     def _child_started(self, state: WorkflowState, event: Event) -> None:
@@ -164,7 +160,7 @@ class Evolver:
         run = state.steps[step]
         run.phase = Phase.SUCCEEDED
         run.result = event.payload if event.payload is not None else "null"
-        state.timers.pop(DEADLINE + step, None)
+        state.timers.pop(timer_id(TimerKind.STEP_DEADLINE, step), None)
         state.completed.append(step)
         spec = self.steps[step]
         if spec.kind is not StepKind.COMPENSATABLE:
@@ -173,7 +169,7 @@ class Evolver:
         if state.error is not None or state.cancel is not None:
             return
         node = self.nodes[spec.node]
-        if node.kind is NodeKind.PARALLEL and any(
+        if isinstance(node, ParallelNode) and any(
             state.steps[m].phase is not Phase.SUCCEEDED for m in node.steps if m in state.steps
         ):
             return
@@ -192,7 +188,7 @@ class Evolver:
             return
         run = state.steps[step]
         spec = self.steps[step]
-        state.timers.pop(DEADLINE + step, None)
+        state.timers.pop(timer_id(TimerKind.STEP_DEADLINE, step), None)
         error = event.error
         if error is None:
             if event.type is EventType.STEP_TIMED_OUT:
@@ -217,24 +213,24 @@ class Evolver:
         run = state.steps.get(step)
         if run is not None and run.phase is Phase.RETRY_PENDING and event.due_ms is not None:
             run.phase = Phase.BACKOFF
-            state.timers[RETRY + step] = event.due_ms
+            state.timers[timer_id(TimerKind.RETRY, step)] = event.due_ms
 
     def _timer_fired(self, state: WorkflowState, event: Event) -> None:
         timer = event.name or ""
         if state.timers.pop(timer, None) is None:
             return
-        prefix, _, name = timer.partition(":")
-        prefix += ":"
-        if prefix == RETRY:
+        kind, name = TimerId.decode(timer)
+        if kind is TimerKind.RETRY:
             if state.steps[name].phase is Phase.BACKOFF:
                 state.steps[name].phase = Phase.READY
-        elif prefix == COMP_RETRY:
+        elif kind is TimerKind.COMPENSATION_RETRY:
             if state.steps[name].phase is Phase.COMP_BACKOFF:
                 state.steps[name].phase = Phase.COMP_READY
-        elif prefix == SLEEP:
+        elif kind is TimerKind.SLEEP:
             self._advance(state, self.nodes[state.cursor].next)
-        elif prefix == WAIT:
+        elif kind is TimerKind.WAIT:
             node = self.nodes[state.cursor]
+            assert isinstance(node, WaitNode)
             if node.on_timeout is not None:
                 self._advance(state, node.on_timeout)
             else:
@@ -255,6 +251,7 @@ class Evolver:
     def _wait_started(self, state: WorkflowState, event: Event) -> None:
         state.entered = True
         node = self.nodes[state.cursor]
+        assert isinstance(node, WaitNode)
         for i, (name, payload) in enumerate(state.pending):
             if name in node.signals:
                 del state.pending[i]
@@ -262,28 +259,28 @@ class Evolver:
                 self._advance(state, node.next)
                 return
         if event.due_ms is not None:
-            state.timers[WAIT + node.name] = event.due_ms
+            state.timers[timer_id(TimerKind.WAIT, node.name)] = event.due_ms
 
     def _signal_received(self, state: WorkflowState, event: Event) -> None:
         name = event.name or ""
         payload = event.payload if event.payload is not None else "null"
         node = self.nodes[state.cursor] if state.cursor < self.end else None
         if (
-            node is not None
-            and node.kind is NodeKind.WAIT
+            isinstance(node, WaitNode)
             and state.entered
             and name in node.signals
             and state.error is None
             and state.cancel is None
         ):
             state.signals[name] = payload
-            state.timers.pop(WAIT + node.name, None)
+            state.timers.pop(timer_id(TimerKind.WAIT, node.name), None)
             self._advance(state, node.next)
         else:
             state.pending.append((name, payload))
 
     def _branch_taken(self, state: WorkflowState, event: Event) -> None:
         node = self.nodes[state.cursor]
+        assert isinstance(node, BranchNode)
         for name, index in node.targets:
             if name == event.name:
                 self._advance(state, index)
@@ -302,13 +299,13 @@ class Evolver:
         run.phase = Phase.COMP_SCHEDULED
         run.comp_attempt = event.attempt
         if event.due_ms is not None:
-            state.timers[COMP_DEADLINE + step] = event.due_ms
+            state.timers[timer_id(TimerKind.COMPENSATION_DEADLINE, step)] = event.due_ms
 
     def _comp_succeeded(self, state: WorkflowState, event: Event) -> None:
         if is_live_answer(state, event):
             step = event.step or ""
             state.steps[step].phase = Phase.COMPENSATED
-            state.timers.pop(COMP_DEADLINE + step, None)
+            state.timers.pop(timer_id(TimerKind.COMPENSATION_DEADLINE, step), None)
 
     def _comp_failed(self, state: WorkflowState, event: Event) -> None:
         step = event.step or ""
@@ -323,14 +320,13 @@ class Evolver:
         elif not is_live_answer(state, event) or run is None:
             return
         compensation = self.steps[step].compensation
-        state.timers.pop(COMP_DEADLINE + step, None)
+        state.timers.pop(timer_id(TimerKind.COMPENSATION_DEADLINE, step), None)
         error = event.error or timed_out_error(step, run.comp_attempt, compensation=True)
         run.error = error
-        retry = compensation.retry if compensation is not None else None
-        if (
-            retry is not None
-            and not error.non_retryable
-            and retry.allows_attempt(run.comp_attempt + 1)
+        if compensation is not None and retry_compensation(
+            attempt=run.comp_attempt,
+            non_retryable=error.non_retryable,
+            allows_attempt=compensation.retry.allows_attempt,
         ):
             run.phase = Phase.COMP_RETRY_PENDING
         else:
@@ -341,7 +337,7 @@ class Evolver:
         run = state.steps.get(step)
         if run is not None and run.phase is Phase.COMP_RETRY_PENDING and event.due_ms is not None:
             run.phase = Phase.COMP_BACKOFF
-            state.timers[COMP_RETRY + step] = event.due_ms
+            state.timers[timer_id(TimerKind.COMPENSATION_RETRY, step)] = event.due_ms
 
     def _ended(self, state: WorkflowState, event: Event) -> None:
         state.status = _FINAL_STATUS[event.type]
@@ -370,26 +366,26 @@ _FINAL_STATUS = {
 }
 
 _HANDLERS = {
-    EventType.STEP_SCHEDULED: Evolver._step_scheduled,
-    EventType.CHILD_STARTED: Evolver._child_started,
-    EventType.STEP_SUCCEEDED: Evolver._succeeded,
-    EventType.CHILD_ENDED: Evolver._succeeded,
-    EventType.STEP_FAILED: Evolver._failed,
-    EventType.STEP_TIMED_OUT: Evolver._failed,
-    EventType.RETRY_SCHEDULED: Evolver._retry_scheduled,
-    EventType.TIMER_FIRED: Evolver._timer_fired,
-    EventType.TIMER_STARTED: Evolver._timer_started,
-    EventType.WAIT_STARTED: Evolver._wait_started,
-    EventType.SIGNAL_RECEIVED: Evolver._signal_received,
-    EventType.BRANCH_TAKEN: Evolver._branch_taken,
-    EventType.CANCEL_REQUESTED: Evolver._cancel_requested,
-    EventType.COMPENSATION_SCHEDULED: Evolver._comp_scheduled,
-    EventType.COMPENSATION_SUCCEEDED: Evolver._comp_succeeded,
-    EventType.COMPENSATION_FAILED: Evolver._comp_failed,
-    EventType.COMPENSATION_RETRY_SCHEDULED: Evolver._comp_retry_scheduled,
-    EventType.COMPLETED: Evolver._ended,
-    EventType.COMPENSATED: Evolver._ended,
-    EventType.FAILED: Evolver._ended,
-    EventType.CANCELLED: Evolver._ended,
-    EventType.TERMINATED: Evolver._ended,
+    EventType.STEP_SCHEDULED: Fold._step_scheduled,
+    EventType.CHILD_STARTED: Fold._child_started,
+    EventType.STEP_SUCCEEDED: Fold._succeeded,
+    EventType.CHILD_ENDED: Fold._succeeded,
+    EventType.STEP_FAILED: Fold._failed,
+    EventType.STEP_TIMED_OUT: Fold._failed,
+    EventType.RETRY_SCHEDULED: Fold._retry_scheduled,
+    EventType.TIMER_FIRED: Fold._timer_fired,
+    EventType.TIMER_STARTED: Fold._timer_started,
+    EventType.WAIT_STARTED: Fold._wait_started,
+    EventType.SIGNAL_RECEIVED: Fold._signal_received,
+    EventType.BRANCH_TAKEN: Fold._branch_taken,
+    EventType.CANCEL_REQUESTED: Fold._cancel_requested,
+    EventType.COMPENSATION_SCHEDULED: Fold._comp_scheduled,
+    EventType.COMPENSATION_SUCCEEDED: Fold._comp_succeeded,
+    EventType.COMPENSATION_FAILED: Fold._comp_failed,
+    EventType.COMPENSATION_RETRY_SCHEDULED: Fold._comp_retry_scheduled,
+    EventType.COMPLETED: Fold._ended,
+    EventType.COMPENSATED: Fold._ended,
+    EventType.FAILED: Fold._ended,
+    EventType.CANCELLED: Fold._ended,
+    EventType.TERMINATED: Fold._ended,
 }

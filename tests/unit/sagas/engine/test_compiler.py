@@ -5,6 +5,7 @@ import pytest
 from pydantic import BaseModel
 
 from sagas import END, DefinitionError, Retry, Saga, StepContext, StepKind
+from sagas.engine import compile_saga
 
 
 class In(BaseModel):
@@ -28,8 +29,8 @@ def test_a_valid_saga_compiles_once_and_lists_its_queues() -> None:
     saga = Saga("shop", input=In, version=2)
     compensatable(saga, "a", queue="payments")
     saga.step(name="b", kind=StepKind.PIVOT)(lambda ctx: None)
-    plan = saga.compile()
-    assert plan is saga.compile()
+    plan = compile_saga(saga)
+    assert plan is compile_saga(saga)
     assert (plan.name, plan.version) == ("shop", 2)
     assert plan.queues == frozenset({"payments", "shop"})
     assert [node.name for node in plan.nodes] == ["a", "b"]
@@ -155,27 +156,27 @@ def test_definition_errors_name_the_saga_and_the_step(
     mutate: Any, message: str, step: str | None
 ) -> None:
     with pytest.raises(DefinitionError, match=message) as info:
-        build(mutate).compile()
+        compile_saga(build(mutate))
     assert info.value.saga == "shop"
     assert info.value.step == step
 
 
 def test_bad_saga_name_version_and_input() -> None:
     with pytest.raises(DefinitionError, match="saga name 'a b'"):
-        Saga("a b", input=In).compile()
+        compile_saga(Saga("a b", input=In))
     saga = Saga("ok", input=In, version=0)
     compensatable(saga, "a")
     with pytest.raises(DefinitionError, match="version must be a positive int"):
-        saga.compile()
+        compile_saga(saga)
     bad_input = Saga("ok", input=dict)  # type: ignore[type-var]
     with pytest.raises(DefinitionError, match="pydantic BaseModel"):
-        bad_input.compile()
+        compile_saga(bad_input)
 
 
 def test_nothing_can_be_added_after_compiling() -> None:
     saga = Saga("shop", input=In)
     compensatable(saga, "a")
-    saga.compile()
+    compile_saga(saga)
     with pytest.raises(DefinitionError, match="already compiled"):
         compensatable(saga, "b")
 
@@ -197,5 +198,5 @@ def async_branch(saga: Saga[In]) -> None:
 
 def test_an_async_branch_chooser_is_refused() -> None:
     with pytest.raises(DefinitionError, match=r"plain \(not async\) function") as info:
-        build(async_branch).compile()
+        compile_saga(build(async_branch))
     assert info.value.step == "route"

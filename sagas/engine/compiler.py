@@ -1,10 +1,11 @@
-"""Validation of a saga definition and its compilation into a :class:`~sagas.plan.Plan`."""
+"""Validation of a saga definition and its compilation into a :class:`~sagas.engine.plan.Plan`."""
 
 from __future__ import annotations
 
 import inspect
 import re
 from typing import Any
+from weakref import WeakKeyDictionary
 
 from pydantic import TypeAdapter
 
@@ -19,10 +20,22 @@ from sagas.definition import (
     StepKind,
     Wait,
 )
+from sagas.engine.nodes import (
+    BranchNode,
+    ChildNode,
+    CompensationSpec,
+    ParallelNode,
+    SleepNode,
+    StepNode,
+    StepSpec,
+    WaitNode,
+)
+from sagas.engine.nodes import (
+    Node as CompiledNode,
+)
+from sagas.engine.plan import Plan
 from sagas.errors import DefinitionError
-from sagas.graph import CompensationSpec, NodeKind, NodeSpec, StepSpec
 from sagas.payloads import adapter_for, check_model_type, return_annotation
-from sagas.plan import Plan
 from sagas.retry import Retry, duration_ms
 
 # Names end up in topic names, timer ids and JSON keys: keep them to Kafka's topic
@@ -69,21 +82,21 @@ class _Compiler:
         signals: dict[str, TypeAdapter[Any]] = {}
         signal_types: dict[str, Any] = {}
         steps: dict[str, StepSpec] = {}
-        nodes: list[NodeSpec] = []
+        nodes: list[CompiledNode] = []
         self._check_kinds()
-        forward_only = False
         for i, node in enumerate(saga.nodes):
             after = self._target(node.then, node, "then") if node.then is not None else i + 1
             if isinstance(node, Step):
                 spec = self._step(node, i, results)
                 steps[spec.name] = spec
-                forward_only = forward_only or spec.kind is not StepKind.COMPENSATABLE
-                kind = NodeKind.CHILD if node.child_saga is not None else NodeKind.STEP
-                nodes.append(
-                    NodeSpec(
-                        node.name, i, kind, after, steps=(node.name,), forward_only=forward_only
+                if node.child_saga is not None and node.child_input is not None:
+                    nodes.append(
+                        ChildNode(
+                            node.name, i, after, node.name, node.child_saga.name, node.child_input
+                        )
                     )
-                )
+                else:
+                    nodes.append(StepNode(node.name, i, after, node.name))
             elif isinstance(node, Parallel):
                 if not node.members:
                     raise self.fail(f"parallel group {node.name!r} has no steps", node.name)
@@ -95,33 +108,14 @@ class _Compiler:
                         )
                     spec = self._step(member, i, results)
                     steps[spec.name] = spec
-                    forward_only = forward_only or spec.kind is not StepKind.COMPENSATABLE
-                nodes.append(
-                    NodeSpec(
-                        node.name,
-                        i,
-                        NodeKind.PARALLEL,
-                        after,
-                        steps=tuple(m.name for m in node.members),
-                        forward_only=forward_only,
-                    )
-                )
+                nodes.append(ParallelNode(node.name, i, after, tuple(m.name for m in node.members)))
             elif isinstance(node, Sleep):
                 ms = self._duration(node.duration, "sleep duration", node.name)
-                nodes.append(
-                    NodeSpec(
-                        node.name,
-                        i,
-                        NodeKind.SLEEP,
-                        after,
-                        duration_ms=ms,
-                        forward_only=forward_only,
-                    )
-                )
+                nodes.append(SleepNode(node.name, i, after, ms))
             elif isinstance(node, Wait):
-                nodes.append(self._wait(node, i, after, forward_only, signals, signal_types))
+                nodes.append(self._wait(node, i, after, signals, signal_types))
             elif isinstance(node, Branch):
-                nodes.append(self._branch(node, i, after, forward_only))
+                nodes.append(self._branch(node, i, after))
             else:
                 raise self.fail(f"unknown node {node!r}", node.name)
         return Plan(
@@ -244,7 +238,7 @@ class _Compiler:
                 if step.undo.timeout is None
                 else self._duration(step.undo.timeout, "compensation timeout", name)
             )
-            compensation = CompensationSpec(step.undo.fn, step.undo.retry, undo_timeout)
+            compensation = CompensationSpec(step.undo.retry, undo_timeout)
         elif step.kind is StepKind.COMPENSATABLE:
             raise self.fail(
                 "compensatable step has no compensation; declare one with "
@@ -267,12 +261,10 @@ class _Compiler:
                 queue,
                 step.retry,
                 None,
-                None,
                 compensation,
                 None,
                 on_failure,
                 child_saga=child,
-                child_input=step.child_input,
             )
         if not callable(step.fn):
             raise self.fail("a step needs a function", name)
@@ -294,7 +286,6 @@ class _Compiler:
             queue,
             step.retry,
             timeout,
-            step.fn,
             compensation,
             group,
             on_failure,
@@ -306,10 +297,9 @@ class _Compiler:
         wait: Wait,
         i: int,
         after: int,
-        forward_only: bool,
         signals: dict[str, TypeAdapter[Any]],
         signal_types: dict[str, Any],
-    ) -> NodeSpec:
+    ) -> WaitNode:
         if not wait.signals:
             raise self.fail("a wait needs at least one signal name", wait.name)
         for signal in wait.signals:
@@ -336,18 +326,9 @@ class _Compiler:
         on_timeout = (
             None if wait.on_timeout is None else self._target(wait.on_timeout, wait, "on_timeout")
         )
-        return NodeSpec(
-            wait.name,
-            i,
-            NodeKind.WAIT,
-            after,
-            signals=frozenset(wait.signals),
-            timeout_ms=timeout,
-            on_timeout=on_timeout,
-            forward_only=forward_only,
-        )
+        return WaitNode(wait.name, i, after, frozenset(wait.signals), timeout, on_timeout)
 
-    def _branch(self, branch: Branch, i: int, after: int, forward_only: bool) -> NodeSpec:
+    def _branch(self, branch: Branch, i: int, after: int) -> BranchNode:
         if not callable(branch.choose) or inspect.iscoroutinefunction(branch.choose):
             raise self.fail("a branch needs a plain (not async) function that chooses", branch.name)
         if not branch.targets:
@@ -356,19 +337,24 @@ class _Compiler:
             (t.name if isinstance(t, Node) else str(t), self._target(t, branch, "branch"))
             for t in branch.targets
         )
-        return NodeSpec(
-            branch.name,
-            i,
-            NodeKind.BRANCH,
-            after,
-            choose=branch.choose,
-            targets=targets,
-            forward_only=forward_only,
-        )
+        return BranchNode(branch.name, i, after, branch.choose, targets)
+
+
+# A definition compiles once: its plan is shared by every caller, and the definition is
+# sealed so that it cannot grow a node its plan does not have.
+_PLANS: WeakKeyDictionary[Saga[Any], Plan] = WeakKeyDictionary()
 
 
 def compile_saga(saga: Saga[Any]) -> Plan:
-    """Validate ``saga`` and build its plan; raises ``DefinitionError`` naming saga and step."""
+    """Validate ``saga`` and build its plan (once; later calls return the same plan).
+
+    Raises ``DefinitionError`` naming the saga and step of the mistake.
+    """
     if not isinstance(saga, Saga):
         raise DefinitionError(f"expected a Saga, got {saga!r}")
-    return _Compiler(saga).compile()
+    plan = _PLANS.get(saga)
+    if plan is None:
+        plan = _Compiler(saga).compile()
+        saga.seal()
+        _PLANS[saga] = plan
+    return plan
