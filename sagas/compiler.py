@@ -24,6 +24,7 @@ from sagas.graph import CompensationSpec, NodeKind, NodeSpec, StepSpec
 from sagas.payloads import adapter_for, check_model_type, return_annotation
 from sagas.plan import Plan
 from sagas.retry import Retry, duration_ms
+from sagas.visibility import visibility_of
 
 # Names end up in topic names, timer ids and JSON keys: keep them to Kafka's topic
 # alphabet so none of them needs escaping anywhere.
@@ -132,6 +133,9 @@ class _Compiler:
             input_model=input_model,
             results=results,
             signals=signals,
+            visibility=visibility_of(
+                self.name, saga.search_attributes, saga.queries, saga.retention
+            ),
         )
 
     def _index_names(self) -> None:

@@ -43,6 +43,11 @@ class KafkaSettings(BaseSettings):
         description="Confluent-API schema registry; when set, records use its wire format.",
     )
 
+    query_token: SecretStr | None = Field(
+        default=None,
+        description="Bearer token the client sends to the processors' query endpoints.",
+    )
+
     def client_config(self) -> dict[str, str]:
         """The librdkafka settings common to producers, consumers and the admin client."""
         config = {

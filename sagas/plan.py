@@ -44,6 +44,7 @@ from sagas.graph import NodeKind, NodeSpec, StepSpec
 from sagas.payloads import PayloadTypes, is_json, join_object
 from sagas.state import Phase, WorkflowState
 from sagas.transition import Transition, TransitionBuilder
+from sagas.visibility import Visibility
 
 __all__ = ["Plan", "Transition"]
 
@@ -102,8 +103,11 @@ class Plan:
         input_model: type[BaseModel],
         results: Mapping[str, TypeAdapter[Any]],
         signals: Mapping[str, TypeAdapter[Any]],
+        visibility: Visibility | None = None,
     ) -> None:
         self.name = name
+        self.visibility = visibility if visibility is not None else Visibility()
+        """Search attributes, queries and retention (the processors' business, not the plan's)."""
         self.version = version
         self.nodes = nodes
         self.steps = dict(steps)

@@ -37,6 +37,7 @@ LAYERS: dict[str, int] = {
     "sagas.errors": 0,
     "sagas.config": 0,
     "sagas.events": 0,
+    "sagas.workflow_search": 0,
     "schemas": 1,
     "topics": 2,
     "sagas": 3,
@@ -44,6 +45,7 @@ LAYERS: dict[str, int] = {
     "sagas.context": 3,
     "sagas.retry": 3,
     "sagas.payloads": 3,
+    "sagas.visibility": 3,
     # The engine under today's names and under `sagas.engine`, where it is moving.
     "sagas.engine": 4,
     "sagas.compiler": 4,
