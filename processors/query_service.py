@@ -22,6 +22,7 @@ from processors.store.base import PartitionStore, RangeReader
 from processors.store.timers import WORKFLOW_PREFIX
 from sagas.errors import SagaError
 from sagas.events import ErrorInfo
+from sagas.graph import NodeKind
 from sagas.state import WorkflowState
 from sagas.versions import SagaVersions
 from sagas.visibility import QueryView
@@ -153,7 +154,11 @@ class QueryService:
             },
             "completed": list(state.completed),
             "timers": dict(state.timers),
-            "waits": [t[2:] for t in state.timers if t.startswith("w:")],
+            "waits": [
+                node.name
+                for node in (plan.nodes if plan is not None else ())
+                if node.kind is NodeKind.WAIT and node.name in record.current_steps
+            ],
             "pending_signals": [name for name, _ in state.pending],
             "input": json.loads(state.input),
             "results": {n: json.loads(state.steps[n].result or "null") for n in state.completed},

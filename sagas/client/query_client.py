@@ -10,13 +10,13 @@ workflows.
 
 from __future__ import annotations
 
+import builtins
 import json
 import threading
 import time
 import urllib.error
 import urllib.parse
 import urllib.request
-import builtins
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
