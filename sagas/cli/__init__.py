@@ -10,6 +10,7 @@ from sagas.cli.dlq import dlq
 from sagas.cli.lag import lag
 from sagas.cli.schemas import schemas
 from sagas.cli.topics import topics
+from sagas.cli.visibility import describe, list_workflows, query
 from sagas.cli.worker import worker
 from sagas.cli.workflows import cancel, history, result, signal, start, status, terminate
 
@@ -30,6 +31,9 @@ for command in (
     cancel,
     terminate,
     history,
+    describe,
+    list_workflows,
+    query,
     dlq,
     lag,
     dashboard,
