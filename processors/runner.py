@@ -10,6 +10,7 @@ from datetime import timedelta
 from enum import StrEnum
 
 from processors.metrics import Metrics
+from processors.query_endpoint import QuerySettings
 from processors.saga_processor import SagaProcessor
 from processors.settings import ProcessorSettings, WorkerSettings
 from processors.step_worker import StepWorker
@@ -70,6 +71,8 @@ class WorkerRunner:
     processor_settings: ProcessorSettings = field(default_factory=ProcessorSettings)
     worker_settings: WorkerSettings = field(default_factory=WorkerSettings)
     metrics: Metrics = field(default_factory=Metrics)
+    query_settings: QuerySettings | None = None
+    """Where the processor answers describe, list and query requests (default: loopback)."""
     lag_interval: timedelta | None = None
     """Publish the lag of every group of the saga to the metrics this often (None: never)."""
     processor: SagaProcessor | None = field(default=None, init=False)
@@ -82,7 +85,11 @@ class WorkerRunner:
         """Start the threads; returns at once."""
         if self.role in (Role.ALL, Role.PROCESSOR):
             self.processor = SagaProcessor(
-                self.versions, self.kafka, self.processor_settings, metrics=self.metrics
+                self.versions,
+                self.kafka,
+                self.processor_settings,
+                metrics=self.metrics,
+                query=self.query_settings,
             )
             self._spawn("saga-processor", self.processor.run)
         if self.role in (Role.ALL, Role.STEPS):

@@ -21,6 +21,7 @@ from processors.outgoing_records import Outgoing
 from processors.store.base import PartitionStore
 from processors.store.timers import WORKFLOW_PREFIX, TimerEntry, due_timers, timer_key
 from processors.store.transaction import StoreTransaction
+from processors.visibility_staging import VisibilityStaging
 from sagas.engine.fold import RESULT_TOO_LARGE
 from sagas.engine.plan import Transition, timer_fired
 from sagas.engine.state import WorkflowState
@@ -115,12 +116,14 @@ class PartitionBatch:
         parked: set[str] | None = None,
         limits: RecordLimits | None = None,
         refused: frozenset[str] = frozenset(),
+        visibility: VisibilityStaging | None = None,
     ) -> None:
         """``partitions`` is the event topic's partition count, which places every workflow;
         ``cache`` holds states as last committed (read, never written here); ``parked``
         the ids of the partition's parked workflows (when ``None``, the store is asked);
         ``limits`` the record sizes the topics take (``None``: no check); ``refused`` the
-        workflows whose records the broker refused in the aborted try of this batch."""
+        workflows whose records the broker refused in the aborted try of this batch;
+        ``visibility`` stages search index entries and retention (``None``: neither)."""
         self._routing = routing
         self._codecs = codecs
         self._versions = versions
@@ -146,6 +149,9 @@ class PartitionBatch:
         self.earliest_new_timer: int | None = None
         self.timers_added = 0
         """Timer index entries added minus removed by this batch."""
+        self._visibility = visibility
+        self.expired: list[str] = []
+        """Workflows this batch removed at the end of their retention."""
 
     def apply_record(self, offset: int, key: bytes | None, value: bytes | None) -> None:
         """Apply one record read from ``S.events`` at ``offset``."""
@@ -306,13 +312,39 @@ class PartitionBatch:
             self.txn.set(WORKFLOW_PREFIX + wid.encode(), data)
             self.outgoing.append(Outgoing(routing.status_topic, wid.encode(), status))
             self._stage_timer_changes(wid, state)
+            if self._visibility is not None:
+                self._stage_visibility(self._visibility, state, parked)
         changelog = routing.changelog_topic
         partition = self._partition
         return [
             Outgoing(changelog, key, value, partition) for key, value in self.txn.changes().items()
         ]
 
+    def _stage_visibility(
+        self, visibility: VisibilityStaging, state: WorkflowState, parked: bool
+    ) -> None:
+        due = visibility.stage(self.txn, state, parked=parked)
+        if due is not None:
+            self.timers_added += 1
+            if self.earliest_new_timer is None or due < self.earliest_new_timer:
+                self.earliest_new_timer = due
+
+    def _expire(self, visibility: VisibilityStaging, entry: TimerEntry) -> None:
+        wid = entry.workflow_id
+        self.txn.delete(entry.key)
+        self.timers_added -= 1
+        state = self._load(wid) if not self._is_parked(wid) else None
+        if state is None or not state.status.is_final:
+            return  # a parked workflow is kept until it is redriven and ends again
+        self.outgoing.append(visibility.expire(self.txn, state, self._routing.status_topic))
+        self._states[wid] = None
+        self._dirty.discard(wid)
+        self.expired.append(wid)
+
     def _fire(self, entry: TimerEntry) -> None:
+        if self._visibility is not None and self._visibility.is_expiry(entry):
+            self._expire(self._visibility, entry)
+            return
         wid = entry.workflow_id
         state = self._load(wid) if not self._is_parked(wid) else None
         if state is None or state.timers.get(entry.timer_id) != entry.due_ms:

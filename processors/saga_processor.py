@@ -24,6 +24,7 @@ from confluent_kafka import Consumer, KafkaError, KafkaException, Message, Produ
 from processors.instance import claim_instance, leave_and_close
 from processors.metrics import Metrics
 from processors.outgoing_records import Outgoing
+from processors.query_endpoint import QueryEndpoint, QuerySettings
 from processors.saga_batch import DECISION_HEADER, Codecs, PartitionBatch, Routing, parked_ids
 from processors.settings import ProcessorSettings
 from processors.store.base import Store
@@ -32,6 +33,7 @@ from processors.store.memory import MemoryStore
 from processors.store.recovery import ChangelogRestorer
 from processors.store.rocksdb import RocksDBStore
 from processors.store.timers import WORKFLOW_PREFIX, count_timers, next_due_ms
+from processors.visibility_staging import VisibilityStaging
 from sagas.config import KafkaSettings
 from sagas.engine.state import WorkflowState
 from sagas.engine.versions import SagaVersions
@@ -94,6 +96,7 @@ class SagaProcessor:
         *,
         metrics: Metrics | None = None,
         codecs: Codecs | None = None,
+        query: QuerySettings | None = None,
     ) -> None:
         self.versions = versions
         self.settings = settings or ProcessorSettings()
@@ -123,6 +126,11 @@ class SagaProcessor:
         self._refused: frozenset[str] = frozenset()
         self.ready = threading.Event()
         """Set once the first assignment is restored and records are being processed."""
+        # Visibility: index entries and retention staged in each batch, and the HTTP
+        # endpoint answering for the restored partitions.
+        self._visibility = VisibilityStaging(versions, self.settings.retention)
+        self._query_settings = query or QuerySettings()
+        self.query_endpoint: QueryEndpoint | None = None
 
     def stop(self) -> None:
         """Ask :meth:`run` to return after the current batch."""
@@ -135,8 +143,15 @@ class SagaProcessor:
             self.settings.state_dir, group, "processor", explicit=self.settings.instance_id
         )
         try:
+            if self.settings.serve_queries:
+                self.query_endpoint = QueryEndpoint(
+                    self.versions, self.kafka, self._query_settings,
+                    topic=self.names.query_endpoints, instance_id=claim.instance_id,
+                )  # fmt: skip
             self._run_as(group, claim.instance_id)
         finally:
+            if self.query_endpoint is not None:
+                self.query_endpoint.close()
             claim.release()
 
     def _run_as(self, group: str, instance: str) -> None:
@@ -262,6 +277,8 @@ class SagaProcessor:
             # The least recently changed first.
             for wid in list(itertools.islice(cache, len(cache) - self.settings.state_cache_size)):
                 del cache[wid]
+        for wid in batch.expired:
+            cache.pop(wid, None)
         parked = self._parked[partition]
         parked.difference_update(batch.unparked)
         parked.update(batch.newly_parked)
@@ -281,6 +298,7 @@ class SagaProcessor:
             parked=self._parked.get(partition),
             limits=self._limits,
             refused=self._refused,
+            visibility=self._visibility,
         )
 
     def _update_next_due(self, partition: int, batch: PartitionBatch) -> None:
@@ -418,6 +436,11 @@ class SagaProcessor:
             self._parked[tp.partition] = parked_ids(store)
         self.metrics.timers_pending(self.versions.name, sum(self._timers_pending.values()))
         self.metrics.workflows_parked(self.versions.name, sum(map(len, self._parked.values())))
+        if self.query_endpoint is not None:
+            self.query_endpoint.assigned(
+                {tp.partition: self._store.partition(tp.partition) for tp in partitions},
+                self._partition_count,
+            )
         self.ready.set()
 
     def _hold_timers_until_caught_up(
@@ -454,6 +477,8 @@ class SagaProcessor:
 
     def _on_revoke(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
         assert self._store is not None
+        if self.query_endpoint is not None:
+            self.query_endpoint.revoked([tp.partition for tp in partitions])
         for tp in partitions:
             self._catch_up.pop(tp.partition, None)
             self._next_due.pop(tp.partition, None)

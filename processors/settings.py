@@ -39,7 +39,14 @@ class ProcessorSettings:
     the host, the state directory and the role), so a restarted process takes its
     partitions back and fences its previous incarnation at once."""
 
+    retention: timedelta | None = None
+    """How long ended workflows are kept (overrides the sagas' own ``retention``)."""
+    serve_queries: bool = True
+    """Whether to answer describe, list and query requests over HTTP (see QuerySettings)."""
+
     def __post_init__(self) -> None:
+        if self.retention is not None and self.retention <= timedelta(0):
+            raise ValueError(f"retention must be positive, got {self.retention}")
         if self.max_batch_records < 1:
             raise ValueError(f"max_batch_records must be >= 1, got {self.max_batch_records}")
         if self.max_timers_per_batch < 1:

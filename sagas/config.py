@@ -45,6 +45,10 @@ class KafkaSettings(BaseSettings):
         description="Confluent-API schema registry; when set, records use its wire format.",
     )
 
+    query_token: SecretStr | None = Field(
+        default=None,
+        description="Bearer token the client sends to the processors' query endpoints.",
+    )
     connect_timeout: float = Field(
         default=10.0,
         gt=0,

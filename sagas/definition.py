@@ -21,6 +21,7 @@ from pydantic import BaseModel
 from sagas.context import StepContext, WorkflowView
 from sagas.errors import DefinitionError
 from sagas.retry import Retry
+from sagas.visibility import QueryFunction, QueryView, SearchAttribute
 
 InputT = TypeVar("InputT", bound=BaseModel)
 ResultT = TypeVar("ResultT")
@@ -172,6 +173,8 @@ class Saga(Generic[InputT]):
         version: int = 1,
         queue: str | None = None,
         dispatch_objective: timedelta | None = None,
+        search_attributes: Sequence[SearchAttribute[InputT]] = (),
+        retention: timedelta | None = None,
     ) -> None:
         self.name = name
         self.input = input
@@ -179,6 +182,11 @@ class Saga(Generic[InputT]):
         self.queue = queue if queue is not None else name
         self.dispatch_objective = dispatch_objective
         """The p99 a step's command should start within (metrics and alerts only)."""
+        self.search_attributes = tuple(search_attributes)
+        """The values workflows are listed and searched by (``sagas list --where``)."""
+        self.retention = retention
+        """How long an ended workflow is kept before its state and status are removed."""
+        self.queries: dict[str, QueryFunction] = {}
         self.nodes: list[Node] = []
         self._group: Parallel | None = None
         self._sealed = False
@@ -364,3 +372,22 @@ class Saga(Generic[InputT]):
     def seal(self) -> None:
         """Refuse any further node: the saga is compiled, and its plan must match it."""
         self._sealed = True
+
+    def query(self, fn: Callable[[QueryView[InputT]], Any]) -> Callable[[QueryView[InputT]], Any]:
+        """Declare a read-only query answered from a workflow's view (``client.query``).
+
+        It gets a copy of the workflow's input, results, signals and status and returns a
+        JSON-able value; it runs in the processor that owns the workflow, off its
+        processing thread, with a time limit.
+        """
+        name = getattr(fn, "__name__", None)
+        if not isinstance(name, str) or name in self.queries:
+            raise DefinitionError(
+                f"query {name!r} is declared twice or has no name", saga=self.name
+            )
+        if self._sealed:
+            raise DefinitionError(
+                f"cannot add query {name!r}: the saga is already compiled", saga=self.name
+            )
+        self.queries[name] = fn
+        return fn

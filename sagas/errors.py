@@ -123,3 +123,20 @@ class RecordTooLargeError(SagaError):
         self.topic = topic
         self.size = size
         self.limit = limit
+
+
+class QueryUnavailableError(SagaError):
+    """No processor could answer a visibility request in time (a rebalance or a restore
+    was in progress, or no processor of the saga runs); retrying later may succeed."""
+
+
+class QueryFailedError(SagaError):
+    """A processor answered a visibility request with an error: a query function that
+    raised or ran out of time, an unknown query or attribute, or a refused token."""
+
+    def __init__(
+        self, message: str, *, status: int, saga: str | None = None, workflow_id: str | None = None
+    ) -> None:
+        super().__init__(message, saga=saga, workflow_id=workflow_id, non_retryable=True)
+        self.status = status
+        """The HTTP status the processor answered with."""

@@ -32,6 +32,7 @@ EVENTS_SUFFIX = ".events"
 CHANGELOG_SUFFIX = ".state-changelog"
 STATUS_SUFFIX = ".status"
 DLQ_SUFFIX = ".dlq"
+QUERY_ENDPOINTS_SUFFIX = ".query-endpoints"
 PROCESSOR_GROUP_SUFFIX = ".processor"
 QUEUE_PREFIX = "queue."
 COMMANDS_SUFFIX = ".commands"
@@ -135,6 +136,7 @@ class TopicNames:
         check_name_part(self.saga, "saga name")
         # The longest suffix decides whether every name of the saga fits.
         check_topic_name(f"{self.prefix}{self.saga}{CHANGELOG_SUFFIX}")
+        check_topic_name(f"{self.prefix}{self.saga}{QUERY_ENDPOINTS_SUFFIX}")
 
     @property
     def events(self) -> str:
@@ -155,6 +157,11 @@ class TopicNames:
     def dlq(self) -> str:
         """The dead-letter queue of records that could not be read or applied."""
         return f"{self.prefix}{self.saga}{DLQ_SUFFIX}"
+
+    @property
+    def query_endpoints(self) -> str:
+        """The compacted topic where processors say which partitions they answer for, where."""
+        return f"{self.prefix}{self.saga}{QUERY_ENDPOINTS_SUFFIX}"
 
     @property
     def processor_group(self) -> str:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import timedelta
 from typing import Self
 
@@ -140,7 +140,8 @@ def _spec(
 def saga_topic_specs(
     names: TopicNames, settings: TopicSettings, replication: Replication | None = None
 ) -> list[TopicSpec]:
-    """The specs of a saga's own topics: events, state changelog, status and DLQ.
+    """The specs of a saga's own topics: events, state changelog, status, DLQ and the
+    query endpoints.
 
     The event log comes first: the changelog is co-partitioned with it.
     ``replication`` defaults to ``settings.replication()`` (as on one broker).
@@ -166,6 +167,11 @@ def saga_topic_specs(
             settings,
             chosen,
             {CLEANUP_POLICY: "delete", RETENTION_MS: _retention_ms(settings.dlq_retention)},
+        ),
+        # One record per processor instance: a single partition keeps it small and ordered.
+        replace(
+            _spec(names.query_endpoints, settings, chosen, {CLEANUP_POLICY: "compact"}),
+            partitions=1,
         ),
     ]
 

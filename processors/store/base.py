@@ -72,6 +72,14 @@ class PartitionStore(ABC):
             self._check_offset(changelog_offset)
         self._write(changes, changelog_offset)
 
+    def concurrent_reader(self) -> RangeReader:
+        """A reader another thread may use while this thread writes (visibility queries).
+
+        The caller keeps the store open while it reads (the processor closes a partition
+        only after its queries are withdrawn).
+        """
+        return self
+
     @abstractmethod
     def changelog_offset(self) -> int | None:
         """Return the offset of the last changelog record applied, or ``None`` if none was."""

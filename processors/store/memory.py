@@ -6,7 +6,14 @@ from bisect import bisect_left, insort
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 
-from processors.store.base import Changes, PartitionStore, Store, check_key, check_limit
+from processors.store.base import (
+    Changes,
+    PartitionStore,
+    RangeReader,
+    Store,
+    check_key,
+    check_limit,
+)
 
 # Above this many new keys in one write, re-sorting the key list once beats inserting each.
 _RESORT_THRESHOLD = 64
@@ -19,6 +26,26 @@ class _PartitionData:
     values: dict[bytes, bytes] = field(default_factory=dict)
     sorted_keys: list[bytes] = field(default_factory=list)
     offset: int | None = None
+
+
+class _SnapshotReader:
+    """Reads for another thread than the writer's: a key deleted meanwhile is skipped."""
+
+    def __init__(self, data: _PartitionData) -> None:
+        self._data = data
+
+    def get(self, key: bytes) -> bytes | None:
+        return self._data.values.get(key)
+
+    def iter_range(
+        self, start: bytes, stop: bytes | None = None, *, limit: int | None = None
+    ) -> Iterator[tuple[bytes, bytes]]:
+        keys = list(self._data.sorted_keys)
+        low = bisect_left(keys, start)
+        high = len(keys) if stop is None else max(low, bisect_left(keys, stop))
+        values = self._data.values
+        found = [(k, v) for k in keys[low:high] if (v := values.get(k)) is not None]
+        return iter(found if limit is None else found[:limit])
 
 
 class MemoryPartitionStore(PartitionStore):
@@ -56,6 +83,9 @@ class MemoryPartitionStore(PartitionStore):
         values = self._data.values
         # Copied now so that the iteration sees the store as it was, as a RocksDB iterator does.
         return iter([(key, values[key]) for key in keys[low:high]])
+
+    def concurrent_reader(self) -> RangeReader:
+        return _SnapshotReader(self._data)
 
     def changelog_offset(self) -> int | None:
         self._check_open()

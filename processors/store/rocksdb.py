@@ -12,7 +12,14 @@ from typing import cast
 
 import rocksdict
 
-from processors.store.base import Changes, PartitionStore, Store, check_key, check_limit
+from processors.store.base import (
+    Changes,
+    PartitionStore,
+    RangeReader,
+    Store,
+    check_key,
+    check_limit,
+)
 from processors.store.errors import ChangelogOffsetError, StoreError, StoreLockedError
 from processors.store.options import RocksDBOptions
 
@@ -23,6 +30,35 @@ _OFFSET_KEY = b"changelog_offset"
 # Few distinct range starts are scanned repeatedly (the timer index's front); cap the
 # memory of what was learned about them anyway.
 _MAX_EMPTY_RANGES = 64
+
+
+class _DirectReader:
+    """Reads of one RocksDB database that learn nothing, for threads other than the writer's."""
+
+    def __init__(self, db: rocksdict.Rdict) -> None:
+        self._db = db
+
+    def get(self, key: bytes) -> bytes | None:
+        value: bytes | None = self._db.get(key)
+        return value
+
+    def iter_range(
+        self, start: bytes, stop: bytes | None = None, *, limit: int | None = None
+    ) -> Iterator[tuple[bytes, bytes]]:
+        read_options = rocksdict.ReadOptions()
+        if stop is not None:
+            read_options.set_iterate_upper_bound(stop)
+        iterator = self._db.iter(read_options)
+        iterator.seek(start)
+        return _walk_plain(iterator, limit)
+
+
+def _walk_plain(iterator: rocksdict.RdictIter, limit: int | None) -> Iterator[tuple[bytes, bytes]]:
+    remaining = -1 if limit is None else limit
+    while remaining != 0 and iterator.valid():
+        yield iterator.key(), iterator.value()
+        iterator.next()
+        remaining -= 1
 
 
 class RocksDBPartitionStore(PartitionStore):
@@ -94,6 +130,11 @@ class RocksDBPartitionStore(PartitionStore):
         iterator = self._db.iter(read_options)
         iterator.seek(seek_to)
         return self._walk(iterator, start, stop, limit, self._version)
+
+    def concurrent_reader(self) -> RangeReader:
+        # The range cache of iter_range is this thread's: another thread reads RocksDB
+        # directly (its reads are thread-safe; each iterator holds its own snapshot).
+        return _DirectReader(self._db)
 
     def _walk(
         self,

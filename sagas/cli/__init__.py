@@ -16,6 +16,7 @@ from sagas.cli.log_setup import configure_logging
 from sagas.cli.replay import replay, reset
 from sagas.cli.schemas import schemas
 from sagas.cli.topics import topics
+from sagas.cli.visibility import describe, list_workflows, query
 from sagas.cli.worker import worker
 from sagas.cli.workflows import cancel, history, result, signal, start, status, terminate
 from sagas.errors import SagaError
@@ -51,6 +52,9 @@ for command in (
     cancel,
     terminate,
     history,
+    describe,
+    list_workflows,
+    query,
     dlq,
     lag,
     dashboard,

@@ -83,6 +83,37 @@ log = logging.getLogger("sagas.worker")
     default=False,
     help="Start even if workflows are in flight on saga versions this worker lacks.",
 )
+@click.option(
+    "--query-host",
+    default="127.0.0.1",
+    show_default=True,
+    help="Address the processor's query endpoint binds (beyond 127.0.0.1 a token is required).",
+)
+@click.option(
+    "--query-port",
+    type=click.IntRange(0, 65535),
+    default=0,
+    show_default=True,
+    help="Port of the query endpoint (0: any free port; it is announced either way).",
+)
+@click.option(
+    "--advertised-address",
+    default=None,
+    help="host:port clients reach the query endpoint at, when not the bound one.",
+)
+@click.option(
+    "--query-token",
+    envvar="SAGAS_QUERY_TOKEN",
+    default=None,
+    help="Bearer token query requests must carry [env SAGAS_QUERY_TOKEN].",
+)
+@click.option(
+    "--retention",
+    type=click.IntRange(min=1),
+    default=None,
+    help="Keep ended workflows this many seconds, then remove their state, index entries"
+    " and status records (overrides the saga's own retention).",
+)
 @log_level_option
 @log_format_option
 @bootstrap_option
@@ -91,7 +122,8 @@ def worker(
     saga_ref: str, role: str, queues: tuple[str, ...], state_dir: Path, store: str,
     instance_id: str | None, metrics_port: int | None, health_port: int | None,
     dispatch_objective_ms: int | None, create_topics: bool, allow_missing_versions: bool,
-    log_level: str, log_format: str,
+    query_host: str, query_port: int, advertised_address: str | None,
+    query_token: str | None, retention: int | None, log_level: str, log_format: str,
     bootstrap_servers: str | None, topic_prefix: str | None,
 ) -> None:  # fmt: skip
     """Run the saga processor and/or step worker of MODULE:SAGA until Ctrl-C or SIGTERM."""
@@ -100,6 +132,7 @@ def worker(
     from processors.broker_watch import BrokerWatch
     from processors.health_server import serve_health
     from processors.metrics import Metrics, PrometheusMetrics
+    from processors.query_endpoint import QuerySettings
     from processors.runner import Role, WorkerRunner, provision
     from processors.settings import ProcessorSettings, WorkerSettings
     from processors.version_check import MissingVersionsError, check_versions
@@ -131,6 +164,13 @@ def worker(
             state_dir=state_dir,
             store="memory" if store == "memory" else "rocksdb",
             instance_id=instance_id,
+            retention=timedelta(seconds=retention) if retention is not None else None,
+        ),
+        query_settings=QuerySettings(
+            host=query_host,
+            port=query_port,
+            advertised_address=advertised_address,
+            token=query_token,
         ),
         worker_settings=WorkerSettings(
             instance_id=instance_id,

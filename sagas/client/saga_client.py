@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 import threading
 import time
 import uuid
@@ -12,6 +13,7 @@ from typing import Any
 from confluent_kafka import KafkaError, KafkaException, Message, Producer
 from pydantic import BaseModel
 
+from sagas.client.query_client import NoEndpointsError, Page, QueryClient
 from sagas.client.status_view import StatusView
 from sagas.config import KafkaSettings
 from sagas.definition import Saga
@@ -25,13 +27,16 @@ from sagas.errors import (
     WorkflowEndedError,
     WorkflowNotFoundError,
 )
-from sagas.events import ErrorInfo, Event, EventType, Origin, StatusRecord
+from sagas.events import ErrorInfo, Event, EventType, Origin, StatusRecord, WorkflowStatus
+from sagas.workflow_search import WorkflowSearch
 from schemas.deployment_codecs import event_codec, status_codec
 from topics.admin import TopicAdminError, topic_max_message_bytes
 from topics.client_configs import producer_config
 from topics.naming import TopicNames
 from topics.reachability import check_reachable
 from topics.record_limits import RecordLimits, producer_max_bytes
+
+_log = logging.getLogger(__name__)
 
 SagaRef = Saga[Any] | SagaVersions | str
 """A saga given by its definition (inputs are validated) or by its name."""
@@ -64,6 +69,8 @@ class SagaClient:
         self._closed = False
         self._started: set[tuple[str, str]] = set()
         self._known_topics: set[str] = set()
+        self.queries = QueryClient(self.kafka)
+        """Describe, list and query through the processors' endpoints."""
 
     def start(
         self,
@@ -103,7 +110,7 @@ class SagaClient:
         name, _ = _resolve(saga)
         data = payload.model_dump_json() if isinstance(payload, BaseModel) else json.dumps(payload)
         event = _event(workflow_id, name, 0, EventType.SIGNAL, payload=data, event_name=signal)
-        before = self._view(name).get(workflow_id) if check else None
+        before = self._current(name, workflow_id) if check else None
         self._send(name, event, f"the signal {signal!r} (its payload)")
         self.flush()
         if check:
@@ -118,9 +125,13 @@ class SagaClient:
         self._request(saga, workflow_id, EventType.TERMINATE_REQUESTED, reason)
 
     def status(self, saga: SagaRef, workflow_id: str, timeout: float = 30.0) -> StatusRecord:
-        """The latest status of a workflow; :class:`WorkflowNotFoundError` if it has none."""
+        """The latest status of a workflow; :class:`WorkflowNotFoundError` if it has none.
+
+        Asked of the processor that owns the workflow; only when no processor announces
+        an endpoint is the status topic read (whole) instead.
+        """
         name, _ = _resolve(saga)
-        record = self._view(name).get(workflow_id, timeout=timeout)
+        record = self._current(name, workflow_id, timeout)
         if record is None:
             raise WorkflowNotFoundError("no such workflow", saga=name, workflow_id=workflow_id)
         return record
@@ -132,15 +143,57 @@ class SagaClient:
         end) knows nothing, raises :class:`WorkflowNotFoundError` at once.
         """
         name, _ = _resolve(saga)
-        view = self._view(name)
-        if (name, workflow_id) not in self._started and view.get(workflow_id) is None:
-            raise WorkflowNotFoundError("no such workflow", saga=name, workflow_id=workflow_id)
-        record = view.wait_for(workflow_id, lambda r: r.status.is_final, timeout)
+        started_here = (name, workflow_id) in self._started
+        deadline = time.monotonic() + timeout
+        record: StatusRecord | None = None
+        try:
+            while True:
+                described = self.queries.describe(name, workflow_id)
+                if described is None and not started_here:
+                    raise WorkflowNotFoundError(
+                        "no such workflow", saga=name, workflow_id=workflow_id
+                    )
+                record = None if described is None else status_from_description(described)
+                if (record is not None and record.status.is_final) or time.monotonic() > deadline:
+                    break
+                time.sleep(0.05)
+            if record is not None and not record.status.is_final:
+                record = None
+        except NoEndpointsError:
+            _log.info("no processor of saga %r answers queries: reading its status topic", name)
+            view = self._view(name)
+            if not started_here and view.get(workflow_id) is None:
+                raise WorkflowNotFoundError(
+                    "no such workflow", saga=name, workflow_id=workflow_id
+                ) from None
+            record = view.wait_for(
+                workflow_id, lambda r: r.status.is_final, max(0.0, deadline - time.monotonic())
+            )
         if record is None:
             raise WaitTimeoutError(
                 f"the workflow did not end within {timeout:g} s", saga=name, workflow_id=workflow_id
             )
         return record
+
+    def describe(self, saga: SagaRef, workflow_id: str) -> dict[str, Any]:
+        """One workflow as its processor holds it: status, steps and attempts, timers and
+        waits, parked flag, input, results and search attributes."""
+        name, _ = _resolve(saga)
+        described = self.queries.describe(name, workflow_id)
+        if described is None:
+            raise WorkflowNotFoundError("no such workflow", saga=name, workflow_id=workflow_id)
+        return described
+
+    def list(self, saga: SagaRef, search: WorkflowSearch | None = None) -> Page:
+        """One page of the saga's workflows matching ``search``, newest start first; pass
+        ``replace(search, cursor=page.next_cursor)`` for the next."""
+        name, _ = _resolve(saga)
+        return self.queries.list(name, search or WorkflowSearch())
+
+    def query(self, saga: SagaRef, workflow_id: str, name: str) -> Any:
+        """The value of the saga's query ``name`` (``@saga.query``) for one workflow."""
+        saga_name, _ = _resolve(saga)
+        return self.queries.query(saga_name, workflow_id, name)
 
     def statuses(self, saga: SagaRef) -> dict[str, StatusRecord]:
         """Every workflow's latest status seen so far (after catching up)."""
@@ -173,6 +226,7 @@ class SagaClient:
         if self._closed:
             return
         self._closed = True
+        self.queries.close()
         try:
             if self._failed or not self._reachable:
                 self._producer.purge()
@@ -194,11 +248,19 @@ class SagaClient:
     def _request(self, saga: SagaRef, workflow_id: str, type_: EventType, reason: str) -> None:
         name, _ = _resolve(saga)
         error = ErrorInfo(type_.value, reason)
-        before = self._view(name).get(workflow_id)
+        before = self._current(name, workflow_id)
         event = _event(workflow_id, name, 0, type_, payload=None, error=error)
         self._send(name, event, f"the {type_.value} request")
         self.flush()
         self._check_running(name, workflow_id, type_.value, before)
+
+    def _current(self, name: str, workflow_id: str, timeout: float = 30.0) -> StatusRecord | None:
+        try:
+            described = self.queries.describe(name, workflow_id)
+        except NoEndpointsError:
+            _log.info("no processor of saga %r answers queries: reading its status topic", name)
+            return self._view(name).get(workflow_id, timeout=timeout)
+        return None if described is None else status_from_description(described)
 
     def _check_running(
         self, name: str, workflow_id: str, what: str, before: StatusRecord | None
@@ -214,7 +276,7 @@ class SagaClient:
                 )
             return
         # No status yet may be a workflow whose start is still being processed.
-        if self._view(name).get(workflow_id) is None:
+        if self._current(name, workflow_id) is None:
             raise WorkflowNotFoundError(
                 f"{what} sent to a workflow that does not exist", saga=name, workflow_id=workflow_id
             )
@@ -355,4 +417,22 @@ def _event(
         payload=payload,
         name=event_name,
         error=error,
+    )
+
+
+def status_from_description(described: Mapping[str, Any]) -> StatusRecord:
+    """The status record of a workflow a processor described."""
+    error = described.get("error")
+    return StatusRecord(
+        workflow_id=described["workflow_id"],
+        saga=described["saga"],
+        version=described["version"],
+        status=WorkflowStatus(described["status"]),
+        started_ms=described["started_ms"],
+        updated_ms=described["updated_ms"],
+        current_steps=tuple(described["current_steps"]),
+        result=described.get("result"),
+        error=ErrorInfo(error["type"], error["message"], error["non_retryable"]) if error else None,
+        failed_step=described.get("failed_step"),
+        parked=bool(described.get("parked")),
     )

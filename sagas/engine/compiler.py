@@ -37,6 +37,7 @@ from sagas.engine.plan import Plan
 from sagas.errors import DefinitionError
 from sagas.payloads import adapter_for, check_model_type, return_annotation
 from sagas.retry import Retry, duration_ms
+from sagas.visibility import visibility_of
 
 # Names end up in topic names, timer ids and JSON keys: keep them to Kafka's topic
 # alphabet so none of them needs escaping anywhere.
@@ -126,6 +127,9 @@ class _Compiler:
             input_model=input_model,
             results=results,
             signals=signals,
+            visibility=visibility_of(
+                self.name, saga.search_attributes, saga.queries, saga.retention
+            ),
         )
 
     def _index_names(self) -> None:

@@ -50,6 +50,7 @@ from sagas.events import (
     WorkflowStatus,
 )
 from sagas.payloads import PayloadTypes, is_json, join_object
+from sagas.visibility import Visibility
 
 __all__ = ["Plan", "Transition"]
 
@@ -116,10 +117,12 @@ class Plan:
         "steps",
         "types",
         "version",
+        "visibility",
     )
 
     name: str
     version: int
+    visibility: Visibility
     nodes: tuple[Node, ...]
     steps: Mapping[str, StepSpec]
     types: PayloadTypes
@@ -139,6 +142,7 @@ class Plan:
         input_model: type[BaseModel],
         results: Mapping[str, TypeAdapter[Any]],
         signals: Mapping[str, TypeAdapter[Any]],
+        visibility: Visibility | None = None,
     ) -> None:
         # The hot paths read the plain dict; callers get a read-only view of it.
         specs = dict(steps)
@@ -146,6 +150,9 @@ class Plan:
         init = object.__setattr__
         init(self, "name", name)
         init(self, "version", version)
+        # Search attributes, queries and retention: the processors' business, carried here
+        # so that each version of a saga keeps its own.
+        init(self, "visibility", visibility if visibility is not None else Visibility())
         init(self, "nodes", tuple(nodes))
         init(self, "steps", frozen_steps)
         init(self, "types", PayloadTypes(name, input_model, dict(results), dict(signals)))

@@ -29,7 +29,13 @@ def test_without_a_cluster_the_defaults_are_one_replica() -> None:
     assert settings.min_insync_replicas is None
     assert settings.partitions == 3
     specs = all_topic_specs(NAMES, settings)
-    assert all(spec.replication_factor == 1 and spec.partitions == 3 for spec in specs)
+    endpoints = [spec for spec in specs if spec.name == NAMES.query_endpoints]
+    assert [(s.partitions, s.cleanup_policy) for s in endpoints] == [(1, "compact")]
+    assert all(
+        spec.replication_factor == 1 and spec.partitions == 3
+        for spec in specs
+        if spec.name != NAMES.query_endpoints
+    )
     assert all(spec.configs["min.insync.replicas"] == "1" for spec in specs)
 
 
@@ -37,7 +43,7 @@ def test_the_resolved_replication_reaches_every_topic() -> None:
     settings = TopicSettings()
     replication = settings.replication(ClusterReplication(3, live_brokers=3))
     specs = all_topic_specs(NAMES, settings, ["payments", "stock"], replication)
-    assert len(specs) == 6
+    assert len(specs) == 7
     assert all(spec.replication_factor == 3 for spec in specs)
     assert all(spec.configs["min.insync.replicas"] == "2" for spec in specs)
 
@@ -50,6 +56,7 @@ def test_saga_topics_retention_and_compaction() -> None:
         "dev.order.state-changelog",
         "dev.order.status",
         "dev.order.dlq",
+        "dev.order.query-endpoints",
     ]
     insync = {"min.insync.replicas": "1"}
     assert specs["dev.order.events"].configs == {
@@ -116,7 +123,7 @@ def test_command_topics_one_per_queue_in_order() -> None:
 def test_all_specs_default_to_the_saga_queue() -> None:
     names = [spec.name for spec in all_topic_specs(NAMES, TopicSettings())]
     assert names[-1] == "dev.queue.order.commands"
-    assert len(names) == 5
+    assert len(names) == 6
     chosen = [spec.name for spec in all_topic_specs(NAMES, TopicSettings(), ["payments"])]
     assert chosen[-1] == "dev.queue.payments.commands"
     assert "dev.queue.order.commands" not in chosen

@@ -1,0 +1,152 @@
+"""The saga processor's HTTP endpoint for visibility: Starlette routes served by uvicorn.
+
+``GET /v1/workflows/{id}`` describes one workflow, ``POST /v1/workflows/search`` lists,
+``POST /v1/workflows/{id}/queries/{name}`` evaluates a query. A partition being restored
+or moved answers 503 with ``Retry-After``; with a token configured, a request without
+``Authorization: Bearer <token>`` is refused with 401.
+"""
+
+from __future__ import annotations
+
+import hmac
+import json
+import logging
+import socket
+import threading
+from collections.abc import Awaitable, Callable
+
+import uvicorn
+from starlette.applications import Starlette
+from starlette.concurrency import run_in_threadpool
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+
+from processors.query_service import (
+    NotServingError,
+    QueryFunctionError,
+    QueryService,
+    QueryTimeoutError,
+    UnknownQueryError,
+)
+from sagas.errors import ConfigurationError, SagaError
+from sagas.workflow_search import WorkflowSearch
+
+log = logging.getLogger(__name__)
+
+RETRY_AFTER_SECONDS = 1
+
+
+def query_app(service: QueryService, token: str | None) -> Starlette:
+    """The Starlette application answering for ``service``."""
+
+    def guarded(
+        handler: Callable[[Request, bytes], Response],
+    ) -> Callable[[Request], Awaitable[Response]]:
+        async def endpoint(request: Request) -> Response:
+            if token is not None:
+                given = request.headers.get("authorization", "")
+                if not hmac.compare_digest(given.encode(), f"Bearer {token}".encode()):
+                    return _error(401, "a valid query token is required")
+            try:
+                body = await request.body()
+                # Reads and query functions block: keep them off the event loop.
+                response: Response = await run_in_threadpool(handler, request, body)
+                return response
+            except NotServingError as exc:
+                return _error(503, exc.message, headers={"Retry-After": str(RETRY_AFTER_SECONDS)})
+            except UnknownQueryError as exc:
+                return _error(404, exc.message)
+            except QueryTimeoutError as exc:
+                return _error(504, exc.message)
+            except QueryFunctionError as exc:
+                return _error(422, exc.message)
+            except SagaError as exc:
+                return _error(400, exc.message)
+
+        return endpoint
+
+    def describe(request: Request, body: bytes) -> Response:
+        wid = request.path_params["workflow_id"]
+        found = service.describe(wid)
+        if found is None:
+            return _error(404, f"no workflow {wid!r} in saga {service.versions.name!r}")
+        return JSONResponse(found)
+
+    def listing(request: Request, body: bytes) -> Response:
+        try:
+            data = json.loads(body or b"{}")
+        except ValueError as exc:
+            raise SagaError(f"the list request is not JSON: {exc}") from exc
+        return JSONResponse(service.list(WorkflowSearch.from_json(data)))
+
+    def query(request: Request, body: bytes) -> Response:
+        wid = request.path_params["workflow_id"]
+        if service.describe(wid) is None:
+            return _error(404, f"no workflow {wid!r} in saga {service.versions.name!r}")
+        value = service.query(wid, request.path_params["name"])
+        return JSONResponse({"value": value})
+
+    def health(request: Request, body: bytes) -> Response:
+        return JSONResponse({"saga": service.versions.name, "partitions": service.gates.served()})
+
+    return Starlette(
+        routes=[
+            Route("/v1/health", guarded(health), methods=["GET"]),
+            Route("/v1/workflows/search", guarded(listing), methods=["POST"]),
+            Route("/v1/workflows/{workflow_id}", guarded(describe), methods=["GET"]),
+            Route("/v1/workflows/{workflow_id}/queries/{name}", guarded(query), methods=["POST"]),
+        ]
+    )
+
+
+def _error(status: int, message: str, headers: dict[str, str] | None = None) -> Response:
+    return JSONResponse({"error": message}, status_code=status, headers=headers)
+
+
+def is_loopback(host: str) -> bool:
+    """Whether ``host`` is reachable from this machine only."""
+    return host in ("127.0.0.1", "::1", "localhost") or host.startswith("127.")
+
+
+class QueryServer:
+    """Runs uvicorn in a thread of the processor process, on a socket bound at start."""
+
+    def __init__(self, app: Starlette, host: str, port: int, *, token: str | None) -> None:
+        if not is_loopback(host) and not token:
+            raise ConfigurationError(
+                f"the query endpoint on {host} needs a token (--query-token or "
+                "SAGAS_QUERY_TOKEN) when bound beyond 127.0.0.1"
+            )
+        self._socket = socket.socket(
+            socket.AF_INET6 if ":" in host else socket.AF_INET, socket.SOCK_STREAM
+        )
+        self._socket.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            self._socket.bind((host, port))
+        except OSError as exc:
+            self._socket.close()
+            raise ConfigurationError(f"cannot serve queries on {host}:{port}: {exc}") from exc
+        self._socket.listen(128)
+        self.host = host
+        self.port: int = self._socket.getsockname()[1]
+        config = uvicorn.Config(
+            app, log_level="warning", lifespan="off", access_log=False, timeout_keep_alive=30
+        )
+        self._server = uvicorn.Server(config)
+        self._thread = threading.Thread(target=self._serve, name="saga-query-server", daemon=True)
+
+    def start(self) -> QueryServer:
+        self._thread.start()
+        return self
+
+    def _serve(self) -> None:
+        try:
+            self._server.run(sockets=[self._socket])
+        except Exception:
+            log.exception("the query endpoint stopped")
+
+    def stop(self) -> None:
+        self._server.should_exit = True
+        self._thread.join(10)
+        self._socket.close()

@@ -1,0 +1,269 @@
+"""Answers about the workflows of the partitions a processor has restored: describe, list, query.
+
+It reads the committed store (the processor writes it only after its Kafka transaction
+commits) from the server's threads, never the processing thread, and answers only for
+partitions it serves: while a partition is being restored or has been revoked, a question
+about it gets :class:`NotServingError`, which the server turns into a retryable answer.
+"""
+
+from __future__ import annotations
+
+import concurrent.futures
+import json
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import timedelta
+from typing import Any
+
+from processors.saga_batch import parked_key
+from processors.search_index import SearchIndex, search
+from processors.store.base import PartitionStore, RangeReader
+from processors.store.timers import WORKFLOW_PREFIX
+from sagas.engine.nodes import WaitNode
+from sagas.engine.state import WorkflowState
+from sagas.engine.versions import SagaVersions
+from sagas.errors import SagaError
+from sagas.events import ErrorInfo
+from sagas.visibility import QueryView
+from sagas.workflow_search import WorkflowSearch
+from topics.partitioning import partition_for
+
+
+class NotServingError(SagaError):
+    """The partition asked about is not (or not yet) served by this processor."""
+
+
+class UnknownQueryError(SagaError):
+    """The saga declares no query of that name."""
+
+
+class QueryTimeoutError(SagaError):
+    """A query function ran past its time limit."""
+
+
+class QueryFunctionError(SagaError):
+    """A query function raised; the message carries its error."""
+
+
+class PartitionGates:
+    """Which partitions are served, with a lock each so a revocation waits for readers."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._serving: dict[int, tuple[threading.Lock, PartitionStore]] = {}
+        self.partition_count = 0
+
+    def serve(self, partition: int, store: PartitionStore, partition_count: int) -> None:
+        """Start answering for a restored partition."""
+        with self._lock:
+            self.partition_count = partition_count
+            self._serving[partition] = (threading.Lock(), store)
+
+    def withdraw(self, partition: int) -> None:
+        """Stop answering for a partition; returns once no reader holds its store."""
+        with self._lock:
+            entry = self._serving.pop(partition, None)
+        if entry is not None:
+            with entry[0]:
+                pass
+
+    def served(self) -> list[int]:
+        with self._lock:
+            return sorted(self._serving)
+
+    @contextmanager
+    def reading(self, partition: int) -> Iterator[RangeReader]:
+        """The store of a served partition, held open while the block reads it."""
+        with self._lock:
+            entry = self._serving.get(partition)
+        if entry is None:
+            raise NotServingError(f"partition {partition} is not served here (yet)")
+        lock, store = entry
+        with lock:
+            with self._lock:
+                if self._serving.get(partition) is not entry:
+                    raise NotServingError(f"partition {partition} was just revoked")
+            yield store.concurrent_reader()
+
+
+class QueryService:
+    """Describe, list and query the workflows of one saga in the partitions served here."""
+
+    def __init__(
+        self,
+        versions: SagaVersions,
+        gates: PartitionGates,
+        *,
+        query_timeout: timedelta = timedelta(seconds=2),
+        query_threads: int = 4,
+    ) -> None:
+        self.versions = versions
+        self.gates = gates
+        self.index = SearchIndex(versions)
+        self._timeout = query_timeout.total_seconds()
+        self._pool = concurrent.futures.ThreadPoolExecutor(
+            max_workers=query_threads, thread_name_prefix="saga-query"
+        )
+
+    def close(self) -> None:
+        self._pool.shutdown(wait=False, cancel_futures=True)
+
+    def _state(self, workflow_id: str) -> tuple[WorkflowState, bool] | None:
+        partition = self._partition_of(workflow_id)
+        with self.gates.reading(partition) as reader:
+            data = reader.get(WORKFLOW_PREFIX + workflow_id.encode())
+            parked = reader.get(parked_key(workflow_id)) is not None
+        if data is None:
+            return None
+        return WorkflowState.from_bytes(data), parked
+
+    def _partition_of(self, workflow_id: str) -> int:
+        count = self.gates.partition_count
+        if count <= 0:
+            raise NotServingError("no partition is assigned yet")
+        return partition_for(workflow_id.encode(), count)
+
+    def describe(self, workflow_id: str) -> dict[str, Any] | None:
+        """Everything the processor knows of one workflow, or ``None`` if it has none."""
+        found = self._state(workflow_id)
+        if found is None:
+            return None
+        state, parked = found
+        plan = self.versions.plans.get(state.version)
+        record = plan.status_record(state) if plan is not None else state.status_record()
+        return {
+            "workflow_id": state.workflow_id,
+            "saga": state.saga,
+            "version": state.version,
+            "status": state.status.value,
+            "started_ms": state.started_ms,
+            "updated_ms": state.updated_ms,
+            "ended_ms": state.updated_ms if state.status.is_final else None,
+            "current_steps": list(record.current_steps),
+            "parked": parked,
+            "steps": {
+                name: {
+                    "phase": run.phase.name,
+                    "attempt": run.attempt,
+                    "compensation_attempt": run.comp_attempt,
+                    "error": _error(run.error),
+                    "child": run.child,
+                }
+                for name, run in state.steps.items()
+            },
+            "completed": list(state.completed),
+            "timers": dict(state.timers),
+            "waits": [
+                node.name
+                for node in (plan.nodes if plan is not None else ())
+                if isinstance(node, WaitNode) and node.name in record.current_steps
+            ],
+            "pending_signals": [name for name, _ in state.pending],
+            "input": json.loads(state.input),
+            "results": {n: json.loads(state.steps[n].result or "null") for n in state.completed},
+            "signals": {n: json.loads(p) for n, p in state.signals.items()},
+            "result": state.result,
+            "error": _error(state.error),
+            "failed_step": state.failed_step,
+            "cancel": state.cancel,
+            "attributes": self.index.attributes_of(state),
+        }
+
+    def list(self, request: WorkflowSearch) -> dict[str, Any]:
+        """The first ``limit`` matches in each served partition, merged newest first."""
+        conditions = self.index.conditions(request)
+        items: list[dict[str, Any]] = []
+        answered: list[int] = []
+        for partition in self.gates.served():
+            try:
+                with self.gates.reading(partition) as reader:
+                    found = search(reader, request, conditions)
+            except NotServingError:
+                continue  # revoked meanwhile: the client sees it unanswered and retries
+            answered.append(partition)
+            items.extend({"workflow_id": f.workflow_id, **_listed(f.summary)} for f in found)
+        items.sort(key=lambda item: (-item["started_ms"], item["workflow_id"]))
+        return {
+            "partitions": answered,
+            "partition_count": self.gates.partition_count,
+            "items": items[: request.limit],
+        }
+
+    def query(self, workflow_id: str, name: str) -> Any:
+        """The value of query ``name`` for one workflow, evaluated off the processing
+        thread on a copy of its committed state, within the time limit."""
+        found = self._state(workflow_id)
+        if found is None:
+            return None
+        state, _ = found
+        plan = self.versions.plans.get(state.version)
+        function = plan.visibility.queries.get(name) if plan is not None else None
+        if plan is None or function is None:
+            known = ", ".join(sorted(plan.visibility.queries)) if plan is not None else ""
+            raise UnknownQueryError(
+                f"saga version {state.version} declares no query {name!r} "
+                f"(declared: {known or 'none'})",
+                saga=self.versions.name,
+                workflow_id=workflow_id,
+            )
+        view: QueryView[Any] = QueryView(
+            types=plan.types,
+            workflow_id=state.workflow_id,
+            version=state.version,
+            input_json=state.input,
+            results={n: json.loads(state.steps[n].result or "null") for n in state.completed},
+            signals={n: json.loads(p) for n, p in state.signals.items()},
+            status=state.status.value,
+            current_steps=plan.status_record(state).current_steps,
+        )
+        future = self._pool.submit(function, view)
+        try:
+            value = future.result(timeout=self._timeout)
+        except concurrent.futures.TimeoutError as exc:
+            future.cancel()
+            raise QueryTimeoutError(
+                f"query {name!r} ran past its limit of {self._timeout:g} s",
+                saga=self.versions.name,
+                workflow_id=workflow_id,
+            ) from exc
+        except Exception as exc:
+            raise QueryFunctionError(
+                f"query {name!r} raised {type(exc).__name__}: {exc}",
+                saga=self.versions.name,
+                workflow_id=workflow_id,
+            ) from exc
+        try:
+            return json.loads(json.dumps(value, default=_jsonable))
+        except (TypeError, ValueError) as exc:
+            raise QueryFunctionError(
+                f"query {name!r} returned a value that is not JSON: {exc}",
+                saga=self.versions.name,
+                workflow_id=workflow_id,
+            ) from exc
+
+
+def _jsonable(value: object) -> object:
+    dump = getattr(value, "model_dump", None)
+    if callable(dump):
+        return dump(mode="json")
+    raise TypeError(f"{type(value).__name__} is not JSON-able")
+
+
+def _listed(summary: dict[str, Any] | Any) -> dict[str, Any]:
+    return {
+        "version": summary["v"],
+        "status": summary["s"],
+        "started_ms": summary["st"],
+        "updated_ms": summary["u"],
+        "ended_ms": summary["e"],
+        "current_steps": summary["c"],
+        "parked": summary["p"],
+        "attributes": summary["a"],
+    }
+
+
+def _error(error: ErrorInfo | None) -> dict[str, Any] | None:
+    if error is None:
+        return None
+    return {"type": error.type, "message": error.message, "non_retryable": error.non_retryable}

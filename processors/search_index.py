@@ -1,0 +1,305 @@
+"""The secondary indexes of a partition's workflows, staged in the same write as the state.
+
+Key layout (next to ``w`` state, ``t`` timers, ``p`` parked and ``h`` held inputs):
+
+- ``is`` + newest-first start time (8 bytes) + workflow id -> the workflow's summary
+  (JSON: version, status, start and end, current steps, parked, search attributes);
+- ``ix`` + status + NUL + newest-first start time + workflow id -> empty;
+- ``ia`` + attribute name + NUL + value (JSON) + NUL + newest-first start time +
+  workflow id -> empty.
+
+So a list is a range scan in start order (newest first) of the most selective index the
+request allows, every other condition checked on the summary. The summary also tells
+which status and attribute keys a workflow had, so a change deletes the stale ones.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from processors.store.base import RangeReader
+from processors.store.timers import WORKFLOW_PREFIX
+from processors.store.transaction import StoreTransaction
+from sagas.engine.state import WorkflowState
+from sagas.engine.versions import SagaVersions
+from sagas.errors import SagaError
+from sagas.visibility import SearchAttribute, SearchValue, attribute_value, coerce
+from sagas.workflow_search import WorkflowSearch, parse_cursor
+
+log = logging.getLogger(__name__)
+
+START_INDEX = b"is"
+STATUS_INDEX = b"ix"
+ATTRIBUTE_INDEX = b"ia"
+_NUL = b"\0"
+_MAX_MS = (1 << 64) - 1
+
+
+def _newest_first(started_ms: int) -> bytes:
+    return (_MAX_MS - max(0, started_ms)).to_bytes(8, "big")
+
+
+def start_key(started_ms: int, workflow_id: str) -> bytes:
+    """The key of a workflow's summary in the start-time index."""
+    return START_INDEX + _newest_first(started_ms) + workflow_id.encode()
+
+
+def status_key(status: str, started_ms: int, workflow_id: str) -> bytes:
+    return STATUS_INDEX + status.encode() + _NUL + _newest_first(started_ms) + workflow_id.encode()
+
+
+def _value_bytes(value: SearchValue) -> bytes:
+    return json.dumps(value, separators=(",", ":")).encode()
+
+
+def attribute_key(name: str, value: SearchValue, started_ms: int, workflow_id: str) -> bytes:
+    return (
+        ATTRIBUTE_INDEX
+        + name.encode()
+        + _NUL
+        + _value_bytes(value)
+        + _NUL
+        + _newest_first(started_ms)
+        + workflow_id.encode()
+    )
+
+
+def _index_keys(summary: Mapping[str, Any], workflow_id: str) -> set[bytes]:
+    started = summary["st"]
+    keys = {start_key(started, workflow_id), status_key(summary["s"], started, workflow_id)}
+    for name, value in summary["a"].items():
+        keys.add(attribute_key(name, value, started, workflow_id))
+    return keys
+
+
+class SearchIndex:
+    """Keeps the index entries of the workflows of one saga (every deployed version)."""
+
+    def __init__(self, versions: SagaVersions) -> None:
+        self.attributes: dict[int, Mapping[str, SearchAttribute[Any]]] = {
+            version: plan.visibility.attributes for version, plan in versions.plans.items()
+        }
+        self._versions = versions
+        newest = versions.plans[max(versions.plans)].visibility.attributes
+        self.declared: dict[str, SearchAttribute[Any]] = {}
+        for declared in self.attributes.values():
+            self.declared.update(declared)
+        self.declared.update(newest)  # the newest version's type wins a disagreement
+
+    def stage(
+        self,
+        txn: StoreTransaction,
+        state: WorkflowState,
+        *,
+        parked: bool,
+        current_steps: tuple[str, ...],
+    ) -> bool:
+        """Stage the index entries of ``state`` into ``txn`` (the batch's own write).
+
+        Returns whether the workflow has just ended (it was not indexed as ended before).
+        """
+        wid = state.workflow_id
+        key = start_key(state.started_ms, wid)
+        old_bytes = txn.get(key)
+        old = json.loads(old_bytes) if old_bytes is not None else None
+        attributes = old["a"] if old is not None else self.attributes_of(state)
+        final = state.status.is_final
+        summary = {
+            "v": state.version,
+            "s": state.status.value,
+            "st": state.started_ms,
+            "u": state.updated_ms,
+            "e": state.updated_ms if final else None,
+            "c": list(current_steps),
+            "p": parked,
+            "a": attributes,
+        }
+        new_bytes = json.dumps(summary, separators=(",", ":")).encode()
+        if new_bytes == old_bytes:
+            return False
+        txn.set(key, new_bytes)
+        new_keys = _index_keys(summary, wid)
+        old_keys = _index_keys(old, wid) if old is not None else set()
+        for stale in old_keys - new_keys:
+            txn.delete(stale)
+        for added in new_keys - old_keys:
+            if added != key:
+                txn.set(added, b"")
+        return final and (old is None or old["e"] is None)
+
+    def remove(self, txn: StoreTransaction, state: WorkflowState) -> None:
+        """Stage the removal of the workflow's state and every index entry of it."""
+        wid = state.workflow_id
+        key = start_key(state.started_ms, wid)
+        old = txn.get(key)
+        if old is not None:
+            for stale in _index_keys(json.loads(old), wid):
+                txn.delete(stale)
+        txn.delete(WORKFLOW_PREFIX + wid.encode())
+
+    def attributes_of(self, state: WorkflowState) -> dict[str, SearchValue]:
+        declared = self.attributes.get(state.version, {})
+        if not declared:
+            return {}
+        plan = self._versions.plans[state.version]
+        try:
+            model = plan.types.parse_input(state.input)
+        except Exception as exc:  # an input the plan accepted parses; say so if not
+            log.warning("workflow %s: cannot read its input for search attributes: %s",
+                        state.workflow_id, exc)  # fmt: skip
+            return {}
+        values: dict[str, SearchValue] = {}
+        for name, attribute in declared.items():
+            try:
+                value = attribute_value(attribute, model)
+            except SagaError as exc:
+                # Indexing must not fail a workflow: it goes unlisted by this attribute.
+                log.warning("workflow %s: %s", state.workflow_id, exc)
+                continue
+            if value is not None:
+                values[name] = value
+        return values
+
+    def conditions(self, search: WorkflowSearch) -> list[tuple[str, str, SearchValue]]:
+        """The request's attribute filters with values of the declared types.
+
+        Raises :class:`SagaError` naming an attribute the saga does not declare.
+        """
+        checked: list[tuple[str, str, SearchValue]] = []
+        for condition in search.where:
+            attribute = self.declared.get(condition.name)
+            if attribute is None:
+                known = ", ".join(sorted(self.declared)) or "none"
+                raise SagaError(
+                    f"saga declares no search attribute {condition.name!r} (declared: {known})",
+                    saga=self._versions.name,
+                )
+            checked.append((condition.name, condition.op, coerce(attribute, condition.value)))
+        return checked
+
+
+@dataclass(frozen=True, slots=True)
+class Listed:
+    """One workflow found by a list request, with the summary it is shown by."""
+
+    workflow_id: str
+    summary: Mapping[str, Any]
+
+
+def search(
+    reader: RangeReader,
+    search: WorkflowSearch,
+    conditions: list[tuple[str, str, SearchValue]],
+) -> list[Listed]:
+    """Up to ``search.limit`` workflows of one partition matching ``search``, newest first."""
+    equality = next(((n, v) for n, op, v in conditions if op == "="), None)
+    if equality is not None:
+        prefix = ATTRIBUTE_INDEX + equality[0].encode() + _NUL + _value_bytes(equality[1]) + _NUL
+    elif len(search.status) == 1:
+        prefix = STATUS_INDEX + search.status[0].encode() + _NUL
+    else:
+        prefix = START_INDEX
+    found: list[Listed] = []
+    for wid, summary in _scan(reader, prefix, search):
+        if _matches(summary, search, conditions):
+            found.append(Listed(wid, summary))
+            if len(found) >= search.limit:
+                break
+    return found
+
+
+def _scan(
+    reader: RangeReader, prefix: bytes, search: WorkflowSearch
+) -> Iterator[tuple[str, Mapping[str, Any]]]:
+    start = prefix
+    if search.started_until_ms is not None:
+        start = prefix + _newest_first(search.started_until_ms - 1)
+    if search.cursor is not None:
+        started, wid = parse_cursor(search.cursor)
+        start = max(start, prefix + _newest_first(started) + wid.encode() + _NUL)
+    since = search.started_since_ms
+    if since is not None and since > 0:
+        # started >= since is a newest-first key at most the one of ``since``.
+        stop = prefix + (_MAX_MS - since + 1).to_bytes(8, "big")
+    else:
+        stop = prefix[:-1] + bytes([prefix[-1] + 1])
+    width = len(prefix) + 8
+    direct = prefix == START_INDEX
+    batch: list[tuple[bytes, bytes]] = []
+    for key, value in reader.iter_range(start, stop):
+        if direct:
+            summary = json.loads(value)
+            yield key[width:].decode(), summary
+            continue
+        batch.append((key, value))
+        if len(batch) >= 256:
+            yield from _resolve(reader, batch, width)
+            batch = []
+    if batch:
+        yield from _resolve(reader, batch, width)
+
+
+def _resolve(
+    reader: RangeReader, batch: list[tuple[bytes, bytes]], width: int
+) -> Iterator[tuple[str, Mapping[str, Any]]]:
+    # The summary may have moved on since the secondary entry was read: the caller checks
+    # every condition on the summary, so a stale entry is only ever skipped.
+    for key, _ in batch:
+        inverted = key[width - 8 : width]
+        wid = key[width:].decode()
+        value = reader.get(START_INDEX + inverted + wid.encode())
+        if value is not None:
+            summary = json.loads(value)
+            yield wid, summary
+
+
+def _matches(
+    summary: Mapping[str, Any],
+    search: WorkflowSearch,
+    conditions: list[tuple[str, str, SearchValue]],
+) -> bool:
+    if search.status and summary["s"] not in search.status:
+        return False
+    if search.version is not None and summary["v"] != search.version:
+        return False
+    if search.step is not None and search.step not in summary["c"]:
+        return False
+    if search.parked is not None and bool(summary["p"]) != search.parked:
+        return False
+    started = summary["st"]
+    if search.started_since_ms is not None and started < search.started_since_ms:
+        return False
+    if search.started_until_ms is not None and started >= search.started_until_ms:
+        return False
+    ended = summary["e"]
+    if search.ended_since_ms is not None and (ended is None or ended < search.ended_since_ms):
+        return False
+    if search.ended_until_ms is not None and (ended is None or ended >= search.ended_until_ms):
+        return False
+    attributes = summary["a"]
+    return all(_compare(attributes.get(n), op, v) for n, op, v in conditions)
+
+
+def _compare(have: object, op: str, want: SearchValue) -> bool:
+    if have is None:
+        return op == "!="
+    if isinstance(want, str) != isinstance(have, str):
+        return False
+    try:
+        if op == "=":
+            return have == want
+        if op == "!=":
+            return have != want
+        if op == ">=":
+            return have >= want  # type: ignore[operator]
+        if op == ">":
+            return have > want  # type: ignore[operator]
+        if op == "<=":
+            return have <= want  # type: ignore[operator]
+        return have < want  # type: ignore[operator]
+    except TypeError:
+        return False

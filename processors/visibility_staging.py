@@ -1,0 +1,68 @@
+"""What a batch stages for visibility beside a workflow's state: index entries and retention.
+
+An ended workflow gets one durable timer in the partition's due-time index, at its end
+plus the retention period; when it fires (in the transactional path, like every timer),
+the workflow's state and index entries are deleted (tombstones on the changelog) and its
+status record is tombstoned, so storage is bounded by workflows in flight plus retention.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from processors.outgoing_records import Outgoing
+from processors.search_index import SearchIndex
+from processors.store.timers import TimerEntry, timer_key
+from processors.store.transaction import StoreTransaction
+from sagas.engine.state import WorkflowState
+from sagas.engine.versions import SagaVersions
+
+RETENTION_TIMER_ID = "x:retention"
+"""The timer id of an ended workflow's removal (no timer of a plan has an ``x:`` id)."""
+
+
+class VisibilityStaging:
+    """Stages index entries and retention timers for the workflows of one saga."""
+
+    def __init__(self, versions: SagaVersions, retention: timedelta | None = None) -> None:
+        """``retention`` is the deployment's period; it overrides the sagas' own."""
+        self.index = SearchIndex(versions)
+        self._versions = versions
+        self._retention = retention
+
+    def retention_ms(self, version: int) -> int | None:
+        """How long an ended workflow of ``version`` is kept, in ms (``None``: for ever)."""
+        period = self._retention
+        if period is None:
+            plan = self._versions.plans.get(version)
+            period = plan.visibility.retention if plan is not None else None
+        return None if period is None else int(period.total_seconds() * 1000)
+
+    def stage(self, txn: StoreTransaction, state: WorkflowState, *, parked: bool) -> int | None:
+        """Stage the index entries of ``state``; returns the due time of a retention timer
+        staged because the workflow has just ended, else ``None``."""
+        plan = self._versions.plans.get(state.version)
+        current = (
+            plan.status_record(state).current_steps
+            if plan is not None
+            else state.status_record().current_steps
+        )
+        ended = self.index.stage(txn, state, parked=parked, current_steps=current)
+        if not ended:
+            return None
+        keep = self.retention_ms(state.version)
+        if keep is None:
+            return None
+        due = state.updated_ms + keep
+        txn.set(timer_key(due, state.workflow_id, RETENTION_TIMER_ID), b"")
+        return due
+
+    @staticmethod
+    def is_expiry(entry: TimerEntry) -> bool:
+        """Whether a due timer is a workflow's removal."""
+        return entry.timer_id == RETENTION_TIMER_ID
+
+    def expire(self, txn: StoreTransaction, state: WorkflowState, status_topic: str) -> Outgoing:
+        """Stage the removal of an ended workflow; returns its status record's tombstone."""
+        self.index.remove(txn, state)
+        return Outgoing(status_topic, state.workflow_id.encode(), None)

@@ -1,0 +1,117 @@
+"""``sagas describe|list|query``: ask the saga processors about workflows."""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime
+from typing import Any
+
+import click
+
+from sagas.cli.loading import bootstrap_option, kafka_settings, prefix_option, saga_name
+from sagas.client import SagaClient
+from sagas.errors import SagaError
+from sagas.workflow_search import AttributeFilter, WorkflowSearch
+
+
+def _time_ms(text: str | None, what: str) -> int | None:
+    if text is None:
+        return None
+    try:
+        return int(datetime.fromisoformat(text).timestamp() * 1000)
+    except ValueError as exc:
+        raise click.BadParameter(f"{what} is not an ISO time (2026-12-01T10:00): {exc}") from exc
+
+
+def _run(bootstrap_servers: str | None, topic_prefix: str | None, ask: Any) -> Any:
+    client = SagaClient(kafka_settings(bootstrap_servers, topic_prefix))
+    try:
+        return ask(client)
+    except SagaError as exc:
+        raise click.ClickException(str(exc)) from exc
+    finally:
+        client.close()
+
+
+@click.command()
+@click.argument("saga_ref", metavar="SAGA")
+@click.argument("workflow_id")
+@bootstrap_option
+@prefix_option
+def describe(
+    saga_ref: str, workflow_id: str, bootstrap_servers: str | None, topic_prefix: str | None
+) -> None:
+    """Show one workflow as its processor holds it: steps, attempts, timers, input, results."""
+    found = _run(
+        bootstrap_servers, topic_prefix, lambda c: c.describe(saga_name(saga_ref), workflow_id)
+    )
+    click.echo(json.dumps(found, indent=2))
+
+
+@click.command(name="list")
+@click.argument("saga_ref", metavar="SAGA")
+@click.option("--status", "statuses", multiple=True, help="Only these statuses (repeatable).")
+@click.option("--step", default=None, help="Only workflows at this step, sleep or wait.")
+@click.option("--version", type=int, default=None, help="Only this saga version.")
+@click.option("--parked/--not-parked", default=None, help="Only parked (or unparked) ones.")
+@click.option(
+    "--where",
+    multiple=True,
+    help="A search attribute condition: attr=value, attr>=v, attr<v ... (repeatable).",
+)
+@click.option("--since", default=None, help="Started at or after this ISO time.")
+@click.option("--until", default=None, help="Started before this ISO time.")
+@click.option("--limit", type=click.IntRange(1, 1000), default=100, show_default=True)
+@click.option("--cursor", default=None, help="Continue after a previous page (its cursor).")
+@click.option("--output", type=click.Choice(["table", "json"]), default="table", show_default=True)
+@bootstrap_option
+@prefix_option
+def list_workflows(
+    saga_ref: str, statuses: tuple[str, ...], step: str | None, version: int | None,
+    parked: bool | None, where: tuple[str, ...], since: str | None, until: str | None,
+    limit: int, cursor: str | None, output: str, bootstrap_servers: str | None,
+    topic_prefix: str | None,
+) -> None:  # fmt: skip
+    """List a saga's workflows, newest first, filtered by status, step and attributes."""
+    try:
+        conditions = tuple(AttributeFilter.parse(text) for text in where)
+    except SagaError as exc:
+        raise click.BadParameter(str(exc)) from exc
+    search = WorkflowSearch(
+        status=tuple(s.upper() for s in statuses), version=version, step=step, parked=parked,
+        started_since_ms=_time_ms(since, "--since"), started_until_ms=_time_ms(until, "--until"),
+        where=conditions, limit=limit, cursor=cursor,
+    )  # fmt: skip
+    page = _run(bootstrap_servers, topic_prefix, lambda c: c.list(saga_name(saga_ref), search))
+    if output == "json":
+        for item in page.items:
+            click.echo(json.dumps(item))
+    else:
+        click.echo(f"{'WORKFLOW':<36} {'STATUS':<12} {'STARTED':<20} {'STEPS':<24} ATTRIBUTES")
+        for item in page.items:
+            started = datetime.fromtimestamp(item["started_ms"] / 1000).isoformat(
+                timespec="seconds"
+            )
+            steps = ",".join(item["current_steps"])
+            attributes = " ".join(f"{k}={v}" for k, v in item["attributes"].items())
+            click.echo(f"{item['workflow_id']:<36} {item['status']:<12} {started:<20} "
+                       f"{steps:<24} {attributes}")  # fmt: skip
+    if page.next_cursor is not None:
+        click.echo(f"next page: --cursor '{page.next_cursor}'", err=True)
+
+
+@click.command()
+@click.argument("saga_ref", metavar="SAGA")
+@click.argument("workflow_id")
+@click.argument("name")
+@bootstrap_option
+@prefix_option
+def query(
+    saga_ref: str, workflow_id: str, name: str, bootstrap_servers: str | None,
+    topic_prefix: str | None,
+) -> None:  # fmt: skip
+    """Evaluate the saga's query NAME (``@saga.query``) on one workflow."""
+    value = _run(
+        bootstrap_servers, topic_prefix, lambda c: c.query(saga_name(saga_ref), workflow_id, name)
+    )
+    click.echo(json.dumps(value, indent=2))

@@ -1,0 +1,282 @@
+"""Describe, list and query answered by the saga processors, across a restart and a
+rebalance; retention removes ended workflows from the store and the status topic.
+
+A thousand workflows (not ten thousand) keep the test within about two minutes on a
+shared two-core machine; the benchmark holds many more.
+"""
+
+from __future__ import annotations
+
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Callable
+from dataclasses import replace
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+from confluent_kafka.admin import AlterConfigOpType, ConfigEntry, ConfigResource, ResourceType
+
+from processors.query_endpoint import QuerySettings
+from processors.runner import Role, WorkerRunner, provision
+from processors.search_index import START_INDEX
+from processors.settings import ProcessorSettings
+from sagas.client import SagaClient
+from sagas.config import KafkaSettings
+from sagas.engine.versions import compile_versions
+from sagas.errors import QueryFailedError
+from sagas.workflow_search import AttributeFilter, WorkflowSearch
+from tests.integration.processors.saga_run_checks import read_topic
+from tests.integration.visibility import shop_saga
+from topics.admin import admin_client
+from topics.naming import TopicNames
+
+WORKFLOWS = 1000
+CUSTOMERS = 10
+VERSIONS = compile_versions(shop_saga.saga)
+
+
+def _wid(i: int) -> str:
+    return f"order-{i:05d}"
+
+
+def _approved(i: int) -> bool:
+    return i % 2 == 0
+
+
+def _processor(
+    kafka: KafkaSettings, state: Path, instance: str, retention: timedelta | None = None
+) -> WorkerRunner:
+    return WorkerRunner(
+        VERSIONS,
+        kafka,
+        role=Role.PROCESSOR,
+        processor_settings=ProcessorSettings(
+            state_dir=state, instance_id=instance, retention=retention
+        ),
+    ).start()
+
+
+def _all(client: SagaClient, search: WorkflowSearch) -> list[dict[str, object]]:
+    items: list[dict[str, object]] = []
+    page = client.list(shop_saga.saga, search)
+    items.extend(page.items)
+    while page.next_cursor is not None:
+        page = client.list(shop_saga.saga, replace(search, cursor=page.next_cursor))
+        items.extend(page.items)
+    return items
+
+
+def _check_answers(client: SagaClient) -> None:
+    completed = WorkflowSearch(
+        status=("COMPLETED",), where=(AttributeFilter("customer_id", "=", "c-3"),), limit=40
+    )
+    found = _all(client, completed)
+    expected = {_wid(i) for i in range(WORKFLOWS) if _approved(i) and i % CUSTOMERS == 3}
+    assert len(found) == len(expected)
+    assert {item["workflow_id"] for item in found} == expected
+    order = [(-int(str(item["started_ms"])), str(item["workflow_id"])) for item in found]
+    assert order == sorted(order), "pages are not newest first"
+
+    waiting = _all(client, WorkflowSearch(status=("RUNNING",), step="approve", limit=500))
+    assert {item["workflow_id"] for item in waiting} == {
+        _wid(i) for i in range(WORKFLOWS) if not _approved(i)
+    }
+    ranged = _all(
+        client,
+        WorkflowSearch(
+            where=(AttributeFilter("total", ">=", "100"), AttributeFilter("total", "<", "120"))
+        ),
+    )
+    assert {item["workflow_id"] for item in ranged} == {_wid(i) for i in range(100, 120)}
+
+    described = client.describe(shop_saga.saga, _wid(7))
+    assert described["status"] == "RUNNING"
+    assert described["waits"] == ["approve"]
+    assert described["input"] == {"customer_id": "c-7", "total": 7}
+    assert described["results"] == {"reserve": 14}
+    assert described["attributes"] == {"customer_id": "c-7", "total": 7}
+    assert described["parked"] is False
+    assert client.status(shop_saga.saga, _wid(8)).status.value == "COMPLETED"
+    assert client.query(shop_saga.saga, _wid(9), "summary") == {
+        "customer": "c-9", "reserved": 18, "status": "RUNNING",
+    }  # fmt: skip
+    with pytest.raises(QueryFailedError, match="always fails"):
+        client.query(shop_saga.saga, _wid(9), "broken")
+
+
+def _wait_for_counts(client: SagaClient, status: str, count: int, timeout: float) -> None:
+    deadline = time.monotonic() + timeout
+    while True:
+        page = client.list(shop_saga.saga, WorkflowSearch(status=(status,), limit=1000))
+        if len(page.items) >= count:
+            return
+        assert time.monotonic() < deadline, f"{len(page.items)} of {count} are {status}"
+        time.sleep(0.5)
+
+
+@pytest.mark.timeout(240)
+def test_list_describe_and_query_across_a_restart_and_a_rebalance(
+    kafka_bootstrap: str, unique_name: Callable[[str], str], tmp_path: Path
+) -> None:
+    kafka = KafkaSettings(bootstrap_servers=kafka_bootstrap, topic_prefix=unique_name("") + ".")
+    provision(VERSIONS, kafka)
+    steps = WorkerRunner(VERSIONS, kafka, role=Role.STEPS).start()
+    first = _processor(kafka, tmp_path / "a", "a")
+    second: WorkerRunner | None = None
+    client = SagaClient(kafka)
+    try:
+        steps.wait_ready()
+        first.wait_ready()
+        for i in range(WORKFLOWS):
+            order = shop_saga.Order(customer_id=f"c-{i % CUSTOMERS}", total=i)
+            client.start(shop_saga.saga, order, workflow_id=_wid(i), wait=False)
+        client.flush()
+        _wait_for_counts(client, "RUNNING", WORKFLOWS, 90)
+        deadline = time.monotonic() + 60
+        while len(_all(client, WorkflowSearch(step="approve", limit=1000))) < WORKFLOWS:
+            assert time.monotonic() < deadline, "not every workflow reached its wait"
+            time.sleep(0.5)
+        for i in range(0, WORKFLOWS, 2):
+            client.signal(shop_saga.saga, _wid(i), "approve", check=False)
+        client.flush()
+        _wait_for_counts(client, "COMPLETED", WORKFLOWS // 2, 60)
+        _check_answers(client)
+
+        first.stop()
+        first.raise_errors()
+        first = _processor(kafka, tmp_path / "a", "a")
+        first.wait_ready()
+        _check_answers(client)
+
+        second = _processor(kafka, tmp_path / "b", "b")
+        second.wait_ready(120)
+        deadline = time.monotonic() + 60
+        while len(client.queries.endpoints(shop_saga.saga.name, refresh=True)) < 2:
+            assert time.monotonic() < deadline, "the second processor never announced itself"
+            time.sleep(0.5)
+        _check_answers(client)
+    finally:
+        for runner in (second, first, steps):
+            if runner is not None:
+                runner.stop()
+        client.close()
+    for runner in (first, second, steps):
+        if runner is not None:
+            runner.raise_errors()
+
+
+@pytest.mark.timeout(120)
+def test_a_request_without_the_token_is_refused(
+    kafka_bootstrap: str, unique_name: Callable[[str], str], tmp_path: Path
+) -> None:
+    kafka = KafkaSettings(bootstrap_servers=kafka_bootstrap, topic_prefix=unique_name("") + ".")
+    provision(VERSIONS, kafka)
+    runner = WorkerRunner(
+        VERSIONS,
+        kafka,
+        role=Role.PROCESSOR,
+        processor_settings=ProcessorSettings(state_dir=tmp_path, instance_id="t"),
+        query_settings=QuerySettings(host="0.0.0.0", token="s3cret"),
+    ).start()
+    try:
+        runner.wait_ready()
+        assert runner.processor is not None
+        assert runner.processor.query_endpoint is not None
+        url = runner.processor.query_endpoint.url.replace("0.0.0.0", "127.0.0.1")
+        with pytest.raises(urllib.error.HTTPError) as refused:
+            urllib.request.urlopen(url + "/v1/health", timeout=10)
+        assert refused.value.code == 401
+        with_token = urllib.request.Request(
+            url + "/v1/health", headers={"Authorization": "Bearer s3cret"}
+        )
+        with urllib.request.urlopen(with_token, timeout=10) as answer:
+            assert answer.status == 200
+    finally:
+        runner.stop()
+    runner.raise_errors()
+
+
+@pytest.mark.timeout(270)
+def test_retention_removes_ended_workflows_everywhere(
+    kafka_bootstrap: str, unique_name: Callable[[str], str], tmp_path: Path
+) -> None:
+    kafka = KafkaSettings(bootstrap_servers=kafka_bootstrap, topic_prefix=unique_name("") + ".")
+    provision(VERSIONS, kafka)
+    names = TopicNames(VERSIONS.name, kafka.topic_prefix)
+    admin = admin_client(kafka.client_config())
+    resource = ConfigResource(
+        ResourceType.TOPIC,
+        names.status,
+        incremental_configs=[
+            ConfigEntry(name, value, incremental_operation=AlterConfigOpType.SET)
+            for name, value in (
+                ("segment.ms", "200"),
+                ("min.cleanable.dirty.ratio", "0.01"),
+                ("delete.retention.ms", "100"),
+                ("min.compaction.lag.ms", "0"),
+            )
+        ],
+    )
+    for future in admin.incremental_alter_configs([resource]).values():
+        future.result(30)
+    steps = WorkerRunner(VERSIONS, kafka, role=Role.STEPS).start()
+    processor = _processor(kafka, tmp_path / "p", "p", retention=timedelta(seconds=3))
+    client = SagaClient(kafka)
+    count = 40
+    try:
+        steps.wait_ready()
+        processor.wait_ready()
+        for i in range(count):
+            order = shop_saga.Order(customer_id="c-1", total=i)
+            client.start(shop_saga.saga, order, workflow_id=_wid(i), wait=False)
+        client.flush()
+        deadline = time.monotonic() + 60
+        while len(_all(client, WorkflowSearch(step="approve", limit=1000))) < count:
+            assert time.monotonic() < deadline, "not every workflow reached its wait"
+            time.sleep(0.3)
+        for i in range(count // 2):
+            client.signal(shop_saga.saga, _wid(i), "approve", check=False)
+        client.flush()
+        ended = {_wid(i) for i in range(count // 2)}
+        kept = {_wid(i) for i in range(count // 2, count)}
+        deadline = time.monotonic() + 60
+        while True:
+            listed = {str(i["workflow_id"]) for i in _all(client, WorkflowSearch(limit=1000))}
+            if listed == kept:
+                break
+            assert time.monotonic() < deadline, f"still listed: {sorted(listed - kept)}"
+            time.sleep(0.5)
+        with pytest.raises(Exception, match="no such workflow"):
+            client.describe(shop_saga.saga, _wid(0))
+        assert processor.processor is not None
+        endpoint = processor.processor.query_endpoint
+        assert endpoint is not None
+        for partition in endpoint.gates.served():
+            with endpoint.gates.reading(partition) as reader:
+                indexed = [key for key, _ in reader.iter_range(START_INDEX, b"it")]
+                for key in indexed:
+                    assert key[len(START_INDEX) + 8 :].decode() in kept
+                everything = [key for key, _ in reader.iter_range(b"\0")]
+                for key in everything:
+                    assert not any(w.encode() in key for w in ended), key
+        # Produce a record now and then so the active segment rolls and the cleaner runs.
+        deadline = time.monotonic() + 150
+        while True:
+            records = read_topic(kafka.client_config(), names.status)
+            seen = {r.key.decode() for r in records if r.key is not None and r.value is not None}
+            if not seen & ended:
+                break
+            assert time.monotonic() < deadline, f"status records left: {sorted(seen & ended)}"
+            for wid in kept:  # every partition holds some: each active segment rolls
+                client.signal(shop_saga.saga, wid, "nudge", check=False)
+            client.flush()
+            time.sleep(2)
+        assert kept <= seen
+    finally:
+        processor.stop()
+        steps.stop()
+        client.close()
+    processor.raise_errors()
+    steps.raise_errors()
