@@ -20,6 +20,7 @@ def command_records(transition: Transition, reply_topic: str) -> list[tuple[str,
     results = join_object({n: state.steps[n].result or "null" for n in state.completed})
     signals = join_object(state.signals) if state.signals else None
     commands: list[tuple[str, Command]] = []
+    run_id = state.run_id if state.previous_run_id is not None else None
     for order in transition.orders:
         decision = order.decision
         step = decision.step or ""
@@ -35,7 +36,7 @@ def command_records(transition: Transition, reply_topic: str) -> list[tuple[str,
                     step=step,
                     attempt=decision.attempt,
                     kind=kind,
-                    idempotency_key=idempotency_key(state.workflow_id, step, kind),
+                    idempotency_key=idempotency_key(state.workflow_id, step, kind, run_id),
                     reply_topic=reply_topic,
                     time_ms=decision.time_ms,
                     deadline_ms=decision.due_ms,

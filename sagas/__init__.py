@@ -15,6 +15,7 @@ from sagas.errors import (
     NonRetryableError,
     SagaError,
     UnapplicableEventError,
+    UpdateRejectedError,
 )
 from sagas.retry import Retry
 
@@ -31,5 +32,6 @@ __all__ = [
     "StepContext",
     "StepKind",
     "UnapplicableEventError",
+    "UpdateRejectedError",
     "WorkflowView",
 ]

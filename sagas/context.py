@@ -105,6 +105,10 @@ class WorkflowView(Generic[InputT]):
             self._parsed[key] = self._types.parse_signal(name, self._signals[name])
         return self._parsed[key]
 
+    def update(self, name: str) -> Any:
+        """The payload of the latest applied update ``name`` (typed), else ``None``."""
+        return self.signal(name)
+
 
 class StepContext(WorkflowView[InputT]):
     """What an action or a compensation receives: the workflow plus this attempt's facts."""

@@ -151,6 +151,43 @@ class Parallel(Node):
     members: list[Step[Any, Any]] = field(default_factory=list, kw_only=True)
 
 
+@dataclass(eq=False)
+class ContinueAsNew(Node):
+    """The end of this run: the workflow starts again, under the same id, with a new input.
+
+    ``input`` builds the next run's input (the saga's input model) from this run; the
+    old run's state is dropped and its history stays in the event log.
+    """
+
+    input: Callable[[WorkflowView[Any]], BaseModel] = field(kw_only=True)
+
+
+UpdateHandler = Callable[[WorkflowView[Any], Any], Any]
+
+
+@dataclass(eq=False)
+class Update:
+    """A named change a client applies to a running workflow and waits for (``client.update``).
+
+    ``handler(view, payload)`` is a pure function whose JSON-able return value is the
+    update's result; once applied, later steps read the payload with ``ctx.update(name)``.
+    ``before`` names the step from which on the update is refused.
+    """
+
+    name: str
+    payload: Any
+    handler: UpdateHandler
+    before: str | Node | None = None
+    check: UpdateHandler | None = None
+
+    def validator(self, fn: UpdateHandler) -> UpdateHandler:
+        """Declare the check that runs before the handler; what it raises rejects the update."""
+        if self.check is not None:
+            raise DefinitionError("update already has a validator", step=self.name)
+        self.check = fn
+        return fn
+
+
 class StepDecorator(Protocol[InputT]):
     """What ``saga.step(...)`` with options returns: a decorator typed for async or plain."""
 
@@ -187,6 +224,7 @@ class Saga(Generic[InputT]):
         self.retention = retention
         """How long an ended workflow is kept before its state and status are removed."""
         self.queries: dict[str, QueryFunction] = {}
+        self.updates: dict[str, Update] = {}
         self.nodes: list[Node] = []
         self._group: Parallel | None = None
         self._sealed = False
@@ -368,6 +406,47 @@ class Saga(Generic[InputT]):
         )
         self._add(node)
         return node
+
+    def continue_as_new(
+        self, name: str, *, input: Callable[[WorkflowView[InputT]], InputT]
+    ) -> ContinueAsNew:
+        """Declare the end of a run that starts the workflow again with ``input(view)``.
+
+        Status, describe and history name the chain of runs (run id, previous run id);
+        signals received and not yet taken carry over to the next run.
+        """
+        node = ContinueAsNew(name, input=input)
+        self._add(node)
+        return node
+
+    def update(
+        self,
+        name: str,
+        *,
+        payload: Any,
+        before: str | Node | None = None,
+    ) -> Callable[[Callable[[WorkflowView[InputT], Any], Any]], Update]:
+        """Declare an update (a decorator on its handler); see :class:`Update`.
+
+        In a saga with a pivot or retriable step, ``before`` must name that step or an
+        earlier one: after the point of no return nothing is compensated, so an update
+        there could change what was already committed.
+        """
+
+        def register(handler: Callable[[WorkflowView[InputT], Any], Any]) -> Update:
+            if self._sealed:
+                raise DefinitionError(
+                    f"cannot add update {name!r}: the saga is already compiled", saga=self.name
+                )
+            if name in self.updates:
+                raise DefinitionError(
+                    f"update {name!r} is declared twice", saga=self.name, step=name
+                )
+            update = Update(name, payload, handler, before)
+            self.updates[name] = update
+            return update
+
+        return register
 
     def seal(self) -> None:
         """Refuse any further node: the saga is compiled, and its plan must match it."""

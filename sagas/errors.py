@@ -140,3 +140,15 @@ class QueryFailedError(SagaError):
         super().__init__(message, saga=saga, workflow_id=workflow_id, non_retryable=True)
         self.status = status
         """The HTTP status the processor answered with."""
+
+
+class UpdateRejectedError(SagaError):
+    """An update the workflow refused: its validator or handler raised, or it came too late.
+
+    ``reason`` is the kind of refusal (``UpdateTooLate``, ``WorkflowEnded``, the
+    validator's exception class name...).
+    """
+
+    def __init__(self, message: str, *, reason: str, **fields: object) -> None:
+        super().__init__(message, **fields)  # type: ignore[arg-type]
+        self.reason = reason

@@ -30,6 +30,15 @@ class EventType(StrEnum):
     """A dead-lettered record put back (``sagas dlq redrive``): the saga processor unparks
     the workflow, applies the record (carried base64 in the JSON payload ``value``), then
     the inputs held while the workflow was parked."""
+    SIGNAL_WITH_START = "signal_with_start"
+    """Start the workflow unless it exists, and deliver a signal to it, in one record:
+    ``name`` is the signal, ``payload`` the JSON object ``{"input": ..., "signal": ...}``."""
+    UPDATE_REQUESTED = "update_requested"
+    """Apply update ``name`` with ``payload``; ``event_id`` is the update id, and the
+    processor's ``update_completed``/``update_rejected`` names it as its ``cause``."""
+    COMPENSATE_REQUESTED = "compensate_requested"
+    """A parent compensating its step asks its completed child workflow to undo itself;
+    ``step`` and ``attempt`` are the parent's step and compensation attempt."""
     # Decisions: appended by the saga processor in the transaction that applies them.
     STARTED = "started"
     START_IGNORED = "start_ignored"
@@ -51,6 +60,13 @@ class EventType(StrEnum):
     FAILED = "failed"
     CANCELLED = "cancelled"
     TERMINATED = "terminated"
+    CONTINUED_AS_NEW = "continued_as_new"
+    """This run ended and a new run of the same workflow id starts with ``payload`` as its
+    input (the ``started`` after it, in the same transaction, names this run)."""
+    UPDATE_COMPLETED = "update_completed"
+    """An update applied: ``payload`` is ``{"value": <update payload>, "result": ...}``."""
+    UPDATE_REJECTED = "update_rejected"
+    """An update refused, by its validator or because it came too late; ``error`` says why."""
 
 
 INPUT_TYPES = frozenset(
@@ -64,6 +80,9 @@ INPUT_TYPES = frozenset(
         EventType.CANCEL_REQUESTED,
         EventType.TERMINATE_REQUESTED,
         EventType.CHILD_ENDED,
+        EventType.SIGNAL_WITH_START,
+        EventType.UPDATE_REQUESTED,
+        EventType.COMPENSATE_REQUESTED,
     }
 )
 """Events the saga processor applies when it reads them. Every other type is a decision
@@ -157,7 +176,8 @@ class Command:
     workflow's commands stay in order. The answer goes to ``reply_topic`` as a
     ``step_succeeded``/``step_failed`` (or ``compensation_*``) event that
     repeats ``step`` and ``attempt``. ``idempotency_key`` is stable across
-    attempts: ``"<workflow_id>/<step>/<kind>"``.
+    attempts: ``"<workflow_id>/<step>/<kind>"``, with ``"/<run_id>"`` after it in a run
+    continued as new.
     """
 
     command_id: str
@@ -191,8 +211,18 @@ class StatusRecord:
     error: ErrorInfo | None = None
     failed_step: str | None = None
     parked: bool = False
+    run_id: str | None = None
+    """The id of the workflow's current run (the id of the event that began it)."""
+    previous_run_id: str | None = None
+    """The run this one continued (``continue_as_new``); None for a first run."""
 
 
-def idempotency_key(workflow_id: str, step: str, kind: CommandKind) -> str:
-    """The key an action passes downstream; the same for every attempt."""
-    return f"{workflow_id}/{step}/{kind.value}"
+def idempotency_key(
+    workflow_id: str, step: str, kind: CommandKind, run_id: str | None = None
+) -> str:
+    """The key an action passes downstream; the same for every attempt.
+
+    A run continued as new (``run_id`` given) has keys of its own, so that the next
+    period's charge is not taken for the last one's."""
+    key = f"{workflow_id}/{step}/{kind.value}"
+    return key if run_id is None else f"{key}/{run_id}"

@@ -4,30 +4,36 @@ from __future__ import annotations
 
 import inspect
 import re
+import typing
 from typing import Any
 from weakref import WeakKeyDictionary
 
 from pydantic import TypeAdapter
 
 from sagas.definition import (
+    DEFAULT_COMPENSATION_RETRY,
     END,
     Branch,
+    ContinueAsNew,
     Node,
     Parallel,
     Saga,
     Sleep,
     Step,
     StepKind,
+    Update,
     Wait,
 )
 from sagas.engine.nodes import (
     BranchNode,
     ChildNode,
     CompensationSpec,
+    ContinueAsNewNode,
     ParallelNode,
     SleepNode,
     StepNode,
     StepSpec,
+    UpdateSpec,
     WaitNode,
 )
 from sagas.engine.nodes import (
@@ -117,9 +123,13 @@ class _Compiler:
                 nodes.append(self._wait(node, i, after, signals, signal_types))
             elif isinstance(node, Branch):
                 nodes.append(self._branch(node, i, after))
+            elif isinstance(node, ContinueAsNew):
+                nodes.append(self._continue_as_new(node, i, after, input_model))
             else:
                 raise self.fail(f"unknown node {node!r}", node.name)
+        updates = {name: self._update(update, signals) for name, update in saga.updates.items()}
         return Plan(
+            updates=updates,
             name=self.name,
             version=saga.version,
             nodes=tuple(nodes),
@@ -131,6 +141,59 @@ class _Compiler:
                 self.name, saga.search_attributes, saga.queries, saga.retention
             ),
         )
+
+    def _continue_as_new(
+        self, node: ContinueAsNew, i: int, after: int, input_model: type[Any]
+    ) -> ContinueAsNewNode:
+        if node.then is not None:
+            raise self.fail("continue_as_new ends the run: it cannot have then=", node.name)
+        if not callable(node.input) or inspect.iscoroutinefunction(node.input):
+            raise self.fail("continue_as_new needs a plain (not async) input function", node.name)
+        # A run that reaches its end without waiting for anything would start again at
+        # once, for ever: something before it must wait (a step, a sleep or a signal).
+        if not any(isinstance(n, Step | Parallel | Sleep | Wait) for n in self.saga.nodes[:i]):
+            raise self.fail(
+                "continue_as_new needs a step, sleep or wait before it, or every run would "
+                "start the next at once",
+                node.name,
+            )
+        try:
+            returned = typing.get_type_hints(node.input).get("return")
+        except (NameError, TypeError):
+            returned = None  # an annotation that does not resolve: checked when it runs
+        if isinstance(returned, type) and returned is not input_model:
+            raise self.fail(
+                f"continue_as_new input returns {returned.__name__}, not the saga's input "
+                f"{input_model.__name__}",
+                node.name,
+            )
+        return ContinueAsNewNode(node.name, i, after, node.input, input_model)
+
+    def _update(self, update: Update, signals: dict[str, TypeAdapter[Any]]) -> UpdateSpec:
+        name = check_name(update.name, "update name", saga=self.name, step=update.name)
+        if name in signals:
+            raise self.fail(f"update {name!r} has the name of a signal", name)
+        if not callable(update.handler) or inspect.iscoroutinefunction(update.handler):
+            raise self.fail(f"update {name!r} needs a plain (not async) handler", name)
+        if update.check is not None and not callable(update.check):
+            raise self.fail(f"the validator of update {name!r} is not a function", name)
+        flat = [step.name for step in self._flat_steps()]
+        before = update.before.name if isinstance(update.before, Node) else update.before
+        if before is not None and before not in flat:
+            raise self.fail(f"update {name!r}: before= names an unknown step {before!r}", name)
+        forward = next(
+            (s.name for s in self._flat_steps() if s.kind is not StepKind.COMPENSATABLE), None
+        )
+        if forward is not None and (before is None or flat.index(before) > flat.index(forward)):
+            raise self.fail(
+                f"update {name!r} could change the workflow after {forward!r}, the point of no "
+                f"return, where nothing is compensated; declare before={forward!r} or an "
+                "earlier step",
+                name,
+            )
+        payload = adapter_for(update.payload, "update payload type", saga=self.name, step=name)
+        signals[name] = payload
+        return UpdateSpec(name, payload, update.handler, update.check, before)
 
     def _index_names(self) -> None:
         for i, node in enumerate(self.saga.nodes):
@@ -243,6 +306,9 @@ class _Compiler:
                 else self._duration(step.undo.timeout, "compensation timeout", name)
             )
             compensation = CompensationSpec(step.undo.retry, undo_timeout)
+        elif step.kind is StepKind.COMPENSATABLE and step.child_saga is not None:
+            # A completed child saga is undone by its own compensations, latest first.
+            compensation = CompensationSpec(DEFAULT_COMPENSATION_RETRY, None)
         elif step.kind is StepKind.COMPENSATABLE:
             raise self.fail(
                 "compensatable step has no compensation; declare one with "
@@ -269,6 +335,7 @@ class _Compiler:
                 None,
                 on_failure,
                 child_saga=child,
+                child_undo=step.undo is None and compensation is not None,
             )
         if not callable(step.fn):
             raise self.fail("a step needs a function", name)

@@ -10,6 +10,8 @@ their outcome (``due_ms``, the branch target, the child input).
 
 from __future__ import annotations
 
+import dataclasses
+import json
 from collections.abc import Mapping, Sequence
 
 from compensations import retry_compensation
@@ -96,6 +98,7 @@ class Fold:
             updated_ms=event.time_ms,
             input=event.payload or "{}",
             parent=event.parent,
+            run_id=event.event_id,
         )
 
     def apply(self, state: WorkflowState, event: Event) -> None:
@@ -349,6 +352,61 @@ class Fold:
         if event.step is not None:
             state.failed_step = event.step
 
+    def _continued(self, state: WorkflowState, event: Event) -> None:
+        """Begin the next run in place: a fresh state under the same workflow id, keeping
+        the parent and the signals no wait has taken yet."""
+        fresh = WorkflowState(
+            workflow_id=state.workflow_id,
+            saga=state.saga,
+            version=state.version,
+            status=WorkflowStatus.RUNNING,
+            started_ms=event.time_ms,
+            updated_ms=event.time_ms,
+            input=event.payload or "{}",
+            parent=state.parent,
+            pending=list(state.pending),
+            run_id=event.event_id,
+            previous_run_id=state.run_id or None,
+        )
+        for f in _STATE_ATTRIBUTES:
+            setattr(state, f, getattr(fresh, f))
+
+    def _update_completed(self, state: WorkflowState, event: Event) -> None:
+        update_id = event.cause or ""
+        if update_id in state.updates:
+            return  # an answer repeated for a request sent twice
+        outcome = json.loads(event.payload or "{}")
+        if "value" in outcome:
+            state.signals[event.name or ""] = json.dumps(outcome["value"], separators=(",", ":"))
+        _remember_update(state, update_id, json.dumps({"result": outcome.get("result")}))
+
+    def _update_rejected(self, state: WorkflowState, event: Event) -> None:
+        update_id = event.cause or ""
+        if update_id not in state.updates and event.error is not None:
+            rejected = {"rejected": [event.error.type, event.error.message]}
+            _remember_update(state, update_id, json.dumps(rejected))
+
+    def _compensate_requested(self, state: WorkflowState, event: Event) -> None:
+        if state.status is WorkflowStatus.COMPLETED and state.parent is not None:
+            # Reopened to run its own compensations, latest first, as a failure would.
+            state.status = WorkflowStatus.RUNNING
+            state.error = ErrorInfo("CompensatedByParent", "the parent workflow compensates")
+            state.undo_for = event.attempt
+        elif state.undo_for and state.status.is_final:
+            state.undo_for = event.attempt
+
+
+MAX_REMEMBERED_UPDATES = 64
+"""How many update outcomes a workflow keeps for requests sent again (bounded state)."""
+
+_STATE_ATTRIBUTES = tuple(f.name for f in dataclasses.fields(WorkflowState))
+
+
+def _remember_update(state: WorkflowState, update_id: str, outcome: str) -> None:
+    state.updates[update_id] = outcome
+    while len(state.updates) > MAX_REMEMBERED_UPDATES:
+        del state.updates[next(iter(state.updates))]
+
 
 def cancel_reason(event: Event) -> str:
     """The reason a cancel or terminate request gives (its error message, else its payload)."""
@@ -388,4 +446,8 @@ _HANDLERS = {
     EventType.FAILED: Fold._ended,
     EventType.CANCELLED: Fold._ended,
     EventType.TERMINATED: Fold._ended,
+    EventType.CONTINUED_AS_NEW: Fold._continued,
+    EventType.UPDATE_COMPLETED: Fold._update_completed,
+    EventType.UPDATE_REJECTED: Fold._update_rejected,
+    EventType.COMPENSATE_REQUESTED: Fold._compensate_requested,
 }

@@ -13,7 +13,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from pydantic import BaseModel
+from pydantic import BaseModel, TypeAdapter
 
 from sagas.context import WorkflowView
 from sagas.definition import StepKind
@@ -44,6 +44,8 @@ class StepSpec:
     child_saga: str | None = None
     dispatch_objective_ms: int | None = None
     """The p99 within which the step's command should start; None: no objective."""
+    child_undo: bool = False
+    """A child step compensated by the child's own compensations (no hand-written one)."""
 
     @property
     def compensatable(self) -> bool:
@@ -108,5 +110,24 @@ class ChildNode(CompiledNode):
     input: Callable[[WorkflowView[Any]], BaseModel]
 
 
-Node = StepNode | ParallelNode | SleepNode | WaitNode | BranchNode | ChildNode
+@dataclass(frozen=True, slots=True)
+class ContinueAsNewNode(CompiledNode):
+    """The end of a run; ``input`` builds the next run's input from the workflow view."""
+
+    input: Callable[[WorkflowView[Any]], BaseModel]
+    input_model: type[BaseModel]
+
+
+@dataclass(frozen=True, slots=True)
+class UpdateSpec:
+    """A compiled update: its payload type, deciders and the step that closes it."""
+
+    name: str
+    payload: TypeAdapter[Any]
+    handler: Callable[[WorkflowView[Any], Any], Any]
+    check: Callable[[WorkflowView[Any], Any], Any] | None
+    before: str | None
+
+
+Node = StepNode | ParallelNode | SleepNode | WaitNode | BranchNode | ChildNode | ContinueAsNewNode
 """Any compiled node; code that acts on one matches every kind (``assert_never`` after)."""

@@ -30,16 +30,18 @@ from sagas.engine.fold import (
 from sagas.engine.nodes import (
     BranchNode,
     ChildNode,
+    ContinueAsNewNode,
     Node,
     ParallelNode,
     SleepNode,
     StepNode,
     StepSpec,
+    UpdateSpec,
     WaitNode,
 )
 from sagas.engine.state import Phase, WorkflowState
 from sagas.engine.timers import TimerId, TimerKind, timer_id
-from sagas.engine.transition import Transition, TransitionBuilder
+from sagas.engine.transition import Transition, TransitionBuilder, undo_answer
 from sagas.errors import SagaError, UnapplicableEventError
 from sagas.events import (
     ErrorInfo,
@@ -63,6 +65,17 @@ _ANSWERS = frozenset(
         EventType.CHILD_ENDED,
     }
 )
+
+
+_ANY: TypeAdapter[Any] = TypeAdapter(Any)
+
+
+class _RejectedError(Exception):
+    """Why an update is refused (internal to :meth:`Plan._update`)."""
+
+    def __init__(self, kind: str, message: str) -> None:
+        super().__init__(message)
+        self.error = ErrorInfo(kind, message)
 
 
 def timer_fired(state: WorkflowState, timer: str, now_ms: int) -> Event:
@@ -116,6 +129,7 @@ class Plan:
         "signals",
         "steps",
         "types",
+        "updates",
         "version",
         "visibility",
     )
@@ -128,6 +142,7 @@ class Plan:
     types: PayloadTypes
     signals: frozenset[str]
     queues: frozenset[str]
+    updates: Mapping[str, UpdateSpec]
     _fold: Fold
     _specs: dict[str, StepSpec]
     _group_of: Mapping[str, str | None]
@@ -143,6 +158,7 @@ class Plan:
         results: Mapping[str, TypeAdapter[Any]],
         signals: Mapping[str, TypeAdapter[Any]],
         visibility: Visibility | None = None,
+        updates: Mapping[str, UpdateSpec] | None = None,
     ) -> None:
         # The hot paths read the plain dict; callers get a read-only view of it.
         specs = dict(steps)
@@ -156,7 +172,10 @@ class Plan:
         init(self, "nodes", tuple(nodes))
         init(self, "steps", frozen_steps)
         init(self, "types", PayloadTypes(name, input_model, dict(results), dict(signals)))
-        init(self, "signals", frozenset(signals))
+        # Update payloads are typed like signals (steps read them the same way), but a
+        # client cannot send one as a signal.
+        init(self, "updates", MappingProxyType(dict(updates or {})))
+        init(self, "signals", frozenset(signals) - frozenset(self.updates))
         init(self, "queues", frozenset(spec.queue for spec in frozen_steps.values()))
         init(self, "_specs", specs)
         init(self, "_fold", Fold(self.nodes, specs))
@@ -219,13 +238,19 @@ class Plan:
         """Apply an input event and decide what follows; raises ``UnapplicableEventError``."""
         run = TransitionBuilder(self, event, now_ms)
         if state is None:
-            if event.type is not EventType.START_REQUESTED:
+            if event.type is EventType.SIGNAL_WITH_START:
+                start, signal = self._signal_with_start(event)
+            elif event.type is EventType.START_REQUESTED:
+                start, signal = event.payload, None
+            else:
                 raise self._unapplicable(event, "no workflow with this id")
-            if event.payload is None or not is_json(event.payload):
+            if start is None or not is_json(start):
                 raise self._unapplicable(event, "the start payload is not valid JSON")
-            started = run.decision(EventType.STARTED, payload=event.payload, parent=event.parent)
+            started = run.decision(EventType.STARTED, payload=start, parent=event.parent)
             new = self._fold.create(started)
             run.decisions.append(started)
+            if signal is not None:
+                run.emit(new, EventType.SIGNAL_RECEIVED, name=event.name, payload=signal)
         else:
             if event.workflow_id != state.workflow_id:
                 raise self._unapplicable(event, f"event is for workflow {event.workflow_id!r}")
@@ -282,9 +307,10 @@ class Plan:
                         "CancelRefused", f"step {spec.name!r} passed the point of no return"
                     ),
                 )
-        elif t is EventType.SIGNAL:
+        elif t is EventType.SIGNAL or t is EventType.SIGNAL_WITH_START:
             if event.name not in self.signals:
                 raise self._unapplicable(event, f"unknown signal {event.name!r}")
+            payload = event.payload if t is EventType.SIGNAL else self._signal_with_start(event)[1]
             if event.payload is not None and not is_json(event.payload):
                 raise self._unapplicable(event, "the signal payload is not valid JSON")
             if new.status.is_final:
@@ -292,11 +318,15 @@ class Plan:
                     new,
                     EventType.SIGNAL_REJECTED,
                     name=event.name,
-                    payload=event.payload,
+                    payload=payload,
                     error=ErrorInfo("WorkflowEnded", f"the workflow is {new.status.value}"),
                 )
             else:
-                run.emit(new, EventType.SIGNAL_RECEIVED, name=event.name, payload=event.payload)
+                run.emit(new, EventType.SIGNAL_RECEIVED, name=event.name, payload=payload)
+        elif t is EventType.UPDATE_REQUESTED:
+            self._update(run, new, event)
+        elif t is EventType.COMPENSATE_REQUESTED:
+            self._undo_requested(run, new, event)
         elif t is EventType.CANCEL_REQUESTED:
             accepted = can_cancel(new)
             why = (
@@ -351,6 +381,95 @@ class Plan:
         else:
             raise self._unapplicable(event, "not an input event")
         return True
+
+    def _signal_with_start(self, event: Event) -> tuple[str | None, str]:
+        """The start input and the signal payload a ``signal_with_start`` carries."""
+        if event.name not in self.signals:
+            raise self._unapplicable(event, f"unknown signal {event.name!r}")
+        try:
+            both = json.loads(event.payload or "")
+            start = both["input"]
+            signal = both.get("signal")
+        except (ValueError, TypeError, KeyError) as exc:
+            raise self._unapplicable(
+                event, 'the payload is not a JSON object {"input": ..., "signal": ...}'
+            ) from exc
+        return json.dumps(start), json.dumps(signal)
+
+    def _update(self, run: TransitionBuilder, state: WorkflowState, event: Event) -> None:
+        """Apply an update request, or reject it; the outcome names the request as its cause."""
+        name = event.name or ""
+        prior = state.updates.get(event.event_id)
+        if prior is not None:
+            # The same update id again: answer with the outcome recorded the first time.
+            outcome = json.loads(prior)
+            if "rejected" in outcome:
+                kind, message = outcome["rejected"]
+                run.emit(
+                    state, EventType.UPDATE_REJECTED, name=name, error=ErrorInfo(kind, message)
+                )
+            else:
+                run.emit(state, EventType.UPDATE_COMPLETED, name=name, payload=json.dumps(outcome))
+            return
+        try:
+            result = self._apply_update(state, event)
+        except _RejectedError as rejected:
+            run.emit(state, EventType.UPDATE_REJECTED, name=name, error=rejected.error)
+            return
+        run.emit(state, EventType.UPDATE_COMPLETED, name=name, payload=result)
+
+    def _apply_update(self, state: WorkflowState, event: Event) -> str:
+        """The JSON outcome of an applicable update; raises ``_RejectedError`` otherwise."""
+        spec = self.updates.get(event.name or "")
+        if spec is None:
+            raise _RejectedError(
+                "UnknownUpdate", f"saga {self.name!r} has no update {event.name!r}"
+            )
+        if state.status.is_final:
+            raise _RejectedError("WorkflowEnded", f"the workflow is {state.status.value}")
+        if state.error is not None or state.cancel is not None:
+            raise _RejectedError("WorkflowEnding", "the workflow is failing or cancelling")
+        if spec.before is not None and spec.before in state.steps:
+            raise _RejectedError(
+                "UpdateTooLate", f"update {spec.name!r} is refused once {spec.before!r} has run"
+            )
+        try:
+            value = spec.payload.validate_json(event.payload or "null")
+        except ValueError as exc:
+            raise _RejectedError("InvalidPayload", f"the payload of {spec.name!r}: {exc}") from exc
+        view = self._view(state)
+        for decider in (spec.check, spec.handler):
+            if decider is None:
+                continue
+            try:
+                result = decider(view, value)
+            except Exception as exc:
+                raise _RejectedError(type(exc).__name__, str(exc)) from exc
+        try:
+            return json.dumps(
+                {
+                    "value": json.loads(spec.payload.dump_json(value)),
+                    "result": json.loads(_ANY.dump_json(result)),
+                }
+            )
+        except ValueError as exc:
+            raise _RejectedError("InvalidResult", f"the result of {spec.name!r}: {exc}") from exc
+
+    def _undo_requested(self, run: TransitionBuilder, state: WorkflowState, event: Event) -> None:
+        """A parent asks this completed child to undo itself (or asks again)."""
+        reopen = state.status is WorkflowStatus.COMPLETED and state.parent is not None
+        answered = bool(state.undo_for) and state.status.is_final
+        if not reopen and not answered:
+            run.emit(
+                state,
+                EventType.ANSWER_IGNORED,
+                name=EventType.COMPENSATE_REQUESTED.value,
+                error=ErrorInfo("NotCompleted", f"the workflow is {state.status.value}"),
+            )
+            return
+        self._fold.apply(state, event)
+        if answered:
+            run.outbound.append(undo_answer(state, event.event_id + ":again", run.now_ms))
 
     def _progress(self, run: TransitionBuilder, state: WorkflowState) -> None:
         """Take every decision the state calls for, until it waits for something outside."""
@@ -428,6 +547,13 @@ class Plan:
                 )
             case ChildNode():
                 self._start_child(run, state, node)
+            case ContinueAsNewNode():
+                payload = self._next_input(run, state, node)
+                previous = state.run_id or None
+                run.emit(state, EventType.CONTINUED_AS_NEW, step=node.name, payload=payload)
+                run.emit(
+                    state, EventType.STARTED, payload=payload, name=previous, parent=state.parent
+                )
             case _:
                 assert_never(node)
 
@@ -483,6 +609,23 @@ class Plan:
             raise self._unapplicable(
                 run.event, f"the input of child step {node.step!r} raised {exc!r}"
             ) from exc
+
+    def _next_input(
+        self, run: TransitionBuilder, state: WorkflowState, node: ContinueAsNewNode
+    ) -> str:
+        try:
+            value = node.input(self._view(state))
+        except Exception as exc:
+            raise self._unapplicable(
+                run.event, f"the input of continue_as_new {node.name!r} raised {exc!r}"
+            ) from exc
+        if not isinstance(value, node.input_model):
+            raise self._unapplicable(
+                run.event,
+                f"continue_as_new {node.name!r} returned {type(value).__name__}, "
+                f"not {node.input_model.__name__}",
+            )
+        return value.model_dump_json()
 
     def _unwind(self, run: TransitionBuilder, state: WorkflowState) -> bool:
         """Decide for a failing or cancelled workflow once nothing forward is in flight."""

@@ -95,6 +95,14 @@ class WorkflowState:
     error: ErrorInfo | None = None
     failed_step: str | None = None
     result: str | None = None
+    run_id: str = ""
+    """The id of the event that began this run (``started`` or ``continued_as_new``)."""
+    previous_run_id: str | None = None
+    """The run this one continued as new, if any."""
+    updates: dict[str, str] = field(default_factory=dict)
+    """Outcome (JSON text) of the latest updates by update id, for idempotent requests."""
+    undo_for: int = 0
+    """The parent's compensation attempt this completed child is undoing itself for."""
 
     def copy(self) -> WorkflowState:
         """A copy that can be changed without touching this state (containers are copied)."""
@@ -119,6 +127,10 @@ class WorkflowState:
             self.error,
             self.failed_step,
             self.result,
+            self.run_id,
+            self.previous_run_id,
+            dict(self.updates),
+            self.undo_for,
         )
 
     def in_flight(self) -> list[str]:
@@ -142,6 +154,8 @@ class WorkflowState:
             result=self.result,
             error=self.error,
             failed_step=self.failed_step,
+            run_id=self.run_id or None,
+            previous_run_id=self.previous_run_id,
         )
 
     def _node_timers(self) -> list[str]:
@@ -321,6 +335,10 @@ STATE_FIELDS: tuple[StateField, ...] = (
     StateField("error", out=_error_out, back=_error_in),
     StateField("failed_step"),
     StateField("result"),
+    StateField("run_id", since=2),
+    StateField("previous_run_id", since=2),
+    StateField("updates", since=2),
+    StateField("undo_for", since=2),
 )
 """The stored fields of a workflow state, in the order they are written."""
 

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, NamedTuple
 
 from sagas.engine.state import Phase, WorkflowState
-from sagas.events import CommandKind, Event, EventType, Origin
+from sagas.events import CommandKind, ErrorInfo, Event, EventType, Origin, WorkflowStatus
 
 if TYPE_CHECKING:
     from sagas.engine.plan import Plan
@@ -107,14 +107,68 @@ class TransitionBuilder:
         orders: list[CommandOrder] = []
         for decision in self.decisions:
             t = decision.type
-            if t is EventType.STEP_SCHEDULED or t is EventType.COMPENSATION_SCHEDULED:
+            if t is EventType.COMPENSATION_SCHEDULED and steps[decision.step or ""].child_undo:
+                self.outbound.append(self._undo_child(state, decision))
+            elif t is EventType.STEP_SCHEDULED or t is EventType.COMPENSATION_SCHEDULED:
                 kind = (
                     CommandKind.ACTION if t is EventType.STEP_SCHEDULED else CommandKind.COMPENSATE
                 )
                 orders.append(CommandOrder(steps[decision.step or ""].queue, kind, decision))
             elif t in _FINAL_DECISIONS and state.parent is not None:
-                self.outbound.append(_child_ended(state, decision))
+                if state.undo_for:
+                    self.outbound.append(undo_answer(state, decision.event_id, decision.time_ms))
+                else:
+                    self.outbound.append(_child_ended(state, decision))
         return Transition(state, self.decisions, orders, self.outbound)
+
+    def _undo_child(self, state: WorkflowState, decision: Event) -> Event:
+        """The request that makes a completed child saga run its own compensations."""
+        step = decision.step or ""
+        return Event(
+            event_id=decision.event_id + ":undo",
+            workflow_id=state.steps[step].child or "",
+            saga=self.plan.steps[step].child_saga or "",
+            version=0,
+            type=EventType.COMPENSATE_REQUESTED,
+            origin=Origin.PROCESSOR,
+            time_ms=self.now_ms,
+            step=step,
+            attempt=decision.attempt,
+            parent=f"{self.plan.name}/{state.workflow_id}/{step}",
+            cause=decision.event_id,
+        )
+
+
+def undo_answer(state: WorkflowState, event_id: str, time_ms: int) -> Event:
+    """A child's answer to its parent's compensation: undone, or not (then for good)."""
+    saga, workflow_id, step = _parent_parts(state.parent or "")
+    undone = state.status is WorkflowStatus.COMPENSATED
+    return Event(
+        event_id=event_id + ":undone",
+        workflow_id=workflow_id,
+        saga=saga,
+        version=0,
+        type=EventType.COMPENSATION_SUCCEEDED if undone else EventType.COMPENSATION_FAILED,
+        origin=Origin.PROCESSOR,
+        time_ms=time_ms,
+        step=step,
+        attempt=state.undo_for,
+        error=None
+        if undone
+        else ErrorInfo(
+            "ChildNotUndone",
+            f"child workflow {state.workflow_id!r} ended {state.status.value}",
+            non_retryable=True,
+        ),
+        cause=event_id,
+    )
+
+
+def _parent_parts(parent: str) -> tuple[str, str, str]:
+    """``(saga, workflow_id, step)`` of a ``"<saga>/<workflow_id>/<step>"`` parent."""
+    saga, _, rest = parent.partition("/")
+    workflow_id, _, step = rest.rpartition("/")
+    return saga, workflow_id, step
 
 
 def _child_ended(state: WorkflowState, final: Event) -> Event:

@@ -23,7 +23,7 @@ import itertools
 import json
 from collections import deque
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import timedelta
 from enum import StrEnum
 from types import TracebackType
@@ -37,7 +37,7 @@ from sagas.engine.execution import answer_event, run_command
 from sagas.engine.plan import Plan, timer_fired
 from sagas.engine.state import WorkflowState
 from sagas.engine.versions import SagaVersions, compile_versions
-from sagas.errors import SagaError
+from sagas.errors import SagaError, UpdateRejectedError
 from sagas.events import (
     Command,
     CommandKind,
@@ -222,6 +222,58 @@ class SagaTestEnvironment:
                 self._saga_of(workflow_id), workflow_id, EventType.SIGNAL, name=name, payload=data
             )
         )
+
+    def signal_with_start(
+        self,
+        input: BaseModel,
+        name: str,
+        payload: Any = None,
+        *,
+        workflow_id: str,
+        saga: str | None = None,
+    ) -> str:
+        """Start the workflow unless it exists and deliver signal ``name``, as one record."""
+        saga_name = saga or self._saga_of(workflow_id)
+        both = {"input": json.loads(input.model_dump_json()), "signal": _jsonable(payload)}
+        self._send(
+            self._client_event(
+                saga_name,
+                workflow_id,
+                EventType.SIGNAL_WITH_START,
+                name=name,
+                payload=json.dumps(both),
+            )
+        )
+        return workflow_id
+
+    def update(
+        self, workflow_id: str, name: str, payload: Any, *, update_id: str | None = None
+    ) -> Any:
+        """Apply update ``name`` and return its handler's result (JSON form), as
+        ``client.update`` does; raises ``UpdateRejectedError`` when the workflow refuses it."""
+        event = self._client_event(
+            self._saga_of(workflow_id),
+            workflow_id,
+            EventType.UPDATE_REQUESTED,
+            name=name,
+            payload=json.dumps(_jsonable(payload)),
+        )
+        if update_id is not None:
+            event = replace(event, event_id=update_id)
+        self._send(event)
+        for decided in reversed(self.histories.get(workflow_id, [])):
+            if decided.cause != event.event_id:
+                continue
+            if decided.type is EventType.UPDATE_COMPLETED:
+                return json.loads(decided.payload or "{}").get("result")
+            if decided.type is EventType.UPDATE_REJECTED and decided.error is not None:
+                raise UpdateRejectedError(
+                    decided.error.message,
+                    reason=decided.error.type,
+                    workflow_id=workflow_id,
+                    step=name,
+                )
+        raise SagaError("the update got no answer", workflow_id=workflow_id, step=name)
 
     def cancel(self, workflow_id: str, reason: str = "cancelled") -> None:
         """Ask a workflow to cancel (compensating what it completed)."""
@@ -470,3 +522,10 @@ def _ignored(history: list[Event], i: int) -> bool:
         and following.type is EventType.ANSWER_IGNORED
         and following.cause == history[i].event_id
     )
+
+
+def _jsonable(value: Any) -> Any:
+    """``value`` (a pydantic model or any JSON-able value) as plain JSON data."""
+    if isinstance(value, BaseModel):
+        return json.loads(value.model_dump_json())
+    return json.loads(_ANY.dump_json(value))

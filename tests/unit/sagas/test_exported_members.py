@@ -16,6 +16,7 @@ PUBLIC = {
     "StepContext",
     "StepKind",
     "UnapplicableEventError",
+    "UpdateRejectedError",
     "WorkflowView",
 }
 
