@@ -142,6 +142,8 @@ class QueryService:
             "ended_ms": state.updated_ms if state.status.is_final else None,
             "current_steps": list(record.current_steps),
             "parked": parked,
+            "run_id": state.run_id or None,
+            "previous_run_id": state.previous_run_id,
             "steps": {
                 name: {
                     "phase": run.phase.name,

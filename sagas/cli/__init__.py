@@ -18,7 +18,16 @@ from sagas.cli.schemas import schemas
 from sagas.cli.topics import topics
 from sagas.cli.visibility import describe, list_workflows, query
 from sagas.cli.worker import worker
-from sagas.cli.workflows import cancel, history, result, signal, start, status, terminate
+from sagas.cli.workflows import (
+    cancel,
+    history,
+    result,
+    signal,
+    start,
+    status,
+    terminate,
+    update,
+)
 from sagas.errors import SagaError
 
 
@@ -49,6 +58,7 @@ for command in (
     status,
     result,
     signal,
+    update,
     cancel,
     terminate,
     history,

@@ -1,4 +1,4 @@
-"""``sagas start|status|result|signal|cancel|terminate|history``: one workflow at a time."""
+"""``sagas start|status|result|signal|update|cancel|terminate|history``: one workflow at a time."""
 
 from __future__ import annotations
 
@@ -74,20 +74,34 @@ workflow_argument = click.argument("workflow_id")
 @click.option("--id", "workflow_id", default=None, help="Workflow id (default: a new one).")
 @click.option("--wait/--no-wait", default=False, help="Wait for the workflow to end.")
 @click.option("--timeout", type=float, default=300.0, show_default=True)
+@click.option(
+    "--signal", "signal_name", default=None,
+    help="Also deliver this signal, in the same record (starts the workflow unless it exists).",
+)  # fmt: skip
+@click.option("--payload", default=None, help="The --signal's data as JSON.")
 @output_option
 @bootstrap_option
 @prefix_option
 def start(
     saga_ref: str, input_json: str, workflow_id: str | None, wait: bool, timeout: float,
+    signal_name: str | None, payload: str | None,
     output: str, bootstrap_servers: str | None, topic_prefix: str | None,
 ) -> None:  # fmt: skip
     """Start a workflow of SAGA (MODULE:SAGA validates the input; a name sends it as is)."""
     data = _json_argument(input_json, "--input")
     if not isinstance(data, dict):
         raise click.BadParameter("--input must be a JSON object")
+    if signal_name is None and payload is not None:
+        raise click.BadParameter("--payload goes with --signal")
+    if signal_name is not None and workflow_id is None:
+        raise click.BadParameter("--signal needs --id: it signals the workflow of that id")
     saga = saga_name(saga_ref)
     with _client(bootstrap_servers, topic_prefix) as client:
-        wid = client.start(saga, data, workflow_id=workflow_id)
+        if signal_name is not None and workflow_id is not None:
+            signal_data = _json_argument(payload, "--payload")
+            wid = client.signal_with_start(saga, workflow_id, data, signal_name, signal_data)
+        else:
+            wid = client.start(saga, data, workflow_id=workflow_id)
         if not wait:
             if output == "json":
                 echo_json({"workflow_id": wid})
@@ -151,6 +165,33 @@ def signal(
         progress(f"sending {signal_name!r} to {workflow_id}"),
     ):
         client.signal(saga_name(saga_ref), workflow_id, signal_name, data)
+
+
+@click.command()
+@saga_argument
+@workflow_argument
+@click.argument("update_name", metavar="UPDATE")
+@click.option("--payload", default=None, help="The update's data as JSON.")
+@click.option("--update-id", default=None, help="Send it again under this id: applied once.")
+@click.option("--timeout", type=float, default=30.0, show_default=True)
+@bootstrap_option
+@prefix_option
+def update(
+    saga_ref: str, workflow_id: str, update_name: str, payload: str | None,
+    update_id: str | None, timeout: float,
+    bootstrap_servers: str | None, topic_prefix: str | None,
+) -> None:  # fmt: skip
+    """Apply UPDATE to a workflow and print its result as JSON, once the workflow has it."""
+    data = _json_argument(payload, "--payload")
+    with (
+        _client(bootstrap_servers, topic_prefix) as client,
+        progress(f"applying {update_name!r} to {workflow_id}"),
+    ):
+        outcome = client.update(
+            saga_name(saga_ref), workflow_id, update_name, data,
+            update_id=update_id, timeout=timeout,
+        )  # fmt: skip
+    echo_json(outcome)
 
 
 @click.command()

@@ -7,7 +7,8 @@ import logging
 import threading
 import time
 import uuid
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
+from dataclasses import replace
 from typing import Any
 
 from confluent_kafka import KafkaError, KafkaException, Message, Producer
@@ -15,6 +16,7 @@ from pydantic import BaseModel
 
 from sagas.client.query_client import NoEndpointsError, Page, QueryClient
 from sagas.client.status_view import StatusView
+from sagas.client.update_outcome import await_update
 from sagas.config import KafkaSettings
 from sagas.definition import Saga
 from sagas.engine.versions import SagaVersions, compile_versions
@@ -115,6 +117,71 @@ class SagaClient:
         self.flush()
         if check:
             self._check_running(name, workflow_id, f"signal {signal!r}", before)
+
+    def signal_with_start(
+        self,
+        saga: SagaRef,
+        workflow_id: str,
+        input: BaseModel | Mapping[str, Any],
+        signal: str,
+        payload: Any = None,
+        *,
+        version: int = 0,
+    ) -> str:
+        """Start the workflow unless it exists, and deliver ``signal`` to it, as one record.
+
+        There is no moment at which the signal could find no workflow: the processor
+        starts it (or finds it running) and takes the signal in the same transaction.
+        """
+        name, versions = _resolve(saga)
+        start = json.loads(_input_json(name, versions, input, version))
+        data = json.loads(payload.model_dump_json()) if isinstance(payload, BaseModel) else payload
+        both = json.dumps({"input": start, "signal": data})
+        event = _event(
+            workflow_id, name, version, EventType.SIGNAL_WITH_START, payload=both, event_name=signal
+        )
+        self._send(name, event, f"the start with signal {signal!r} (its input and payload)")
+        self._started.add((name, workflow_id))
+        self.flush()
+        return workflow_id
+
+    def update(
+        self,
+        saga: SagaRef,
+        workflow_id: str,
+        name: str,
+        payload: Any,
+        *,
+        update_id: str | None = None,
+        timeout: float = 30.0,
+    ) -> Any:
+        """Apply update ``name`` to a workflow and return its handler's result (as JSON data).
+
+        Raises :class:`UpdateRejectedError` when the validator or the handler refused it
+        or it came too late. The same ``update_id`` sent again is applied once and
+        answered with the same outcome.
+        """
+        saga_name, _ = _resolve(saga)
+        data = payload.model_dump_json() if isinstance(payload, BaseModel) else json.dumps(payload)
+        event = _event(
+            workflow_id, saga_name, 0, EventType.UPDATE_REQUESTED, payload=data, event_name=name
+        )
+        if update_id is not None:
+            event = replace(event, event_id=update_id)
+        sent: list[tuple[int, int]] = []
+
+        def delivered(error: KafkaError | None, message: Message) -> None:
+            if error is not None:
+                self._failures.append(error)
+            else:
+                sent.append((message.partition() or 0, message.offset() or 0))
+
+        topic = self._send(saga_name, event, f"the update {name!r} (its payload)", delivered)
+        self.flush()
+        if not sent:
+            raise KafkaUnavailableError(f"the update {name!r} was not acknowledged", saga=saga_name)
+        partition, offset = sent[0]
+        return await_update(self.kafka, topic, partition, offset, event, timeout)
 
     def cancel(self, saga: SagaRef, workflow_id: str, reason: str = "cancelled") -> None:
         """Ask a workflow to compensate what it completed and end ``CANCELLED``."""
@@ -305,7 +372,13 @@ class SagaClient:
             )
         self._known_topics.add(topic)
 
-    def _send(self, saga: str, event: Event, what: str) -> None:
+    def _send(
+        self,
+        saga: str,
+        event: Event,
+        what: str,
+        on_delivery: Callable[[KafkaError | None, Message], None] | None = None,
+    ) -> str:
         self._ensure_reachable()
         topic = TopicNames(saga, self.kafka.topic_prefix).events
         self._ensure_topic(saga, topic)
@@ -319,8 +392,10 @@ class SagaClient:
             )  # fmt: skip
         for _ in range(100):
             try:
-                self._producer.produce(topic, value, key, on_delivery=self._on_delivery)
-                return
+                self._producer.produce(
+                    topic, value, key, on_delivery=on_delivery or self._on_delivery
+                )
+                return topic
             except BufferError:
                 self._producer.poll(0.05)  # the local queue is full: let deliveries drain
             except KafkaException as exc:
@@ -435,4 +510,6 @@ def status_from_description(described: Mapping[str, Any]) -> StatusRecord:
         error=ErrorInfo(error["type"], error["message"], error["non_retryable"]) if error else None,
         failed_step=described.get("failed_step"),
         parked=bool(described.get("parked")),
+        run_id=described.get("run_id"),
+        previous_run_id=described.get("previous_run_id"),
     )
