@@ -80,6 +80,7 @@ class Step(Node, Generic[InputT, ResultT]):
     group: Parallel | None = field(default=None, kw_only=True)
     child_saga: Saga[Any] | None = field(default=None, kw_only=True)
     child_input: Callable[[WorkflowView[Any]], BaseModel] | None = field(default=None, kw_only=True)
+    child_start_timeout: timedelta | None = field(default=None, kw_only=True)
 
     @overload
     def compensation(
@@ -388,12 +389,17 @@ class Saga(Generic[InputT]):
         kind: StepKind = StepKind.COMPENSATABLE,
         then: str | Node | None = None,
         on_failure: str | Node | None = None,
+        start_timeout: timedelta | None = timedelta(seconds=30),
     ) -> Step[InputT, dict[str, Any]]:
         """Declare a step that starts a child saga and waits for its outcome.
 
         ``input`` builds the child's input from this workflow. The child's failure is
         this step's failure (it is not retried: a child workflow id runs once); its
         result is the child's result object. Cancelling this workflow cancels the child.
+        A child whose start no processor of its saga answers within ``start_timeout``
+        is named in this workflow's status ("no processor answers"); the step still waits.
+        Compensating this step runs the child's own compensations, latest first, unless
+        the step has a compensation of its own.
         """
         node: Step[InputT, dict[str, Any]] = Step(
             name,
@@ -402,6 +408,7 @@ class Saga(Generic[InputT]):
             on_failure=on_failure,
             child_saga=saga,
             child_input=input,
+            child_start_timeout=start_timeout,
             retry=Retry(max_attempts=1),
         )
         self._add(node)

@@ -36,6 +36,8 @@ class EventType(StrEnum):
     UPDATE_REQUESTED = "update_requested"
     """Apply update ``name`` with ``payload``; ``event_id`` is the update id, and the
     processor's ``update_completed``/``update_rejected`` names it as its ``cause``."""
+    CHILD_RUNNING = "child_running"
+    """A child workflow tells its parent (``step``) that a processor of its saga started it."""
     COMPENSATE_REQUESTED = "compensate_requested"
     """A parent compensating its step asks its completed child workflow to undo itself;
     ``step`` and ``attempt`` are the parent's step and compensation attempt."""
@@ -83,6 +85,7 @@ INPUT_TYPES = frozenset(
         EventType.SIGNAL_WITH_START,
         EventType.UPDATE_REQUESTED,
         EventType.COMPENSATE_REQUESTED,
+        EventType.CHILD_RUNNING,
     }
 )
 """Events the saga processor applies when it reads them. Every other type is a decision

@@ -97,9 +97,20 @@ class _Compiler:
                 spec = self._step(node, i, results)
                 steps[spec.name] = spec
                 if node.child_saga is not None and node.child_input is not None:
+                    start_timeout = (
+                        None
+                        if node.child_start_timeout is None
+                        else self._duration(node.child_start_timeout, "start_timeout", node.name)
+                    )
                     nodes.append(
                         ChildNode(
-                            node.name, i, after, node.name, node.child_saga.name, node.child_input
+                            node.name,
+                            i,
+                            after,
+                            node.name,
+                            node.child_saga.name,
+                            node.child_input,
+                            start_timeout,
                         )
                     )
                 else:

@@ -150,8 +150,17 @@ class Fold:
         state.entered = True
 
     def _child_started(self, state: WorkflowState, event: Event) -> None:
-        state.steps[event.step or ""] = StepRun(Phase.SCHEDULED, 1, child=event.name)
+        step = event.step or ""
+        state.steps[step] = StepRun(Phase.SCHEDULED, 1, child=event.name)
+        if event.due_ms is not None:
+            state.timers[timer_id(TimerKind.CHILD_START, step)] = event.due_ms
         state.entered = True
+
+    def _child_running(self, state: WorkflowState, event: Event) -> None:
+        step = event.step or ""
+        state.timers.pop(timer_id(TimerKind.CHILD_START, step), None)
+        if step in state.unanswered:
+            state.unanswered.remove(step)
 
     def _succeeded(self, state: WorkflowState, event: Event) -> None:
         if not is_live_answer(state, event):
@@ -164,6 +173,7 @@ class Fold:
         run.phase = Phase.SUCCEEDED
         run.result = event.payload if event.payload is not None else "null"
         state.timers.pop(timer_id(TimerKind.STEP_DEADLINE, step), None)
+        state.timers.pop(timer_id(TimerKind.CHILD_START, step), None)
         state.completed.append(step)
         spec = self.steps[step]
         if spec.kind is not StepKind.COMPENSATABLE:
@@ -192,6 +202,7 @@ class Fold:
         run = state.steps[step]
         spec = self.steps[step]
         state.timers.pop(timer_id(TimerKind.STEP_DEADLINE, step), None)
+        state.timers.pop(timer_id(TimerKind.CHILD_START, step), None)
         error = event.error
         if error is None:
             if event.type is EventType.STEP_TIMED_OUT:
@@ -229,6 +240,9 @@ class Fold:
         elif kind is TimerKind.COMPENSATION_RETRY:
             if state.steps[name].phase is Phase.COMP_BACKOFF:
                 state.steps[name].phase = Phase.COMP_READY
+        elif kind is TimerKind.CHILD_START:
+            if name not in state.unanswered:
+                state.unanswered.append(name)
         elif kind is TimerKind.SLEEP:
             self._advance(state, self.nodes[state.cursor].next)
         elif kind is TimerKind.WAIT:
@@ -450,4 +464,5 @@ _HANDLERS = {
     EventType.UPDATE_COMPLETED: Fold._update_completed,
     EventType.UPDATE_REJECTED: Fold._update_rejected,
     EventType.COMPENSATE_REQUESTED: Fold._compensate_requested,
+    EventType.CHILD_RUNNING: Fold._child_running,
 }

@@ -108,6 +108,8 @@ class ChildNode(CompiledNode):
     step: str
     saga: str
     input: Callable[[WorkflowView[Any]], BaseModel]
+    start_timeout_ms: int | None = None
+    """How long the child's start may go unanswered before the status says so."""
 
 
 @dataclass(frozen=True, slots=True)

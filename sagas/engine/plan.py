@@ -198,6 +198,18 @@ class Plan:
         """The workflow's status summary, naming a wait it is in even when it has no timeout
         (the state alone knows a wait only by its timeout timer)."""
         record = state.status_record()
+        if state.unanswered:
+            waiting = tuple(
+                f"{step} (waiting for child saga {self._specs[step].child_saga}: "
+                "no processor answers)"
+                for step in state.unanswered
+                if step in self._specs
+            )
+            record = replace(
+                record,
+                current_steps=tuple(s for s in record.current_steps if s not in state.unanswered)
+                + waiting,
+            )
         if (
             state.status is WorkflowStatus.RUNNING
             and state.entered
@@ -327,6 +339,8 @@ class Plan:
             self._update(run, new, event)
         elif t is EventType.COMPENSATE_REQUESTED:
             self._undo_requested(run, new, event)
+        elif t is EventType.CHILD_RUNNING:
+            apply(new, event)
         elif t is EventType.CANCEL_REQUESTED:
             accepted = can_cancel(new)
             why = (
@@ -560,8 +574,14 @@ class Plan:
     def _start_child(self, run: TransitionBuilder, state: WorkflowState, node: ChildNode) -> None:
         payload = self._child_input(run, state, node)
         child_id = f"{state.workflow_id}/{node.step}"
+        due = None if node.start_timeout_ms is None else run.now_ms + node.start_timeout_ms
         decision = run.emit(
-            state, EventType.CHILD_STARTED, step=node.step, name=child_id, payload=payload
+            state,
+            EventType.CHILD_STARTED,
+            step=node.step,
+            name=child_id,
+            payload=payload,
+            due_ms=due,
         )
         run.outbound.append(
             Event(

@@ -103,6 +103,8 @@ class WorkflowState:
     """Outcome (JSON text) of the latest updates by update id, for idempotent requests."""
     undo_for: int = 0
     """The parent's compensation attempt this completed child is undoing itself for."""
+    unanswered: list[str] = field(default_factory=list)
+    """Child steps whose start no processor of the child saga has answered in time."""
 
     def copy(self) -> WorkflowState:
         """A copy that can be changed without touching this state (containers are copied)."""
@@ -131,6 +133,7 @@ class WorkflowState:
             self.previous_run_id,
             dict(self.updates),
             self.undo_for,
+            list(self.unanswered),
         )
 
     def in_flight(self) -> list[str]:
@@ -339,6 +342,7 @@ STATE_FIELDS: tuple[StateField, ...] = (
     StateField("previous_run_id", since=2),
     StateField("updates", since=2),
     StateField("undo_for", since=2),
+    StateField("unanswered", since=2),
 )
 """The stored fields of a workflow state, in the order they are written."""
 

@@ -114,6 +114,8 @@ class TransitionBuilder:
                     CommandKind.ACTION if t is EventType.STEP_SCHEDULED else CommandKind.COMPENSATE
                 )
                 orders.append(CommandOrder(steps[decision.step or ""].queue, kind, decision))
+            elif t is EventType.STARTED and state.parent is not None and decision.name is None:
+                self.outbound.append(_child_running(state, decision))
             elif t in _FINAL_DECISIONS and state.parent is not None:
                 if state.undo_for:
                     self.outbound.append(undo_answer(state, decision.event_id, decision.time_ms))
@@ -161,6 +163,23 @@ def undo_answer(state: WorkflowState, event_id: str, time_ms: int) -> Event:
             non_retryable=True,
         ),
         cause=event_id,
+    )
+
+
+def _child_running(state: WorkflowState, started: Event) -> Event:
+    """The event that tells a parent its child's start was taken by a processor."""
+    saga, workflow_id, step = _parent_parts(state.parent or "")
+    return Event(
+        event_id=started.event_id + ":running",
+        workflow_id=workflow_id,
+        saga=saga,
+        version=0,
+        type=EventType.CHILD_RUNNING,
+        origin=Origin.PROCESSOR,
+        time_ms=started.time_ms,
+        step=step,
+        name=state.workflow_id,
+        cause=started.event_id,
     )
 
 

@@ -3,6 +3,7 @@ on the real broker: a worker per saga on topics of their own, the client over Ka
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Iterator
 from datetime import timedelta
 from pathlib import Path
@@ -138,3 +139,28 @@ def test_a_completed_child_is_undone_by_its_own_compensations(deploy: Deploy) ->
     types = [e.type for e in child]
     assert types.index(EventType.COMPLETED) < types.index(EventType.COMPENSATE_REQUESTED)
     assert types[-1] is EventType.COMPENSATED
+
+
+def test_a_parent_whose_child_saga_has_no_processor_says_so(
+    deploy: Deploy, kafka_bootstrap: str
+) -> None:
+    parent = Saga("lonely", input=bundle_saga.Bundle, version=1)
+    parent.child(
+        "pay",
+        saga=bundle_saga.payment,
+        input=lambda view: bundle_saga.Payment(order_id="k5", amount_cents=1),
+        start_timeout=timedelta(seconds=2),
+    )
+    kafka, client = deploy(parent)
+    provision(compile_versions(bundle_saga.payment), kafka)  # topics, but no processor
+    order = bundle_saga.Bundle(order_id="k5", amount_cents=1, sku="x")
+    wid = client.start(parent, order, workflow_id="lonely-k5")
+    expected = "pay (waiting for child saga payment: no processor answers)"
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        record = client.status(parent, wid)
+        if expected in record.current_steps:
+            break
+        time.sleep(0.5)
+    assert expected in record.current_steps, record
+    assert record.status is WorkflowStatus.RUNNING

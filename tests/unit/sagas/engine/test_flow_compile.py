@@ -1,14 +1,16 @@
-"""The compiler's checks of continue-as-new and of a child step's compensation."""
+"""Continue-as-new checks, a child step's compensation, and a child start nobody answers."""
 
 from datetime import timedelta
 
 import pytest
 from pydantic import BaseModel
 
-from examples.bundle_saga import LEDGER, Bundle, payment
+from examples.bundle_saga import LEDGER, Bundle, Payment, payment
+from examples.bundle_saga import saga as bundle
 from sagas import DefinitionError, Saga, StepContext, WorkflowView
 from sagas.engine import compile_saga
-from sagas.events import WorkflowStatus
+from sagas.engine.plan import timer_fired
+from sagas.events import Event, EventType, Origin, WorkflowStatus
 from sagas.testing import SagaTestEnvironment
 
 
@@ -54,9 +56,7 @@ def test_continue_as_new_cannot_jump() -> None:
 
 def test_a_hand_written_child_compensation_wins_over_the_childs_own() -> None:
     s = Saga("bundle", input=Bundle, version=2)
-    pay = s.child(
-        "pay", saga=payment, input=lambda view: payment.input(order_id="h1", amount_cents=1)
-    )
+    pay = s.child("pay", saga=payment, input=lambda view: Payment(order_id="h1", amount_cents=1))
 
     @pay.compensation
     def credit_note(ctx: StepContext[Bundle]) -> None:
@@ -80,3 +80,49 @@ def test_a_hand_written_child_compensation_wins_over_the_childs_own() -> None:
         "capture h1",
         "credit note h1",
     ]
+
+
+def test_a_child_start_no_processor_answers_is_named_in_the_status() -> None:
+
+    plan = compile_saga(bundle)
+    start = Event(
+        event_id="s1",
+        workflow_id="b-1",
+        saga="bundle",
+        version=0,
+        type=EventType.START_REQUESTED,
+        origin=Origin.CLIENT,
+        time_ms=0,
+        payload=Bundle(order_id="n1", amount_cents=1, sku="x").model_dump_json(),
+    )
+    started = plan.handle(None, start, 0)
+    assert [e.type for e in started.outbound] == [EventType.START_REQUESTED]
+    state = started.state
+    assert plan.status_record(state).current_steps == ("pay",)
+    fired = plan.handle(state, timer_fired(state, "cs:pay", 30_000), 30_000)
+    assert plan.status_record(fired.state).current_steps == (
+        "pay (waiting for child saga payment: no processor answers)",
+    )
+    running = Event(
+        event_id="r1",
+        workflow_id="b-1",
+        saga="bundle",
+        version=1,
+        type=EventType.CHILD_RUNNING,
+        origin=Origin.PROCESSOR,
+        time_ms=31_000,
+        step="pay",
+        name="b-1/pay",
+    )
+    answered = plan.handle(fired.state, running, 31_000)
+    assert plan.status_record(answered.state).current_steps == ("pay",)
+    assert answered.state.timers == {}
+
+
+def test_a_child_answers_its_parent_when_its_processor_starts_it() -> None:
+
+    with SagaTestEnvironment(bundle, payment) as env:
+        wf = env.start(Bundle(order_id="a1", amount_cents=1, sku="x"))
+        types = env.event_types(wf)
+        assert types.index(EventType.CHILD_STARTED) < types.index(EventType.CHILD_RUNNING)
+        assert env.run_until_complete(wf).status is WorkflowStatus.COMPLETED
