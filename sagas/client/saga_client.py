@@ -134,6 +134,12 @@ class SagaClient:
         starts it (or finds it running) and takes the signal in the same transaction.
         """
         name, versions = _resolve(saga)
+        if versions is not None and signal not in versions.newest.signals:
+            raise SagaError(
+                f"saga {name!r} waits for no signal {signal!r} "
+                f"(its signals: {sorted(versions.newest.signals)})",
+                saga=name,
+            )
         start = json.loads(_input_json(name, versions, input, version))
         data = json.loads(payload.model_dump_json()) if isinstance(payload, BaseModel) else payload
         both = json.dumps({"input": start, "signal": data})

@@ -14,7 +14,7 @@ from dataclasses import replace
 from types import MappingProxyType
 from typing import Any, assert_never
 
-from pydantic import BaseModel, TypeAdapter
+from pydantic import BaseModel, TypeAdapter, ValidationError
 
 from compensations import Recovery, compensation_waves, recovery_for
 from sagas.context import WorkflowView
@@ -449,8 +449,15 @@ class Plan:
             )
         try:
             value = spec.payload.validate_json(event.payload or "null")
-        except ValueError as exc:
-            raise _RejectedError("InvalidPayload", f"the payload of {spec.name!r}: {exc}") from exc
+        except ValidationError as exc:
+            # One line a client can show: where each problem is and what it is.
+            problems = "; ".join(
+                f"{'.'.join(str(p) for p in e['loc']) or 'payload'}: {e['msg']}"
+                for e in exc.errors()
+            )
+            raise _RejectedError(
+                "InvalidPayload", f"the payload of {spec.name!r} is invalid: {problems}"
+            ) from exc
         view = self._view(state)
         for decider in (spec.check, spec.handler):
             if decider is None:

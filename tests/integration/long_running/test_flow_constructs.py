@@ -3,6 +3,10 @@ on the real broker: a worker per saga on topics of their own, the client over Ka
 
 from __future__ import annotations
 
+import json
+import os
+import subprocess
+import sys
 import time
 from collections.abc import Callable, Iterator
 from datetime import timedelta
@@ -20,6 +24,8 @@ from sagas.client.history import read_history
 from sagas.config import KafkaSettings
 from sagas.engine.versions import compile_versions
 from sagas.events import EventType, WorkflowStatus
+
+ROOT = Path(__file__).resolve().parents[3]
 
 pytestmark = [pytest.mark.kafka, pytest.mark.timeout(180)]
 
@@ -164,3 +170,39 @@ def test_a_parent_whose_child_saga_has_no_processor_says_so(
         time.sleep(0.5)
     assert expected in record.current_steps, record
     assert record.status is WorkflowStatus.RUNNING
+
+
+def _sagas(kafka: KafkaSettings, *args: str) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "SAGAS_BOOTSTRAP_SERVERS": kafka.bootstrap_servers,
+           "SAGAS_TOPIC_PREFIX": kafka.topic_prefix}  # fmt: skip
+    env.pop("SAGAS_SCHEMA_REGISTRY_URL", None)
+    return subprocess.run(
+        [sys.executable, "-m", "sagas.cli", *args],
+        cwd=ROOT, env=env, capture_output=True, text=True, timeout=90, check=False,
+    )  # fmt: skip
+
+
+def test_the_cli_starts_with_a_signal_and_applies_an_update(deploy: Deploy) -> None:
+    kafka, client = deploy(delivery_saga.saga)
+    ref = "examples.delivery_saga:saga"
+    order = '{"order_id": "k6", "address": {"street": "1 Old Road", "postcode": "11111"}}'
+    started = _sagas(kafka, "start", ref, "--id", "del-k6", "--input", order, "--signal", "nope")
+    assert started.returncode != 0
+    assert "no signal 'nope'" in started.stderr
+    assert len(started.stderr.strip().splitlines()) == 1, started.stderr  # one line, no trace
+    new = '{"street": "2 New Street", "postcode": "22222"}'
+    started = _sagas(kafka, "start", ref, "--id", "del-k6", "--input", order)
+    assert started.returncode == 0, started.stderr
+    updated = _sagas(kafka, "update", ref, "del-k6", "change_address", "--payload", new)
+    assert updated.returncode == 0, updated.stderr
+    assert json.loads(updated.stdout) == "2 New Street, 22222"
+    refused = _sagas(kafka, "update", ref, "del-k6", "change_address", "--payload", "{}")
+    assert refused.returncode != 0
+    assert "street: Field required; postcode: Field required" in refused.stderr
+    assert len(refused.stderr.strip().splitlines()) == 1, refused.stderr
+    signalled = _sagas(
+        kafka, "start", ref, "--id", "del-k6", "--input", order, "--signal", "packed"
+    )
+    assert signalled.returncode == 0, signalled.stderr
+    record = client.result(delivery_saga.saga, "del-k6", timeout=60)
+    assert record.status is WorkflowStatus.COMPLETED, record
