@@ -6,6 +6,7 @@ import typing
 from dataclasses import dataclass
 from typing import Any
 
+from sagas.plan import Plan
 from sagas.versions import SagaVersions
 from schemas.registry import SchemaRegistryClient
 from schemas.step_contracts import Contract, saga_contracts
@@ -18,8 +19,18 @@ COMPATIBILITY_LEVELS = (
 
 
 def contracts_of(versions: SagaVersions, prefix: str) -> list[Contract]:
-    """The contracts of the newest version of a saga: every step a queue serves, every signal."""
-    plan = versions.newest
+    """The contracts of every version of a saga that is deployed, oldest first.
+
+    Each version's workflows keep running on it, so each version's steps and signals
+    keep their own subjects (see :mod:`schemas.step_contracts`).
+    """
+    return [
+        c for plan in versions.plans.values() for c in _plan_contracts(versions.name, plan, prefix)
+    ]
+
+
+def _plan_contracts(saga: str, plan: Plan, prefix: str) -> list[Contract]:
+    """One version's contracts: every step a queue serves, every typed signal."""
     steps: dict[str, tuple[str, Any]] = {}
     for name, spec in plan.steps.items():
         if spec.fn is None:  # a child saga: no command topic, its own contracts
@@ -32,7 +43,8 @@ def contracts_of(versions: SagaVersions, prefix: str) -> list[Contract]:
     # A TypeAdapter keeps the annotation it was built from; an untyped signal's is Any.
     signals = {name: getattr(a, "_type", Any) for name, a in plan.types.signals.items()}
     return saga_contracts(
-        versions.name,
+        saga,
+        version=plan.version,
         prefix=prefix,
         input_type=plan.types.input_model,
         steps=steps,
