@@ -6,19 +6,25 @@ import json
 import os
 import subprocess
 import sys
+import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
+from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, TopicPartition
 
 from processors.runner import Role, WorkerRunner
 from processors.settings import ProcessorSettings
 from sagas.client import SagaClient
 from sagas.config import KafkaSettings
 from sagas.errors import SagaError
-from sagas.events import WorkflowStatus
+from sagas.events import EventType, Origin, WorkflowStatus
 from sagas.versions import compile_versions
+from schemas.codecs import EventCodec
+from schemas.registry import SchemaRegistryClient
+from schemas.wire_format import topic_codec
 from tests.integration.interop import payment_saga
+from topics.partitioning import partition_for
 
 HERE = Path(__file__).parent
 REPO = HERE.parents[2]
@@ -69,6 +75,7 @@ def processor(tmp_path: Path) -> Iterator[Callable[[KafkaSettings], WorkerRunner
 
 
 def _run_workflows(kafka: KafkaSettings, participant: subprocess.Popen[str]) -> None:
+    """Start the workflows, wait for their results, and check where their answers landed."""
     client = SagaClient(kafka)
     try:
         ids = [
@@ -95,6 +102,46 @@ def _run_workflows(kafka: KafkaSettings, participant: subprocess.Popen[str]) -> 
         client.close()
     _, stderr = participant.communicate(timeout=60)
     assert participant.returncode == 0, stderr
+    _assert_answers_on_their_workflows_partitions(kafka)
+
+
+def _assert_answers_on_their_workflows_partitions(kafka: KafkaSettings) -> None:
+    """Each answer is keyed by its workflow id, on murmur2(workflow id)'s partition."""
+    topic = f"{kafka.topic_prefix}{payment_saga.saga.name}.events"
+    registry = (
+        SchemaRegistryClient(kafka.schema_registry_url) if kafka.schema_registry_url else None
+    )
+    codec = topic_codec(EventCodec(), topic, registry)
+    consumer = Consumer(
+        {"bootstrap.servers": kafka.bootstrap_servers, "group.id": f"{topic}.check",
+         "isolation.level": "read_committed", "auto.offset.reset": "earliest",
+         "enable.auto.commit": False, "enable.partition.eof": True}
+    )  # fmt: skip
+    try:
+        partitions = len(consumer.list_topics(topic, timeout=10).topics[topic].partitions)
+        consumer.assign([TopicPartition(topic, p, OFFSET_BEGINNING) for p in range(partitions)])
+        answers: dict[str, int] = {}
+        at_end: set[int] = set()
+        deadline = time.monotonic() + 30
+        while len(at_end) < partitions and time.monotonic() < deadline:
+            message = consumer.poll(1.0)
+            if message is None:
+                continue
+            error = message.error()
+            if error is not None:
+                assert error.code() == KafkaError._PARTITION_EOF, error
+                at_end.add(message.partition())
+                continue
+            event = codec.decode(message.value())
+            if event.origin is Origin.WORKER and event.type is EventType.STEP_SUCCEEDED:
+                assert message.key() == event.workflow_id.encode()
+                answers[event.workflow_id] = message.partition()
+    finally:
+        consumer.close()
+    expected = {
+        f"payment-{i}": partition_for(f"payment-{i}".encode(), partitions) for i in range(WORKFLOWS)
+    }
+    assert answers == expected
 
 
 @pytest.mark.timeout(240)
@@ -109,7 +156,7 @@ def test_a_participant_built_with_confluent_serializers_serves_a_step(
     env = env_for(prefix, schema_registry)
     created = _sagas("topics", "create", "tests.integration.interop.payment_saga:saga", env=env)
     assert created.returncode == 0, created.stderr
-    assert f"schema   {prefix}payment.step.charge.result-value" in created.stdout
+    assert f"schema   {prefix}payment.v1.step.charge.result-value" in created.stdout
     kafka = KafkaSettings(
         bootstrap_servers=kafka_bootstrap, topic_prefix=prefix, schema_registry_url=schema_registry
     )
