@@ -28,7 +28,9 @@ def note(text: str) -> None:
 
 def main(argv: list[str]) -> None:
     bootstrap, registry_url, prefix, saga, step, queue, count_text = argv
-    registry = SchemaRegistryClient({"url": registry_url})
+    # Without a timeout the client waits forever for an answer: a registry request that
+    # never completes would leave the participant silent, its workflows unserved.
+    registry = SchemaRegistryClient({"url": registry_url, "timeout": 10})
     latest = {"auto.register.schemas": False, "use.latest.version": True}
     result_writer = AvroSerializer(registry, conf=latest)
     result_reader = AvroDeserializer(registry)

@@ -11,7 +11,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
-from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, TopicPartition
+from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, Message, TopicPartition
 
 from processors.runner import Role, WorkerRunner
 from processors.settings import ProcessorSettings
@@ -24,6 +24,7 @@ from schemas.codecs import EventCodec
 from schemas.registry import SchemaRegistryClient
 from schemas.wire_format import topic_codec
 from tests.integration.interop import payment_saga
+from topics.naming import TopicNames
 from topics.partitioning import partition_for
 
 HERE = Path(__file__).parent
@@ -91,7 +92,10 @@ def _run_workflows(kafka: KafkaSettings, participant: subprocess.Popen[str]) -> 
                 status = client.result(payment_saga.saga, wid, timeout=90)
             except SagaError:
                 participant.kill()
-                raise AssertionError(f"participant said: {participant.communicate()[1]}") from None
+                raise AssertionError(
+                    f"participant said: {participant.communicate()[1]}\n"
+                    f"dead letters: {_dead_letters(kafka)}"
+                ) from None
             assert status.status is WorkflowStatus.COMPLETED, status
             assert status.result is not None
             charge = json.loads(status.result)["charge"]  # the workflow's result: step -> result
@@ -103,24 +107,20 @@ def _run_workflows(kafka: KafkaSettings, participant: subprocess.Popen[str]) -> 
     _, stderr = participant.communicate(timeout=60)
     assert participant.returncode == 0, stderr
     _assert_answers_on_their_workflows_partitions(kafka)
+    assert _dead_letters(kafka) == []
 
 
-def _assert_answers_on_their_workflows_partitions(kafka: KafkaSettings) -> None:
-    """Each answer is keyed by its workflow id, on murmur2(workflow id)'s partition."""
-    topic = f"{kafka.topic_prefix}{payment_saga.saga.name}.events"
-    registry = (
-        SchemaRegistryClient(kafka.schema_registry_url) if kafka.schema_registry_url else None
-    )
-    codec = topic_codec(EventCodec(), topic, registry)
+def _committed_records(kafka: KafkaSettings, topic: str) -> tuple[int, list[Message]]:
+    """The partition count of ``topic`` and every committed record in it, read to its end."""
     consumer = Consumer(
         {"bootstrap.servers": kafka.bootstrap_servers, "group.id": f"{topic}.check",
          "isolation.level": "read_committed", "auto.offset.reset": "earliest",
          "enable.auto.commit": False, "enable.partition.eof": True}
     )  # fmt: skip
+    records: list[Message] = []
     try:
         partitions = len(consumer.list_topics(topic, timeout=10).topics[topic].partitions)
         consumer.assign([TopicPartition(topic, p, OFFSET_BEGINNING) for p in range(partitions)])
-        answers: dict[str, int] = {}
         at_end: set[int] = set()
         deadline = time.monotonic() + 30
         while len(at_end) < partitions and time.monotonic() < deadline:
@@ -128,20 +128,41 @@ def _assert_answers_on_their_workflows_partitions(kafka: KafkaSettings) -> None:
             if message is None:
                 continue
             error = message.error()
-            if error is not None:
-                assert error.code() == KafkaError._PARTITION_EOF, error
-                at_end.add(message.partition())
+            if error is None:
+                records.append(message)
                 continue
-            event = codec.decode(message.value())
-            if event.origin is Origin.WORKER and event.type is EventType.STEP_SUCCEEDED:
-                assert message.key() == event.workflow_id.encode()
-                answers[event.workflow_id] = message.partition()
+            assert error.code() == KafkaError._PARTITION_EOF, error
+            at_end.add(message.partition())
+        assert len(at_end) == partitions, f"{topic} not read to its end in 30 s"
     finally:
         consumer.close()
-    expected = {
-        f"payment-{i}": partition_for(f"payment-{i}".encode(), partitions) for i in range(WORKFLOWS)
-    }
-    assert answers == expected
+    return partitions, records
+
+
+def _assert_answers_on_their_workflows_partitions(kafka: KafkaSettings) -> None:
+    """Each answer is keyed by its workflow id, on murmur2(workflow id)'s partition."""
+    topic = TopicNames(payment_saga.saga.name, kafka.topic_prefix).events
+    registry = (
+        SchemaRegistryClient(kafka.schema_registry_url) if kafka.schema_registry_url else None
+    )
+    codec = topic_codec(EventCodec(), topic, registry)
+    partitions, records = _committed_records(kafka, topic)
+    answers: dict[str, tuple[bytes | None, int]] = {}
+    for message in records:
+        event = codec.decode(message.value())
+        if event.origin is Origin.WORKER and event.type is EventType.STEP_SUCCEEDED:
+            answers[event.workflow_id] = (message.key(), message.partition())
+    wids = [f"payment-{i}" for i in range(WORKFLOWS)]
+    assert answers == {w: (w.encode(), partition_for(w.encode(), partitions)) for w in wids}
+
+
+def _dead_letters(kafka: KafkaSettings) -> list[str]:
+    """Why each record in the saga's DLQ is there, for a failure message."""
+    _, records = _committed_records(kafka, TopicNames("payment", kafka.topic_prefix).dlq)
+    return [
+        "; ".join(f"{k}={v.decode(errors='replace')}" for k, v in (m.headers() or []) if v)
+        for m in records
+    ]
 
 
 @pytest.mark.timeout(240)
