@@ -364,7 +364,9 @@ class _Compiler:
                 if wait.payload is not None
                 else (TypeAdapter(Any))
             )
-        timeout = None if wait.timeout is None else self._due(wait.timeout, "wait timeout", wait.name)
+        timeout = (
+            None if wait.timeout is None else self._due(wait.timeout, "wait timeout", wait.name)
+        )
         if wait.on_timeout is not None and timeout is None:
             raise self.fail("on_timeout needs a timeout", wait.name)
         on_timeout = (

@@ -81,7 +81,8 @@ class DueTime:
         try:
             value = self.compute(view())
         except Exception as exc:
-            raise DueTimeError(type(exc).__name__, f"the {self.what} function raised {exc!r}")
+            message = f"the {self.what} function raised {exc!r}"
+            raise DueTimeError(type(exc).__name__, message) from exc
         try:
             if self.absolute:
                 at = instant_ms(value, self.what)

@@ -469,7 +469,11 @@ class Plan:
                         due_ms=due,
                     )
             case WaitNode():
-                due = None if node.timeout is None else self._due_ms(run, state, node.timeout, node.name)
+                due = (
+                    None
+                    if node.timeout is None
+                    else self._due_ms(run, state, node.timeout, node.name)
+                )
                 if node.timeout is not None and due is None:
                     return
                 run.emit(

@@ -501,8 +501,6 @@ class SagaTestEnvironment:
             self._inbox.append(answer)
 
 
-
-
 class _CrashingSender(HeartbeatSender):
     """Heartbeats of a function whose worker dies at its beat after ``left`` more."""
 
