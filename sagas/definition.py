@@ -88,7 +88,8 @@ class Step(Node, Generic[InputT, ResultT]):
     child_saga: Saga[Any] | None = field(default=None, kw_only=True)
     child_input: Callable[[WorkflowView[Any]], BaseModel] | None = field(default=None, kw_only=True)
     heartbeat_timeout: timedelta | None = field(default=None, kw_only=True)
-    """The longest an attempt may go without ``ctx.heartbeat``; past it, the attempt failed."""
+    """The longest a started attempt (one that has beaten once) may go without
+    ``ctx.heartbeat``; past it, the attempt failed."""
 
     @overload
     def compensation(

@@ -157,9 +157,9 @@ class Fold:
             run.attempt = event.attempt
         if event.due_ms is not None:
             state.timers[timer_id(TimerKind.STEP_DEADLINE, step)] = event.due_ms
-        spec = self.steps.get(step)
-        if spec is not None and spec.heartbeat_ms is not None:
-            state.timers[timer_id(TimerKind.HEARTBEAT, step)] = event.time_ms + spec.heartbeat_ms
+        # A new attempt has no heartbeat deadline until it beats: before it has started,
+        # its timeout governs (a command waiting for a worker is not a hung one).
+        state.timers.pop(timer_id(TimerKind.HEARTBEAT, step), None)
         state.entered = True
 
     def _heartbeat(self, state: WorkflowState, event: Event) -> None:
@@ -168,9 +168,8 @@ class Fold:
         step = event.step or ""
         state.heartbeats[step] = event.payload if event.payload is not None else "null"
         spec = self.steps[step]
-        timer = timer_id(TimerKind.HEARTBEAT, step)
-        if spec.heartbeat_ms is not None and timer in state.timers:
-            state.timers[timer] = event.time_ms + spec.heartbeat_ms
+        if spec.heartbeat_ms is not None:
+            state.timers[timer_id(TimerKind.HEARTBEAT, step)] = event.time_ms + spec.heartbeat_ms
 
     def _child_started(self, state: WorkflowState, event: Event) -> None:
         state.steps[event.step or ""] = StepRun(Phase.SCHEDULED, 1, child=event.name)
