@@ -28,7 +28,7 @@ from processors.metrics import Metrics
 from processors.partition_progress import PartitionProgress
 from processors.settings import DEFAULT_STATE_DIR, WorkerSettings
 from sagas.config import KafkaSettings
-from sagas.engine.execution import StepFunctions, answer_event, run_command
+from sagas.engine.execution import HeartbeatSender, StepFunctions, answer_event, run_command
 from sagas.engine.versions import SagaVersions
 from sagas.errors import KafkaUnavailableError, SagaError, SerializationError
 from sagas.events import Command, CommandKind, ErrorInfo, Event
@@ -210,7 +210,7 @@ class StepWorker:
                 self.metrics.command_dispatched(command.saga, command.step,
                                                 (now - command.time_ms) / 1000)  # fmt: skip
                 started = time.perf_counter()
-                answer = await self._run_one(command)
+                answer = await self._run_one(work)
                 outcome = _OUTCOMES[command.kind, answer.error is None]
                 elapsed = time.perf_counter() - started
                 self.metrics.step_finished(command.saga, command.step, outcome, elapsed)
@@ -231,7 +231,8 @@ class StepWorker:
             else:
                 del self._chains[chain_key]
 
-    async def _run_one(self, command: Command) -> Event:
+    async def _run_one(self, work: _Work) -> Event:
+        command = work.command
         plan = self._plans.get((command.saga, command.version))
         if plan is None:
             # Another deployment may have this version: fail the attempt retryably.
@@ -243,11 +244,35 @@ class StepWorker:
                     f"this worker has no version {command.version} of saga {command.saga!r}",
                 ),
             )
+        loop = asyncio.get_running_loop()
+
+        def send(event: Event) -> None:
+            loop.call_soon_threadsafe(self._heartbeat, work, event)  # beats come from threads
+
+        heartbeats = HeartbeatSender(command, _now_ms, send)
+        flusher = loop.create_task(_flush_every(heartbeats))
         try:
-            return await run_command(plan, command, _now_ms)
+            answer = await run_command(plan, command, _now_ms, heartbeats)
+            if answer.error is not None and answer.error.type == "StepTimedOut":
+                # A thread cannot be killed: a plain function runs on, its value unused.
+                log.warning("abandoned %s of %s/%s attempt %d past its deadline",
+                            command.kind.value, command.workflow_id, command.step,
+                            command.attempt)  # fmt: skip
+            return answer
         except SagaError as exc:
             error = ErrorInfo(type(exc).__name__, str(exc), exc.non_retryable)
             return answer_event(command, time_ms=_now_ms(), error=error)
+        finally:
+            flusher.cancel()
+
+    def _heartbeat(self, work: _Work, event: Event) -> None:
+        """Queue a heartbeat for the next answer transaction (many beats, one commit)."""
+        key = (work.topic, work.partition)
+        if key not in self._progress or self._epoch.get(key) != work.epoch:
+            return  # the partition was revoked: its new owner runs the command again
+        topic = work.command.reply_topic
+        self._answers.append((topic, event.workflow_id, self._events(topic).encode(event)))
+        self._dirty = True
 
     async def _until_a_command_finishes(self, at_most_s: float) -> None:
         # One future that any finishing command resolves: waiting on every task instead
@@ -369,6 +394,13 @@ class StepWorker:
 
 _WAIT_IN_FLIGHT_S = 0.002
 """With commands in flight, how long the loop waits for one to finish before polling again."""
+
+
+async def _flush_every(heartbeats: HeartbeatSender) -> None:
+    """Send the details a beat held back, once its interval has passed."""
+    while True:
+        await asyncio.sleep(max(heartbeats.interval_ms, 100) / 1000)
+        heartbeats.flush()
 
 
 def _resolve(future: asyncio.Future[None]) -> None:
