@@ -25,6 +25,7 @@ from sagas.errors import (
 )
 from sagas.events import ErrorInfo, Event, EventType, Origin, StatusRecord
 from sagas.versions import SagaVersions, compile_versions
+from schemas.codecs import Codec
 from schemas.deployment_codecs import event_codec, status_codec
 from topics.admin import TopicAdminError, topic_max_message_bytes
 from topics.client_configs import producer_config
@@ -46,11 +47,19 @@ class SagaClient:
     def __init__(self, kafka: KafkaSettings | None = None) -> None:
         self.kafka = kafka or KafkaSettings()
         config = producer_config(self.kafka)
-        self._producer = Producer(config)
+        # One delivery callback for the producer, served only for failures: a callback per
+        # record costs more than the record's own produce call.
+        self._producer = Producer(
+            {**config, "on_delivery": self._on_delivery, "delivery.report.only.error": True}
+        )
         self._limits = RecordLimits(
             producer_max_bytes=producer_max_bytes(config), lookup=self._topic_max_bytes
         )
         self._views: dict[str, StatusView] = {}
+        # Per saga, compiled once: starting many workflows must not compile the definition
+        # or build a codec for each (the saga object is kept, so its id stays its own).
+        self._compiled: dict[int, tuple[SagaRef, str, SagaVersions | None]] = {}
+        self._senders: dict[str, tuple[str, Codec[Event]]] = {}
         self._views_lock = threading.Lock()
         self._failures: list[KafkaError] = []
 
@@ -64,7 +73,7 @@ class SagaClient:
         wait: bool = True,
     ) -> str:
         """Start a workflow of ``saga`` and return its id (``version`` 0: the newest)."""
-        name, versions = _resolve(saga)
+        name, versions = self._resolve(saga)
         payload = _input_json(name, versions, input, version)
         wid = workflow_id or uuid.uuid4().hex
         event = _event(wid, name, version, EventType.START_REQUESTED, payload=payload)
@@ -88,7 +97,7 @@ class SagaClient:
         does not exist or has ended raises :class:`WorkflowNotFoundError` or
         :class:`WorkflowEndedError` after the signal was sent.
         """
-        name, _ = _resolve(saga)
+        name, _ = self._resolve(saga)
         data = payload.model_dump_json() if isinstance(payload, BaseModel) else json.dumps(payload)
         event = _event(workflow_id, name, 0, EventType.SIGNAL, payload=data, event_name=signal)
         before = self._view(name).get(workflow_id) if check else None
@@ -107,7 +116,7 @@ class SagaClient:
 
     def status(self, saga: SagaRef, workflow_id: str, timeout: float = 30.0) -> StatusRecord:
         """The latest status of a workflow; :class:`WorkflowNotFoundError` if it has none."""
-        name, _ = _resolve(saga)
+        name, _ = self._resolve(saga)
         record = self._view(name).get(workflow_id, timeout=timeout)
         if record is None:
             raise WorkflowNotFoundError("no such workflow", saga=name, workflow_id=workflow_id)
@@ -115,7 +124,7 @@ class SagaClient:
 
     def result(self, saga: SagaRef, workflow_id: str, timeout: float = 60.0) -> StatusRecord:
         """Wait until a workflow has ended and return its final status."""
-        name, _ = _resolve(saga)
+        name, _ = self._resolve(saga)
         record = self._view(name).wait_for(workflow_id, lambda r: r.status.is_final, timeout)
         if record is None:
             raise SagaError(
@@ -125,7 +134,7 @@ class SagaClient:
 
     def statuses(self, saga: SagaRef) -> dict[str, StatusRecord]:
         """Every workflow's latest status seen so far (after catching up)."""
-        name, _ = _resolve(saga)
+        name, _ = self._resolve(saga)
         view = self._view(name)
         view.catch_up()
         return view.snapshot()
@@ -154,7 +163,7 @@ class SagaClient:
         self.close()
 
     def _request(self, saga: SagaRef, workflow_id: str, type_: EventType, reason: str) -> None:
-        name, _ = _resolve(saga)
+        name, _ = self._resolve(saga)
         error = ErrorInfo(type_.value, reason)
         before = self._view(name).get(workflow_id)
         event = _event(workflow_id, name, 0, type_, payload=None, error=error)
@@ -181,9 +190,21 @@ class SagaClient:
                 f"{what} sent to a workflow that does not exist", saga=name, workflow_id=workflow_id
             )
 
+    def _resolve(self, saga: SagaRef) -> tuple[str, SagaVersions | None]:
+        if isinstance(saga, str):
+            return saga, None
+        known = self._compiled.get(id(saga))
+        if known is None or known[0] is not saga:
+            known = self._compiled[id(saga)] = (saga, *_resolve(saga))
+        return known[1], known[2]
+
     def _send(self, saga: str, event: Event, what: str) -> None:
-        topic = TopicNames(saga, self.kafka.topic_prefix).events
-        value = event_codec(self.kafka, topic).encode(event)
+        sender = self._senders.get(saga)
+        if sender is None:
+            topic = TopicNames(saga, self.kafka.topic_prefix).events
+            sender = self._senders[saga] = (topic, event_codec(self.kafka, topic))
+        topic, codec = sender
+        value = codec.encode(event)
         key = event.workflow_id.encode()
         excess = self._limits.excess(topic, key, value)
         if excess is not None:
@@ -193,7 +214,7 @@ class SagaClient:
             )  # fmt: skip
         for _ in range(100):
             try:
-                self._producer.produce(topic, value, key, on_delivery=self._on_delivery)
+                self._producer.produce(topic, value, key)
                 return
             except BufferError:
                 self._producer.poll(0.05)  # the local queue is full: let deliveries drain
@@ -247,6 +268,8 @@ def _input_json(
         if plan is None:
             raise SagaError(f"saga {name!r} has no version {version}", saga=name)
         model = plan.types.input_model
+        if type(value) is model:
+            return value.model_dump_json()  # validated when it was made
         if isinstance(value, BaseModel) and not isinstance(value, model):
             raise SerializationError(
                 f"input must be a {model.__name__}, not {type(value).__name__}", saga=name
