@@ -15,6 +15,7 @@ writes into its answer for the load generator to read.
 
 from __future__ import annotations
 
+import functools
 import sys
 import time
 import uuid
@@ -22,6 +23,8 @@ from typing import Any
 
 from confluent_kafka import OFFSET_END, Consumer, KafkaError, Message, Producer, TopicPartition
 from confluent_kafka.admin import AdminClient, NewTopic
+
+from topics.consumer_reads import poll_batch
 
 STEPS = 4
 _DECISION = [("sagas.origin", b"processor")]
@@ -67,7 +70,7 @@ def run_processor(bootstrap: str, prefix: str) -> None:
     producer = _producer(bootstrap, f"{prefix}null-processor")
     produce = producer.produce
     while True:
-        messages = consumer.consume(5000, 0.02)
+        messages = poll_batch(consumer, 5000, 0.02)
         if not messages:
             producer.poll(0)
             continue
@@ -108,17 +111,14 @@ def run_worker(bootstrap: str, prefix: str) -> None:
     })  # fmt: skip
     acked: dict[tuple[str, int], int] = {}
 
-    def delivered(error: KafkaError | None, message: Message) -> None:
-        # The answer carries its command's place, so the report says what may be committed.
+    def delivered(place: tuple[str, int, int], error: KafkaError | None, _: Message) -> None:
         if error is None:
-            headers = dict(message.headers() or ())
-            topic = headers["t"].decode()
-            partition, offset = (int(x) for x in headers["o"].split(b":"))
+            topic, partition, offset = place
             acked[topic, partition] = max(acked.get((topic, partition), -1), offset)
 
     last_commit = time.monotonic()
     while True:
-        messages = consumer.consume(5000, 0.002 if acked or len(producer) else 0.02)
+        messages = poll_batch(consumer, 5000, 0.002 if acked or len(producer) else 0.02)
         for message in messages:
             if message.error() is not None:
                 continue
@@ -130,8 +130,7 @@ def run_worker(bootstrap: str, prefix: str) -> None:
             step = (message.value() or b"cmd:0").split(b":")[1]
             producer.produce(
                 names["events"], b"answer:" + step + b":" + str(dispatch_us).encode(),
-                message.key(), headers={"t": topic.encode(), "o": f"{partition}:{offset}".encode()},
-                on_delivery=delivered,
+                message.key(), on_delivery=functools.partial(delivered, (topic, partition, offset)),
             )  # fmt: skip
         producer.poll(0)
         if acked and time.monotonic() - last_commit >= 0.02:

@@ -250,11 +250,11 @@ def rss_bytes(pid: int) -> int:
 
 
 def _dispatch_histogram(port: int) -> dict[float, float]:
-    """Cumulative bucket counts of ``sagas_dispatch_latency_seconds`` (all labels summed)."""
+    """Cumulative bucket counts of ``sagas_step_dispatch_seconds`` (all labels summed)."""
     text = urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=10).read().decode()
     buckets: dict[float, float] = {}
     for line in text.splitlines():
-        if line.startswith("sagas_dispatch_latency_seconds_bucket{"):
+        if line.startswith("sagas_step_dispatch_seconds_bucket{"):
             labels, value = line.rsplit(" ", 1)
             le = labels.split('le="', 1)[1].split('"', 1)[0]
             bound = float("inf") if le == "+Inf" else float(le)
