@@ -162,7 +162,7 @@ def closed_loop(
     producer.flush(30)
     window_start = time.monotonic() + warmup_s
     window_end = window_start + measure_s
-    counted = 0
+    counted = total = 0
     while (now := time.monotonic()) < window_end:
         producer.poll(0)
         done = sum(
@@ -170,11 +170,17 @@ def closed_loop(
         )
         for _ in range(done):
             start()
+        total += done
         if now >= window_start:
             counted += done
     consumer.close()
     producer.flush(30)
-    return {"in_flight": in_flight, "completed_per_s": counted / measure_s, "window_s": measure_s}
+    return {
+        "in_flight": in_flight,
+        "completed_per_s": counted / measure_s,
+        "window_s": measure_s,
+        "completed_total": total,
+    }
 
 
 def open_loop(bootstrap: str, prefix: str, rate: float, duration_s: float) -> dict[str, Any]:

@@ -28,7 +28,15 @@ from typing import Any
 
 from bench import null_pipeline
 from bench.processes import REPO
-from bench.sagas_bench import client_starts, idle_floor, latency, scale, scale_out, throughput
+from bench.sagas_bench import (
+    client_starts,
+    cpu_seconds,
+    idle_floor,
+    latency,
+    scale,
+    scale_out,
+    throughput,
+)
 from sagas.devkafka import LocalKafka, kafka_version
 
 RESULTS = REPO / "bench" / "results"
@@ -47,7 +55,12 @@ def null_throughput(
         for role in ("processor", "worker")
     ]
     try:
-        return null_pipeline.closed_loop(bootstrap, prefix, in_flight, warmup_s, measure_s)
+        before = [cpu_seconds(p.pid) for p in processes]
+        result = null_pipeline.closed_loop(bootstrap, prefix, in_flight, warmup_s, measure_s)
+        done = max(result["completed_total"], 1)
+        for role, process, spent in zip(("processor", "worker"), processes, before, strict=True):
+            result[f"{role}_cpu_ms_per_saga"] = (cpu_seconds(process.pid) - spent) * 1000 / done
+        return result
     finally:
         for process in processes:
             process.kill()
@@ -295,10 +308,13 @@ def report_rows(figures: dict[str, Any]) -> list[tuple[str, str, str]]:
         )
         restore = scale_runs[sizes[-1]].get("restore", {}).get("records_per_s")
         rows.append(("changelog restore (records/s)", num(restore), ">= 100,000"))
-    for name in ("processor", "steps"):
-        runs = figures.get("throughput_runs", [])
+    runs = figures.get("throughput_runs", [])
+    for name, null_name in (("processor", "processor"), ("steps", "worker")):
         cpu = _median(r["sagas"].get(f"{name}_cpu_ms_per_saga") for r in runs)
-        rows.append((f"CPU per completed saga, {name}", num(cpu, " ms"), ""))
+        null_cpu = _median(r["null"].get(f"{null_name}_cpu_ms_per_saga") for r in runs)
+        rows.append(
+            (f"CPU per saga, {name} (null pipeline)", f"{num(cpu)} ({num(null_cpu)}) ms", "")
+        )
     return rows
 
 
