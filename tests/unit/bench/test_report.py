@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from bench.results_table import markdown
 from bench.run import machine, report_rows
 
 
@@ -71,3 +72,10 @@ def test_the_machine_is_named_by_cores_and_memory() -> None:
     assert found["cpus"] >= 1
     assert found["memory_bytes"] > 0
     assert found["slug"].startswith(f"{found['cpus']}cpu-")
+
+
+def test_the_readme_table_has_a_row_per_headline_figure() -> None:
+    lines = markdown(_figures()).splitlines()
+    assert lines[:2] == ["| measure | this run | goal |", "|---|---|---|"]
+    assert "| saga / null pipeline (2,400/s) | 25.0% | >= 50% |" in lines
+    assert len(lines) == 2 + len(report_rows(_figures()))
