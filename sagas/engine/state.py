@@ -95,6 +95,8 @@ class WorkflowState:
     error: ErrorInfo | None = None
     failed_step: str | None = None
     result: str | None = None
+    heartbeats: dict[str, str] = field(default_factory=dict)
+    """The details of each step's last heartbeat (JSON text), for its next attempt."""
     run_id: str = ""
     """The id of the event that began this run (``started`` or ``continued_as_new``)."""
     previous_run_id: str | None = None
@@ -129,6 +131,7 @@ class WorkflowState:
             self.error,
             self.failed_step,
             self.result,
+            dict(self.heartbeats),
             self.run_id,
             self.previous_run_id,
             dict(self.updates),
@@ -338,11 +341,12 @@ STATE_FIELDS: tuple[StateField, ...] = (
     StateField("error", out=_error_out, back=_error_in),
     StateField("failed_step"),
     StateField("result"),
-    StateField("run_id", since=2),
-    StateField("previous_run_id", since=2),
-    StateField("updates", since=2),
-    StateField("undo_for", since=2),
-    StateField("unanswered", since=2),
+    StateField("heartbeats", since=2),
+    StateField("run_id", since=3),
+    StateField("previous_run_id", since=3),
+    StateField("updates", since=3),
+    StateField("undo_for", since=3),
+    StateField("unanswered", since=3),
 )
 """The stored fields of a workflow state, in the order they are written."""
 

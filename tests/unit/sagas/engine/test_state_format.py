@@ -46,10 +46,12 @@ def expected_state() -> WorkflowState:
 def test_a_state_of_format_1_loads_and_is_written_in_the_newest_format() -> None:
     state = WorkflowState.from_bytes(FORMAT_1)
     assert state == expected_state()
+    assert state.heartbeats == {}
     assert (state.run_id, state.previous_run_id, state.updates, state.undo_for) == ("", None, {}, 0)
     data = state.to_bytes()
-    assert data.startswith(b"[2,")
-    assert data[3:].startswith(FORMAT_1[3:-1])  # format 2 only adds fields at the end
+    assert data.startswith(f"[{STATE_FORMAT.version},".encode())
+    # Later formats only add fields at the end; everything before is as it was.
+    assert data[3:].startswith(FORMAT_1[3:-1] + b",{},")
     assert WorkflowState.from_bytes(data) == state
 
 
