@@ -150,9 +150,10 @@ def _check_lifecycle(verdict: Verdict, wid: str, events: list[Event], run: RunRe
     if late_ms > run.terminal_bound_ms:
         verdict.stuck += 1
         verdict.add(
-            "terminal-bound", wid, f"ended {late_ms} ms after the faults stopped"
-            f" (bound {run.terminal_bound_ms} ms)",
-        )  # fmt: skip
+            "terminal-bound",
+            wid,
+            f"ended {late_ms} ms after the faults stopped (bound {run.terminal_bound_ms} ms)",
+        )
     scheduled = Counter((e.type, e.step, e.attempt) for e in events if e.type in _SCHEDULES)
     for (type_, step, attempt), n in scheduled.items():
         if n > 1:
@@ -244,20 +245,22 @@ def _replay(
         decided = [d for d in transition.decisions if d.type is not EventType.ANSWER_IGNORED]
         if decided and state is not None and not state.status.is_final:
             verdict.add(
-                "decision-missing", wid,
+                "decision-missing",
+                wid,
                 f"{trigger.type.value} {trigger.step or ''} decided nothing in the log,"
                 f" the plan decides {[d.type.value for d in decided]}",
-            )  # fmt: skip
+            )
         return transition.state
     got = [_facts(d) for d in transition.decisions]
     want = [_facts(d) for d in recorded]
     if got != want:
         verdict.add(
-            "decision-mismatch", wid,
+            "decision-mismatch",
+            wid,
             f"after {trigger.type.value} {trigger.step or ''}: log has"
             f" {[d.type.value for d in recorded]}, plan decides"
             f" {[d.type.value for d in transition.decisions]}",
-        )  # fmt: skip
+        )
     return transition.state
 
 
@@ -304,10 +307,11 @@ def _check_transactions(verdict: Verdict, offsets: Iterable[Offsets]) -> None:
     for o in offsets:
         if o.last_stable != o.high_watermark:
             verdict.add(
-                "open-transaction", None,
+                "open-transaction",
+                None,
                 f"{o.topic}[{o.partition}] last stable offset {o.last_stable}"
                 f" < high watermark {o.high_watermark}",
-            )  # fmt: skip
+            )
 
 
 def _check_poison(verdict: Verdict, run: RunRecord) -> None:
