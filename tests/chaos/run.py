@@ -250,9 +250,14 @@ def pause_member(ctx: Context) -> None:
     fault = ctx.record("pause_member", f"SIGSTOP {victim.instance_id} 15 s, SIGCONT", began)
     time.sleep(max(0.0, 15 - (time.monotonic() - began)))
     resume(victim)
-    ctx.fleet.members["processor"].append(victim)
     time.sleep(3)
-    fault.detail += f", alive after SIGCONT: {victim.running}"
+    # A resumed zombie finds its transaction timed out and its producer fenced; it stops
+    # with that error (a supervisor restarts it), which is not a member dying by itself.
+    if victim.running:
+        ctx.fleet.members["processor"].append(victim)
+    else:
+        victim.stop()
+    fault.detail += f", {'rejoined' if victim.running else 'fenced and exited'} after SIGCONT"
 
 
 def combined(ctx: Context) -> None:

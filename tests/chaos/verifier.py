@@ -279,8 +279,19 @@ def _check_replay(
         verdict.add("replay", wid, "no state in the changelog" if folded else "fold gives none")
         return
     verdict.replayed_states += 1
-    if folded.to_bytes() != stored:
-        verdict.add("replay", wid, "folding the log gives another state than the changelog's")
+    replayed = folded.to_bytes()
+    if replayed != stored:
+        at = next(
+            (i for i, (a, b) in enumerate(zip(replayed, stored, strict=False)) if a != b),
+            min(len(replayed), len(stored)),
+        )
+        verdict.add(
+            "replay",
+            wid,
+            "folding the log gives another state than the changelog's: at byte"
+            f" {at}, fold {replayed[max(0, at - 40) : at + 60]!r},"
+            f" changelog {stored[max(0, at - 40) : at + 60]!r}",
+        )
 
 
 def _check_effects(verdict: Verdict, run: RunRecord) -> None:
