@@ -36,14 +36,14 @@ def run(workflows: int, batch_size: int) -> tuple[float, int]:
     store = MemoryPartitionStore(0)
     cache: dict[str, WorkflowState] = {}  # as the processor keeps them between batches
     parked: set[str] = set()
-    pending: list[bytes] = []
+    pending: list[tuple[bytes, bytes]] = []  # (key, value), as in the log
     for n in range(workflows):
         start = Event(
             event_id=uuid.uuid4().hex, workflow_id=f"w{n}", saga=saga.name, version=0,
             type=EventType.START_REQUESTED, origin=Origin.CLIENT, time_ms=0,
             payload=BenchOrder(order_id=str(n), amount_cents=100).model_dump_json(),
         )  # fmt: skip
-        pending.append(codecs.event.encode(start))
+        pending.append((start.workflow_id.encode(), codecs.event.encode(start)))
     inputs = 0
     offset = 0
     elapsed = 0.0
@@ -53,10 +53,10 @@ def run(workflows: int, batch_size: int) -> tuple[float, int]:
         began = time.process_time()
         batch = PartitionBatch(
             routing=routing, codecs=codecs, versions=versions, store=store, partition=0,
-            now_ms=1, metrics=Metrics(), cache=cache, parked=parked,
+            partitions=1, now_ms=1, metrics=Metrics(), cache=cache, parked=parked,
         )  # fmt: skip
-        for value in batch_inputs:
-            batch.apply_record(offset, None, value)
+        for key, value in batch_inputs:
+            batch.apply_record(offset, key, value)
             offset += 1
         changelog = batch.finish()
         batch.txn.commit(offset)
@@ -69,7 +69,7 @@ def run(workflows: int, batch_size: int) -> tuple[float, int]:
             if record.topic in command_topics and record.value is not None:
                 command = commands.decode(record.value)
                 answer = answer_event(command, time_ms=1, payload='{"ref":"x"}')
-                pending.append(codecs.event.encode(answer))
+                pending.append((answer.workflow_id.encode(), codecs.event.encode(answer)))
     return elapsed, inputs
 
 

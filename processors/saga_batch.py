@@ -36,6 +36,7 @@ from sagas.state import WorkflowState
 from sagas.versions import SagaVersions
 from schemas.codecs import Codec
 from topics.dead_letter_headers import DlqReason
+from topics.partitioning import partition_for
 from topics.record_limits import RecordLimits
 
 log = logging.getLogger(__name__)
@@ -106,6 +107,7 @@ class PartitionBatch:
         versions: SagaVersions,
         store: PartitionStore,
         partition: int,
+        partitions: int,
         now_ms: int,
         metrics: Metrics,
         cache: dict[str, WorkflowState] | None = None,
@@ -113,7 +115,8 @@ class PartitionBatch:
         limits: RecordLimits | None = None,
         refused: frozenset[str] = frozenset(),
     ) -> None:
-        """``cache`` holds states as last committed (read, never written here); ``parked``
+        """``partitions`` is the event topic's partition count, which places every workflow;
+        ``cache`` holds states as last committed (read, never written here); ``parked``
         the ids of the partition's parked workflows (when ``None``, the store is asked);
         ``limits`` the record sizes the topics take (``None``: no check); ``refused`` the
         workflows whose records the broker refused in the aborted try of this batch."""
@@ -121,6 +124,7 @@ class PartitionBatch:
         self._codecs = codecs
         self._versions = versions
         self._partition = partition
+        self._partitions = partitions
         self._now_ms = now_ms
         self._metrics = metrics
         self.txn = StoreTransaction(store)
@@ -161,9 +165,13 @@ class PartitionBatch:
         if event.type not in INPUT_TYPES:
             return  # a decision this processor appended; it is in the state already
         wid = event.workflow_id
-        if key is not None and key != wid.encode():
-            self._dead_letter(offset, key, value, DlqReason.KEY_MISMATCH,
-                              f"record key {key!r} is not workflow id {wid!r}", wid)  # fmt: skip
+        misplaced = self._misplaced(key, wid)
+        if misplaced is not None:
+            # Not parked: this partition is not the workflow's home, so a park here would
+            # hold nothing that belongs to it; and where it is home (a keyless record that
+            # landed right by chance), any producer's mistake would stall a sound workflow.
+            # The record waits in the DLQ; a redrive puts it where murmur2 says.
+            self._dead_letter(offset, key, value, misplaced[0], misplaced[1], wid)
             return
         if event.saga != self._routing.saga:
             reason = f"event names saga {event.saga!r}; this processor runs {self._routing.saga!r}"
@@ -215,6 +223,21 @@ class PartitionBatch:
         if too_large is not None:
             self._dead_letter(offset, key, value, DlqReason.RECORD_TOO_LARGE, too_large, wid)
             self._park(wid, DlqReason.RECORD_TOO_LARGE, offset)
+
+    def _misplaced(self, key: bytes | None, wid: str) -> tuple[DlqReason, str] | None:
+        """Why a record of workflow ``wid`` keyed ``key`` must not be applied on this
+        partition, or ``None``: a workflow's records all sit on murmur2(workflow id)."""
+        if key is None:
+            return DlqReason.MISSING_KEY, f"a record of workflow {wid!r} has no key"
+        if key != wid.encode():
+            return DlqReason.KEY_MISMATCH, f"record key {key!r} is not workflow id {wid!r}"
+        home = partition_for(key, self._partitions)
+        if home != self._partition:
+            return DlqReason.WRONG_PARTITION, (
+                f"workflow {wid!r} belongs on partition {home} of {self._partitions}, "
+                f"not {self._partition}"
+            )
+        return None
 
     def _redrive(self, offset: int, key: bytes | None, value: bytes, event: Event) -> None:
         wid = event.workflow_id

@@ -106,6 +106,9 @@ class SagaProcessor:
         self.codecs = codecs or codecs_for(kafka, self.routing)
         self._stop = threading.Event()
         self._next_due: dict[int, int] = {}
+        self._catch_up: dict[int, int] = {}
+        """Per partition, the offset its records must be applied up to before its timers fire."""
+        self._partition_count = 0
         self._timers_pending: dict[int, int] = {}
         # Per partition: states as last committed (so a busy workflow's state is not
         # parsed again for every event), and the ids of parked workflows.
@@ -167,6 +170,8 @@ class SagaProcessor:
                 messages = poll_batch(consumer, max_batch, timeout)
                 now = _now_ms()
                 due = [p for p, at in self._next_due.items() if at <= now]
+                if due and self._catch_up:
+                    due = self._caught_up(consumer, due)
                 if not messages and not due:
                     producer.poll(0)
                     continue
@@ -271,6 +276,7 @@ class SagaProcessor:
             versions=self.versions,
             store=self._store.partition(partition),
             partition=partition,
+            partitions=self._partition_count,
             now_ms=now,
             metrics=self.metrics,
             cache=self._states.get(partition),
@@ -299,13 +305,22 @@ class SagaProcessor:
     ) -> None:
         # The delivery reports say which records failed: serve them before deciding.
         producer.poll(0)
-        refused = self._refused_workflows(exc)
         error = exc.args[0] if isinstance(exc, KafkaException) and exc.args else None
+        in_abortable_state = isinstance(error, KafkaError) and error.code() == KafkaError._STATE
+        if in_abortable_state:
+            # produce() refuses every record once an earlier one has failed; that one's
+            # delivery report names the culprit, so wait for the outstanding reports.
+            producer.flush(5)
+        refused = self._refused_workflows(exc)
         if refused:
             log.warning("retrying the batch without workflow(s) %s, whose records were "
                         "refused: %s", sorted(refused), exc)  # fmt: skip
             self._refused |= refused
-        elif not isinstance(error, KafkaError) or error.fatal() or not error.txn_requires_abort():
+        elif (
+            not isinstance(error, KafkaError)
+            or error.fatal()
+            or not (error.txn_requires_abort() or in_abortable_state)
+        ):
             raise KafkaUnavailableError(f"transaction failed fatally: {exc}") from exc
         log.warning("aborting transaction after %s; rewinding to committed offsets", error)
         producer.abort_transaction(30)
@@ -319,11 +334,16 @@ class SagaProcessor:
         # Nothing was written locally; rewinding the consumer re-reads the aborted inputs
         # and re-derives the same decisions.
         assigned = consumer.assignment()
+        reached = {tp.partition: tp.offset for tp in consumer.position(assigned)}
         for tp in consumer.committed(assigned, timeout=30):
             if tp.offset >= 0:
                 consumer.seek(tp)
             else:
                 consumer.seek(TopicPartition(tp.topic, tp.partition, 0))
+            # The aborted batch applied inputs before it fired timers; so must its re-run.
+            if reached[tp.partition] > max(tp.offset, 0):
+                held = self._catch_up.get(tp.partition, 0)
+                self._catch_up[tp.partition] = max(held, reached[tp.partition])
         for partition in self._next_due:
             self._next_due[partition] = _now_ms()
 
@@ -384,6 +404,11 @@ class SagaProcessor:
     def _on_assign(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
         assert self._store is not None
         assert self._restorer is not None
+        topic = self.names.events
+        self._partition_count = len(
+            consumer.list_topics(topic, timeout=30).topics[topic].partitions
+        )
+        self._hold_timers_until_caught_up(consumer, partitions)
         for tp in partitions:
             store = self._store.partition(tp.partition)
             result = self._restorer.restore(store, tp.partition)
@@ -397,9 +422,42 @@ class SagaProcessor:
         self.metrics.workflows_parked(self.versions.name, sum(map(len, self._parked.values())))
         self.ready.set()
 
+    def _hold_timers_until_caught_up(
+        self, consumer: Consumer, partitions: list[TopicPartition]
+    ) -> None:
+        """Hold each partition's timers until the records already in its log are applied.
+
+        A deadline that passed while nobody processed the partition must not beat an answer
+        that was in the log before it: an uninterrupted processor would have applied that
+        answer first. So the timers wait until the consumer reaches the log's end as it was
+        at assignment (the last stable offset, under read_committed); that end does not
+        move, so a steady stream of new records does not hold them for ever. Deciding by
+        what was read, not by record timestamps (producers' clocks), keeps the decision a
+        plain timer_fired in the log, which a replay folds without a clock.
+        """
+        topic = self.names.events
+        starts = [TopicPartition(topic, tp.partition) for tp in partitions]
+        for tp in consumer.committed(starts, timeout=30):
+            low, end = consumer.get_watermark_offsets(
+                TopicPartition(topic, tp.partition), timeout=30, cached=False
+            )
+            # Only where there is something to read: a consumer that fetched nothing has
+            # no position, and its timers would wait for ever.
+            if max(tp.offset, low) < end:
+                self._catch_up[tp.partition] = end
+
+    def _caught_up(self, consumer: Consumer, due: list[int]) -> list[int]:
+        """The partitions of ``due`` whose timers may fire: those caught up (see above)."""
+        held = [TopicPartition(self.names.events, p) for p in due if p in self._catch_up]
+        for tp in consumer.position(held) if held else ():
+            if tp.offset >= self._catch_up[tp.partition]:
+                del self._catch_up[tp.partition]
+        return [p for p in due if p not in self._catch_up]
+
     def _on_revoke(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
         assert self._store is not None
         for tp in partitions:
+            self._catch_up.pop(tp.partition, None)
             self._next_due.pop(tp.partition, None)
             self._timers_pending.pop(tp.partition, None)
             self._states.pop(tp.partition, None)
@@ -436,6 +494,11 @@ def _produce_all(
                 produce(record.topic, record.value, record.key, partition=record.partition,
                         headers=_headers(record), on_delivery=on_delivery)  # fmt: skip
         except KafkaException as exc:
+            error = exc.args[0] if exc.args else None
+            if not isinstance(error, KafkaError) or error.code() not in _RECORD_ERRORS:
+                # Not this record's fault: an earlier record's failure (reported through
+                # its delivery report) has left the transaction to be aborted.
+                raise
             raise RecordRefusedError(
                 f"the producer refused a record of {record.topic}: {exc}",
                 topic=record.topic,

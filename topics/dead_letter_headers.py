@@ -23,6 +23,10 @@ class DlqReason(StrEnum):
     """Applying the event raised an unexpected exception."""
     KEY_MISMATCH = "key_mismatch"
     """The record's key is not the workflow id it carries, so its partition may be wrong."""
+    MISSING_KEY = "missing_key"
+    """The record has no key, so the producer put it on a partition of its own choosing."""
+    WRONG_PARTITION = "wrong_partition"
+    """The record is not on the partition murmur2 of its workflow id names."""
     RECORD_TOO_LARGE = "record_too_large"
     """Applying the record would make a record (or the workflow's state) larger than a
     topic or the producer takes; the reason names the size and the limit."""

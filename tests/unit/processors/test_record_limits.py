@@ -116,7 +116,7 @@ class _Run:
 
     def batch(self, events: list[Event]) -> PartitionBatch:
         batch = PartitionBatch(routing=self.routing, codecs=self.codecs, versions=self.versions,
-                               store=self.store.partition(0), partition=0,
+                               store=self.store.partition(0), partition=0, partitions=1,
                                now_ms=time.time_ns() // 1_000_000, metrics=Metrics(),
                                limits=self.limits)  # fmt: skip
         for event in events:
