@@ -21,6 +21,7 @@ from collections.abc import Callable
 
 from confluent_kafka import Consumer, KafkaError, KafkaException, Message, Producer, TopicPartition
 
+from processors.fresh_member import is_member_failure, run_restarting
 from processors.instance import claim_instance, leave_and_close
 from processors.metrics import Metrics
 from processors.outgoing_records import Outgoing
@@ -33,7 +34,7 @@ from processors.store.recovery import ChangelogRestorer
 from processors.store.rocksdb import RocksDBStore
 from processors.store.timers import WORKFLOW_PREFIX, count_timers, next_due_ms
 from sagas.config import KafkaSettings
-from sagas.errors import KafkaUnavailableError
+from sagas.errors import KafkaUnavailableError, MemberFencedError
 from sagas.state import WorkflowState
 from sagas.versions import SagaVersions
 from schemas.deployment_codecs import command_codec, event_codec, status_codec
@@ -137,11 +138,16 @@ class SagaProcessor:
             self.settings.state_dir, group, "processor", explicit=self.settings.instance_id
         )
         try:
-            self._run_as(group, claim.instance_id)
+            run_restarting(
+                f"saga processor {claim.instance_id}",
+                lambda: self._run_as(group, claim.instance_id),
+                self._stop,
+            )
         finally:
             claim.release()
 
     def _run_as(self, group: str, instance: str) -> None:
+        self._forget_partitions()
         self._store = self._open_store(group)
         self._restorer = ChangelogRestorer(self.kafka.client_config(), self.names.state_changelog)
         self._limits = self._read_limits()
@@ -176,8 +182,20 @@ class SagaProcessor:
                     producer.poll(0)
                     continue
                 self._process(consumer, producer, changelog, messages, due, now)
+        except KafkaException as exc:
+            if is_member_failure(exc):
+                raise MemberFencedError(f"the processor's Kafka client failed: {exc}") from exc
+            raise
         finally:
             self._shutdown(consumer, producer)
+
+    def _forget_partitions(self) -> None:
+        """Start as a member that owns nothing: every partition is restored when assigned."""
+        for held in (self._next_due, self._catch_up, self._timers_pending, self._states):
+            held.clear()
+        self._parked.clear()
+        self._refusals.clear()
+        self._refused = frozenset()
 
     def _process(
         self,
@@ -195,6 +213,8 @@ class SagaProcessor:
             if error is not None:
                 if error.code() == KafkaError._PARTITION_EOF:
                     continue
+                if is_member_failure(error):
+                    raise MemberFencedError(f"consuming {self.names.events} failed: {error}")
                 raise KafkaUnavailableError(f"consuming {self.names.events} failed: {error}")
             by_partition[_partition(message)].append(message)
         batches: dict[int, PartitionBatch] = {}
@@ -321,7 +341,9 @@ class SagaProcessor:
             or error.fatal()
             or not (error.txn_requires_abort() or in_abortable_state)
         ):
-            raise KafkaUnavailableError(f"transaction failed fatally: {exc}") from exc
+            # A fenced or timed-out producer cannot go on; a fresh one under the same
+            # transactional id can, once the open transaction is aborted.
+            raise MemberFencedError(f"transaction failed fatally: {exc}") from exc
         log.warning("aborting transaction after %s; rewinding to committed offsets", error)
         producer.abort_transaction(30)
         # Reports of the aborted records (purged or failed) must not be taken for the

@@ -23,12 +23,13 @@ from dataclasses import dataclass
 
 from confluent_kafka import Consumer, KafkaError, KafkaException, Message, Producer, TopicPartition
 
+from processors.fresh_member import is_member_failure, run_restarting
 from processors.instance import claim_instance, leave_and_close
 from processors.metrics import Metrics
 from processors.partition_progress import PartitionProgress
 from processors.settings import DEFAULT_STATE_DIR, WorkerSettings
 from sagas.config import KafkaSettings
-from sagas.errors import KafkaUnavailableError, SagaError, SerializationError
+from sagas.errors import MemberFencedError, SagaError, SerializationError
 from sagas.events import Command, CommandKind, ErrorInfo, Event
 from sagas.execution import answer_event, run_command
 from sagas.plan import Plan
@@ -114,11 +115,25 @@ class StepWorker:
             queues=self.queues, explicit=self.settings.instance_id,
         )  # fmt: skip
         try:
-            asyncio.run(self._run(claim.instance_id))
+            run_restarting(
+                f"step worker {claim.instance_id}",
+                lambda: asyncio.run(self._run(claim.instance_id)),
+                self._stop,
+            )
         finally:
             claim.release()
 
+    def _forget_partitions(self) -> None:
+        """Start as a member that owns nothing; commands not answered yet run again."""
+        self._progress.clear()
+        self._chains.clear()
+        self._answers.clear()
+        self._waiting.clear()
+        self._running = self._buffered = 0
+        self._paused = self._dirty = False
+
     async def _run(self, instance: str) -> None:
+        self._forget_partitions()
         producer = start_transactional_producer(
             self.kafka, f"{self.group}.{instance}", self.settings.transaction_timeout
         )
@@ -153,6 +168,10 @@ class StepWorker:
                 if self._dirty and time.monotonic() - last_commit >= interval:
                     self._commit()
                     last_commit = time.monotonic()
+        except KafkaException as exc:
+            if is_member_failure(exc):
+                raise MemberFencedError(f"the step worker's Kafka client failed: {exc}") from exc
+            raise
         finally:
             for task in tasks:
                 task.cancel()
@@ -161,6 +180,8 @@ class StepWorker:
     def _accept(self, message: Message, tasks: set[asyncio.Task[None]]) -> None:
         error = message.error()
         if error is not None:
+            if is_member_failure(error):
+                raise MemberFencedError(f"consuming commands failed: {error}")
             if error.code() != KafkaError._PARTITION_EOF:
                 log.error("consuming commands failed: %s", error)
             return
@@ -324,7 +345,7 @@ class StepWorker:
                 producer.abort_transaction(30)
                 self._rewind(consumer)
                 return
-            raise KafkaUnavailableError(f"committing answers failed: {exc}") from exc
+            raise MemberFencedError(f"committing answers failed: {exc}") from exc
 
     def _rewind(self, consumer: Consumer) -> None:
         assigned = consumer.assignment()

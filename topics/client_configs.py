@@ -3,6 +3,8 @@ client's plain producer."""
 
 from __future__ import annotations
 
+import logging
+from collections.abc import Mapping
 from datetime import timedelta
 from typing import Any
 
@@ -11,11 +13,21 @@ from confluent_kafka import KafkaException, Producer
 from sagas.config import KafkaSettings
 from sagas.errors import KafkaUnavailableError
 
+LIBRDKAFKA_LOGGER = "sagas.librdkafka"
+"""The Python logger that librdkafka's own lines (connections refused or closed, brokers
+down) go to from the clients built with these settings."""
+
+
+def with_python_logging(config: Mapping[str, Any]) -> dict[str, Any]:
+    """``config`` with librdkafka's log lines sent to Python logging instead of stderr, so
+    the application's logging settings decide where they go and at which level."""
+    return {**config, "logger": logging.getLogger(LIBRDKAFKA_LOGGER)}
+
 
 def consumer_config(kafka: KafkaSettings, group: str) -> dict[str, Any]:
     """A consumer of one group that reads committed records and never commits on its own."""
     return {
-        **kafka.client_config(),
+        **with_python_logging(kafka.client_config()),
         "group.id": group,
         "isolation.level": "read_committed",
         "enable.auto.commit": False,
@@ -44,7 +56,7 @@ def transactional_producer_config(
 ) -> dict[str, Any]:
     """A transactional producer that partitions keys as the Java client does."""
     return {
-        **kafka.client_config(),
+        **with_python_logging(kafka.client_config()),
         "transactional.id": transactional_id,
         "transaction.timeout.ms": int(transaction_timeout.total_seconds() * 1000),
         # murmur2 like Java clients, so participants in other languages find the same
@@ -83,7 +95,7 @@ def start_transactional_producer(
 def producer_config(kafka: KafkaSettings) -> dict[str, Any]:
     """An idempotent, non-transactional producer (the client's starts and signals)."""
     return {
-        **kafka.client_config(),
+        **with_python_logging(kafka.client_config()),
         "partitioner": "murmur2_random",
         "enable.idempotence": True,
         "acks": "all",

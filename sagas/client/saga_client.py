@@ -27,7 +27,7 @@ from sagas.events import ErrorInfo, Event, EventType, Origin, StatusRecord
 from sagas.versions import SagaVersions, compile_versions
 from schemas.deployment_codecs import event_codec, status_codec
 from topics.admin import TopicAdminError, topic_max_message_bytes
-from topics.client_configs import producer_config
+from topics.client_configs import producer_config, with_python_logging
 from topics.naming import TopicNames
 from topics.record_limits import RecordLimits, producer_max_bytes
 
@@ -210,7 +210,9 @@ class SagaClient:
     def _topic_max_bytes(self, topic: str) -> int | None:
         # Read once per topic; should the broker not say, the default limit applies.
         try:
-            return topic_max_message_bytes(self.kafka.client_config(), [topic]).get(topic)
+            return topic_max_message_bytes(
+                with_python_logging(self.kafka.client_config()), [topic]
+            ).get(topic)
         except TopicAdminError:
             return None
 
@@ -224,7 +226,9 @@ class SagaClient:
             if view is None:
                 topic = TopicNames(saga, self.kafka.topic_prefix).status
                 view = self._views[saga] = StatusView(
-                    self.kafka.client_config(), topic, status_codec(self.kafka, topic)
+                    with_python_logging(self.kafka.client_config()),
+                    topic,
+                    status_codec(self.kafka, topic),
                 )
             return view
 

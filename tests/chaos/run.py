@@ -4,6 +4,7 @@ at a time and then combined; then every topic is read back and verified."""
 from __future__ import annotations
 
 import json
+import logging
 import os
 import platform
 import random
@@ -35,7 +36,7 @@ from tests.chaos.poison import poison_records
 from tests.chaos.verifier import DeadLetter, Offsets, RunRecord, Verdict, verify
 from tests.integration.participants import ledger
 from tests.integration.processors.saga_run_checks import read_topic
-from topics.client_configs import producer_config
+from topics.client_configs import LIBRDKAFKA_LOGGER, producer_config
 from topics.naming import TopicNames, command_topic, worker_group
 
 NETWORK_SKIPPED = (
@@ -113,6 +114,7 @@ class Context:
     config: ChaosConfig
     faults: list[Fault] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
+    zombies_exited: list[str] = field(default_factory=list)
 
     def record(self, kind: str, detail: str, began: float, undone: float | None = None) -> Fault:
         """Wait for the recovery and log the fault.
@@ -251,12 +253,13 @@ def pause_member(ctx: Context) -> None:
     time.sleep(max(0.0, 15 - (time.monotonic() - began)))
     resume(victim)
     time.sleep(3)
-    # A resumed zombie finds its transaction timed out and its producer fenced; it stops
-    # with that error (a supervisor restarts it), which is not a member dying by itself.
+    # A resumed zombie finds its transaction timed out and its producer fenced; it must
+    # start over as a fresh member under its id, not exit.
     if victim.running:
         ctx.fleet.members["processor"].append(victim)
     else:
         victim.stop()
+        ctx.zombies_exited.append(victim.instance_id or "")
     fault.detail += f", {'rejoined' if victim.running else 'fenced and exited'} after SIGCONT"
 
 
@@ -383,6 +386,7 @@ def run(config: ChaosConfig, out: Path | None = None) -> tuple[Verdict, dict[str
     ledger_file = workdir / "ledger.jsonl"
     os.environ[ledger.LEDGER_ENV] = str(ledger_file)
     print(f"chaos run in {workdir}", flush=True)
+    _log_librdkafka_to(workdir / "client-librdkafka.log")
     with LocalKafka(nodes=3, data_dir=workdir / "kafka") as cluster:
         prefix = f"chaos-{uuid.uuid4().hex[:6]}."
         kafka = KafkaSettings(bootstrap_servers=cluster.bootstrap_servers, topic_prefix=prefix)
@@ -473,6 +477,8 @@ def run(config: ChaosConfig, out: Path | None = None) -> tuple[Verdict, dict[str
         verdict = verify(record_, versions)
     if died:
         verdict.add("process-died", None, f"members exited by themselves: {died}")
+    if ctx.zombies_exited:
+        verdict.add("zombie-exited", None, f"resumed zombies did not rejoin: {ctx.zombies_exited}")
     if still_open:
         verdict.add("drain", None, f"{still_open} workflows not final by status after the bound")
     figures = _figures(config, ctx, verdict, workload, nemesis_s, drain_s, codes)
@@ -480,6 +486,20 @@ def run(config: ChaosConfig, out: Path | None = None) -> tuple[Verdict, dict[str
         out.parent.mkdir(parents=True, exist_ok=True)
         out.write_text(json.dumps(figures, indent=2) + "\n")
     return verdict, figures
+
+
+def _log_librdkafka_to(path: Path) -> None:
+    """Send the workload's librdkafka lines to a file: the nemeses make every client report
+    each broker they kill, which would bury the run's own output."""
+    logger = logging.getLogger(LIBRDKAFKA_LOGGER)
+    for handler in list(logger.handlers):
+        logger.removeHandler(handler)
+        handler.close()
+    handler = logging.FileHandler(path)
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(message)s"))
+    logger.addHandler(handler)
+    logger.setLevel(logging.INFO)
+    logger.propagate = False
 
 
 def _pcts(values: list[float]) -> dict[str, float | None]:
