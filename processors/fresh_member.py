@@ -28,6 +28,7 @@ STEADY_S = 60.0
 
 _FENCING = frozenset(
     {
+        KafkaError._FATAL,
         KafkaError._FENCED,
         KafkaError.PRODUCER_FENCED,
         KafkaError.INVALID_PRODUCER_EPOCH,
@@ -46,9 +47,16 @@ def is_member_failure(error: object) -> bool:
     return error.fatal() or error.code() in _FENCING
 
 
-def run_restarting(what: str, run_once: Callable[[], None], stop: threading.Event) -> None:
+def run_restarting(
+    what: str,
+    run_once: Callable[[], None],
+    stop: threading.Event,
+    *,
+    first_pause_s: float = 0.5,
+) -> None:
     """Call ``run_once`` until it returns; after a :class:`MemberFencedError` call it again
-    (it must build new clients), with a growing pause, unless ``stop`` is set meanwhile."""
+    (it must build new clients), after a pause that doubles with each restart in a row,
+    unless ``stop`` is set meanwhile."""
     restarts = 0
     while True:
         began = time.monotonic()
@@ -61,7 +69,7 @@ def run_restarting(what: str, run_once: Callable[[], None], stop: threading.Even
             restarts = 1 if time.monotonic() - began >= STEADY_S else restarts + 1
             if restarts > MAX_RESTARTS:
                 raise
-            delay = min(10.0, 0.5 * 2 ** (restarts - 1))
+            delay = min(10.0, first_pause_s * 2 ** (restarts - 1))
             log.warning(
                 "%s: %s; closing its producer and consumer and starting over as a fresh"
                 " member in %.1f s (restart %d)",

@@ -441,36 +441,12 @@ def run(config: ChaosConfig, out: Path | None = None) -> tuple[Verdict, dict[str
         codes = fleet.stop_all()
         progress.stop()
         workload.client.close()
-        config_ = quiet_client_config(kafka.bootstrap_servers)
-        poison_keys = frozenset(key for key, _ in poison)
-        events: dict[str, list[Event]] = {}
-        codec = EventCodec()
-        for record in read_topic(config_, names.events, timeout=120):
-            if record.key in poison_keys or record.value is None:
-                continue
-            event = codec.decode(record.value)
-            events.setdefault(event.workflow_id, []).append(event)
-        changelog = {
-            r.key: r.value
-            for r in read_topic(config_, names.state_changelog, 120)
-            if r.key is not None
-        }
-        letters = [DeadLetter(r.key, r.value, r.headers) for r in read_topic(config_, names.dlq)]
-        topics = [
-            names.events,
-            names.state_changelog,
-            names.status,
-            names.dlq,
-            *(command_topic(q, prefix) for q in queues),
-        ]
-        record_ = RunRecord(
+        record_ = read_run(
+            kafka,
+            queues,
             started=frozenset(workload.started),
-            events=events,
-            changelog=changelog,
-            dead_letters=letters,
-            poison_keys=poison_keys,
-            effects=ledger.view(ledger.read(ledger_file)),
-            offsets=_offsets(config_, topics),
+            poison_keys=frozenset(key for key, _ in poison),
+            ledger_file=ledger_file,
             quiet_since_ms=quiet_since_ms,
             terminal_bound_ms=int(config.terminal_bound_s * 1000),
         )
@@ -486,6 +462,50 @@ def run(config: ChaosConfig, out: Path | None = None) -> tuple[Verdict, dict[str
         out.parent.mkdir(parents=True, exist_ok=True)
         out.write_text(json.dumps(figures, indent=2) + "\n")
     return verdict, figures
+
+
+def read_run(
+    kafka: KafkaSettings,
+    queues: list[str],
+    *,
+    started: frozenset[str],
+    poison_keys: frozenset[bytes],
+    ledger_file: Path,
+    quiet_since_ms: int,
+    terminal_bound_ms: int,
+) -> RunRecord:
+    """Read every topic of the chaos saga back ``read_committed``, for the verifier."""
+    names = TopicNames(chaos_saga.SAGA_NAME, kafka.topic_prefix)
+    config_ = quiet_client_config(kafka.bootstrap_servers)
+    events: dict[str, list[Event]] = {}
+    codec = EventCodec()
+    for record in read_topic(config_, names.events, timeout=120):
+        if record.key in poison_keys or record.value is None:
+            continue
+        event = codec.decode(record.value)
+        events.setdefault(event.workflow_id, []).append(event)
+    changelog = {
+        r.key: r.value for r in read_topic(config_, names.state_changelog, 120) if r.key is not None
+    }
+    letters = [DeadLetter(r.key, r.value, r.headers) for r in read_topic(config_, names.dlq)]
+    topics = [
+        names.events,
+        names.state_changelog,
+        names.status,
+        names.dlq,
+        *(command_topic(q, kafka.topic_prefix) for q in queues),
+    ]
+    return RunRecord(
+        started=started,
+        events=events,
+        changelog=changelog,
+        dead_letters=letters,
+        poison_keys=poison_keys,
+        effects=ledger.view(ledger.read(ledger_file)),
+        offsets=_offsets(config_, topics),
+        quiet_since_ms=quiet_since_ms,
+        terminal_bound_ms=terminal_bound_ms,
+    )
 
 
 def _log_librdkafka_to(path: Path) -> None:
