@@ -125,16 +125,24 @@ class Progress:
 
     def longest_stall(self, start: float, end: float) -> float:
         """The longest time in [start, end] with no attempt added to the ledger."""
+        return self._stall(start, end)[0]
+
+    def stall_end(self, start: float, end: float) -> float:
+        """When the longest stall in [start, end] ended (the ledger grew again)."""
+        return self._stall(start, end)[1]
+
+    def _stall(self, start: float, end: float) -> tuple[float, float]:
         window = [s for s in self.samples if start <= s[0] <= end]
-        longest, last_change = 0.0, start
+        longest, ended, last_change = 0.0, start, start
         previous = window[0][1] if window else 0
         for t, n in window:
             if n != previous:
-                longest = max(longest, t - last_change)
+                if t - last_change > longest:
+                    longest, ended = t - last_change, t
                 last_change, previous = t, n
-        if window:
-            longest = max(longest, window[-1][0] - last_change)
-        return longest
+        if window and window[-1][0] - last_change > longest:
+            longest, ended = window[-1][0] - last_change, window[-1][0]
+        return longest, ended
 
 
 def groups_settled(admin: AdminClient, groups: dict[str, int], live: set[str]) -> bool:

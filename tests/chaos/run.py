@@ -116,12 +116,23 @@ class Context:
     notes: list[str] = field(default_factory=list)
     zombies_exited: list[str] = field(default_factory=list)
 
-    def record(self, kind: str, detail: str, began: float, undone: float | None = None) -> Fault:
+    def record(
+        self,
+        kind: str,
+        detail: str,
+        began: float,
+        undone: float | None = None,
+        *,
+        survived: bool = False,
+    ) -> Fault:
         """Wait for the recovery and log the fault.
 
         Recovery counts from ``undone`` (a broker restarted, a process resumed) when the
         fault lasts a while, else from the injection: until every group is stable on live
-        members with all partitions assigned, and the saga made progress after that.
+        members with all partitions assigned, and the saga made progress after that. A
+        fault the cluster must ride out while it lasts (``survived``: a partition leader
+        killed, which another replica replaces) counts from the injection until the end of
+        the longest stall it caused.
         """
         base = began if undone is None else undone
         settled = wait_settled(self.admin, self.groups, self.fleet, timeout=90)
@@ -130,6 +141,8 @@ class Context:
         recover = None
         if settled is not None and advanced is not None:
             recover = max(settled_at - base, advanced - base)
+            if survived:
+                recover = self.progress.stall_end(began, time.monotonic()) - began
         end = time.monotonic()
         fault = Fault(kind, detail, recover, self.progress.longest_stall(began, end))
         self.faults.append(fault)
@@ -156,7 +169,7 @@ def leader_kill(ctx: Context) -> None:
     time.sleep(6)
     ctx.cluster.restart_node(leader)
     ctx.record(
-        "leader_kill", f"kill -9 broker {leader} (events[0] leader), 6 s", began, time.monotonic()
+        "leader_kill", f"kill -9 broker {leader} (events[0] leader), 6 s", began, survived=True
     )
 
 

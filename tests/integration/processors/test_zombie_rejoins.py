@@ -12,6 +12,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
+from confluent_kafka import Consumer, TopicPartition
 from confluent_kafka.admin import AdminClient
 
 from processors.runner import provision
@@ -27,8 +28,11 @@ from tests.integration.participants.ledger import LEDGER_ENV
 from topics.naming import TopicNames
 
 SAGA_REF = "tests.chaos.chaos_saga:saga"
-PAUSE_S = 18.0
-"""Past the processor's 10 s session and its 15 s transaction timeout."""
+FRESH = "starting over as a fresh member"
+PAUSE_S = 30.0
+"""Past the processor's 10 s session and its 15 s transaction timeout, and the broker's
+10 s round of aborting timed-out transactions, so the zombie's transaction is aborted
+and its producer fenced by the time it resumes."""
 
 
 def _members(admin: AdminClient, group: str) -> set[str]:
@@ -39,6 +43,36 @@ def _members(admin: AdminClient, group: str) -> set[str]:
     if str(described.state).rsplit(".", 1)[-1] != "STABLE":
         return set()
     return {m.group_instance_id or "" for m in described.members if m.assignment.topic_partitions}
+
+
+def _assigned(admin: AdminClient, group: str, instance: str) -> list[int]:
+    described = admin.describe_consumer_groups([group])[group].result(timeout=10)
+    member = next(m for m in described.members if m.group_instance_id == instance)
+    return sorted(tp.partition for tp in member.assignment.topic_partitions)
+
+
+def _pause_mid_transaction(
+    process: WorkerProcess, changelog: str, partitions: list[int], bootstrap: str
+) -> None:
+    """SIGSTOP ``process`` at a moment its transaction is open: a changelog partition only
+    it writes then has records past its last stable offset."""
+    config = quiet_client_config(bootstrap)
+    committed = Consumer({**config, "group.id": "zombie-lso", "isolation.level": "read_committed"})
+    raw = Consumer({**config, "group.id": "zombie-hw", "isolation.level": "read_uncommitted"})
+    try:
+        for _ in range(200):
+            os.kill(process.pid, signal.SIGSTOP)
+            for p in partitions:
+                tp = TopicPartition(changelog, p)
+                stable = committed.get_watermark_offsets(tp, timeout=10, cached=False)[1]
+                if stable < raw.get_watermark_offsets(tp, timeout=10, cached=False)[1]:
+                    return
+            os.kill(process.pid, signal.SIGCONT)
+            time.sleep(0.01)
+        raise AssertionError("the processor was never caught with a transaction open")
+    finally:
+        committed.close()
+        raw.close()
 
 
 def _wait_for(what: str, check: Callable[[], bool], timeout: float) -> None:
@@ -91,8 +125,10 @@ def test_a_resumed_zombie_processor_starts_over_and_rejoins(
         _wait_for("both processors own partitions",
                   lambda: _members(admin, group) == {"zombie", "other"}, 90)  # fmt: skip
         start(30)
-        time.sleep(0.3)  # the zombie is mid-batch, its transaction open
-        os.kill(zombie.pid, signal.SIGSTOP)
+        owned = _assigned(admin, group, "zombie")
+        changelog = TopicNames(chaos_saga.SAGA_NAME, kafka.topic_prefix).state_changelog
+        start(150)
+        _pause_mid_transaction(zombie, changelog, owned, kafka_bootstrap)
         paused = time.monotonic()
         _wait_for("the other processor took every partition",
                   lambda: _members(admin, group) == {"other"}, 60)  # fmt: skip
@@ -104,6 +140,9 @@ def test_a_resumed_zombie_processor_starts_over_and_rejoins(
         _wait_for("the resumed zombie rejoined the group",
                   lambda: _members(admin, group) == {"zombie", "other"}, 90)  # fmt: skip
         assert zombie.running, zombie.log_path.read_text(errors="replace")[-3000:]
+        _wait_for(
+            "the zombie said it started over", lambda: FRESH in zombie.log_path.read_text(), 30
+        )
         start(10)
 
         def all_ended() -> bool:

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from processors.store.timers import WORKFLOW_PREFIX
-from sagas.events import Event, EventType
+from sagas.events import Event, EventType, Origin
 from sagas.testing import SagaTestEnvironment
 from sagas.versions import SagaVersions, compile_versions
 from tests.chaos import chaos_saga
@@ -163,3 +163,37 @@ def test_an_effect_applied_twice_with_different_values_is_caught(
     verdict = verify(dataclasses.replace(clean_run, effects=effects), versions)
     assert verdict.duplicated_effects == 1
     assert _checks(verdict) == {"effect-once"}
+
+
+def test_a_resent_answer_ignored_by_the_processor_is_no_duplicate(
+    clean_run: RunRecord, versions: SagaVersions
+) -> None:
+    wid = WORKFLOWS[2]
+    history = list(clean_run.events[wid])
+    answer = next(
+        e for e in history if e.type is EventType.STEP_SUCCEEDED and e.origin is Origin.WORKER
+    )
+    later = next(
+        i
+        for i, e in enumerate(history)
+        if e.origin is Origin.WORKER and e.step != answer.step and i > history.index(answer)
+    )
+    # A worker that started over ran the step again: the copy shares the answer's id, and
+    # the processor's answer_ignored for it the id of the first copy's first decision.
+    ignored = dataclasses.replace(
+        answer,
+        event_id=f"{answer.event_id}:0",
+        type=EventType.ANSWER_IGNORED,
+        origin=Origin.PROCESSOR,
+        name=EventType.STEP_SUCCEEDED.value,
+        payload=None,
+        cause=answer.event_id,
+    )
+    history[later:later] = [answer, ignored]
+    verdict = verify(dataclasses.replace(clean_run, events={**clean_run.events, wid: history}),
+                     versions)  # fmt: skip
+    assert verdict.ok, [str(v) for v in verdict.violations]
+    # The copy's transaction made visible twice: one copy, two answer_ignored.
+    history.insert(history.index(ignored) + 1, ignored)
+    twice = dataclasses.replace(clean_run, events={**clean_run.events, wid: history})
+    assert "decided-twice" in _checks(verify(twice, versions))
