@@ -39,7 +39,11 @@ from sagas.state import WorkflowState
 from sagas.versions import SagaVersions
 from schemas.deployment_codecs import command_codec, event_codec, status_codec
 from topics.admin import TopicAdminError, admin_client, topic_max_message_bytes
-from topics.client_configs import consumer_config, start_transactional_producer
+from topics.client_configs import (
+    consumer_config,
+    start_transactional_producer,
+    with_python_logging,
+)
 from topics.consumer_reads import poll_batch
 from topics.naming import TopicNames
 from topics.record_limits import RecordLimits, RecordRefusedError, producer_max_bytes
@@ -149,7 +153,9 @@ class SagaProcessor:
     def _run_as(self, group: str, instance: str) -> None:
         self._forget_partitions()
         self._store = self._open_store(group)
-        self._restorer = ChangelogRestorer(self.kafka.client_config(), self.names.state_changelog)
+        self._restorer = ChangelogRestorer(
+            with_python_logging(self.kafka.client_config()), self.names.state_changelog
+        )
         self._limits = self._read_limits()
         producer = start_transactional_producer(
             self.kafka, f"{group}.{instance}", self.settings.transaction_timeout
@@ -396,7 +402,7 @@ class SagaProcessor:
 
     def _read_limits(self) -> RecordLimits:
         """The record limits of the topics this processor writes, read from the broker."""
-        admin = admin_client(self.kafka.client_config())
+        admin = admin_client(with_python_logging(self.kafka.client_config()))
         topics = {
             self.names.events,
             self.names.status,
@@ -494,6 +500,9 @@ class SagaProcessor:
     def _shutdown(self, consumer: Consumer, producer: Producer) -> None:
         leave_and_close(consumer)
         producer.flush(10)
+        # A member that starts over must not share its transactional id with this
+        # producer while this one still retries.
+        self._consumer = self._producer = None
         if self._restorer is not None:
             self._restorer.close()
         if self._store is not None:

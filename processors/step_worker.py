@@ -176,6 +176,10 @@ class StepWorker:
             for task in tasks:
                 task.cancel()
             leave_and_close(consumer)
+            # Answers not committed run again; a fresh member must not share its
+            # transactional id with this producer while this one still retries.
+            producer.purge()
+            self._consumer = self._producer = None
 
     def _accept(self, message: Message, tasks: set[asyncio.Task[None]]) -> None:
         error = message.error()
