@@ -111,8 +111,9 @@ class Progress:
         return self.samples[-1][1] if self.samples else 0
 
     def wait_for_advance(self, since: float, timeout: float) -> float | None:
-        """The first moment after ``since`` at which the ledger grew; None if not in time."""
-        deadline = since + timeout
+        """The first moment after ``since`` at which the ledger grew; None if it did not
+        within ``timeout`` from now."""
+        deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             samples = [s for s in self.samples if s[0] >= since]
             before = [s for s in self.samples if s[0] < since]
