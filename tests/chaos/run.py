@@ -116,6 +116,12 @@ class Context:
     notes: list[str] = field(default_factory=list)
     zombies_exited: list[str] = field(default_factory=list)
 
+    def fresh_admin(self) -> AdminClient:
+        """A new admin client: one kept across a broker kill can go on asking the dead
+        broker for the groups' coordinator (librdkafka caches it), and never see them
+        settle."""
+        return AdminClient(quiet_client_config(self.kafka.bootstrap_servers))
+
     def record(
         self,
         kind: str,
@@ -135,7 +141,7 @@ class Context:
         the longest stall it caused.
         """
         base = began if undone is None else undone
-        settled = wait_settled(self.admin, self.groups, self.fleet, timeout=90)
+        settled = wait_settled(self.fresh_admin(), self.groups, self.fleet, timeout=90)
         settled_at = time.monotonic()
         advanced = self.progress.wait_for_advance(base, timeout=90)
         recover = None
@@ -159,7 +165,7 @@ def _fmt(value: float | None) -> str:
 
 def _leader(ctx: Context, partition: int = 0) -> int:
     topic = ctx.names.events
-    return int(ctx.admin.list_topics(topic, timeout=30).topics[topic].partitions[partition].leader)
+    return int(ctx.fresh_admin().list_topics(topic, timeout=30).topics[topic].partitions[partition].leader)
 
 
 def leader_kill(ctx: Context) -> None:
@@ -232,7 +238,7 @@ def scale(ctx: Context) -> None:
 def graceful_stop(ctx: Context) -> None:
     for role in ("processor", "steps"):
         ctx.fleet.add(role)
-        wait_settled(ctx.admin, ctx.groups, ctx.fleet, timeout=60)
+        wait_settled(ctx.fresh_admin(), ctx.groups, ctx.fleet, timeout=60)
         began = time.monotonic()
         ctx.fleet.stop_one(role)
         ctx.record("graceful_stop", f"{role}: SIGTERM one member", began)
@@ -255,7 +261,7 @@ def pause_member(ctx: Context) -> None:
     """A zombie: SIGSTOP a processor past its session timeout, then SIGCONT it."""
     if len(ctx.fleet.members["processor"]) < 2:
         ctx.fleet.add("processor")
-        wait_settled(ctx.admin, ctx.groups, ctx.fleet, timeout=60)
+        wait_settled(ctx.fresh_admin(), ctx.groups, ctx.fleet, timeout=60)
     victim = ctx.fleet.members["processor"][0]
     began = time.monotonic()
     pause(victim)
