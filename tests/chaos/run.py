@@ -165,7 +165,8 @@ def _fmt(value: float | None) -> str:
 
 def _leader(ctx: Context, partition: int = 0) -> int:
     topic = ctx.names.events
-    return int(ctx.fresh_admin().list_topics(topic, timeout=30).topics[topic].partitions[partition].leader)
+    metadata = ctx.fresh_admin().list_topics(topic, timeout=30)
+    return int(metadata.topics[topic].partitions[partition].leader)
 
 
 def leader_kill(ctx: Context) -> None:
