@@ -499,7 +499,11 @@ class SagaProcessor:
 
     def _shutdown(self, consumer: Consumer, producer: Producer) -> None:
         leave_and_close(consumer)
-        producer.flush(10)
+        try:
+            producer.flush(10)
+        except KafkaException as exc:
+            # A fenced producer refuses even to flush; what it held was never committed.
+            log.warning("flushing the producer failed: %s", exc)
         # A member that starts over must not share its transactional id with this
         # producer while this one still retries.
         self._consumer = self._producer = None
