@@ -95,6 +95,10 @@ class WorkflowState:
     error: ErrorInfo | None = None
     failed_step: str | None = None
     result: str | None = None
+    failed_compensation: str | None = None
+    """The step whose compensation failed for good, leaving the workflow ``FAILED``."""
+    last_rejection: str | None = None
+    """Why the latest input the workflow refused (a signal) was refused."""
 
     def copy(self) -> WorkflowState:
         """A copy that can be changed without touching this state (containers are copied)."""
@@ -119,6 +123,8 @@ class WorkflowState:
             self.error,
             self.failed_step,
             self.result,
+            self.failed_compensation,
+            self.last_rejection,
         )
 
     def in_flight(self) -> list[str]:
@@ -142,6 +148,8 @@ class WorkflowState:
             result=self.result,
             error=self.error,
             failed_step=self.failed_step,
+            failed_compensation=self.failed_compensation,
+            last_rejection=self.last_rejection,
         )
 
     def _node_timers(self) -> list[str]:
@@ -321,6 +329,8 @@ STATE_FIELDS: tuple[StateField, ...] = (
     StateField("error", out=_error_out, back=_error_in),
     StateField("failed_step"),
     StateField("result"),
+    StateField("failed_compensation", since=2),
+    StateField("last_rejection", since=2),
 )
 """The stored fields of a workflow state, in the order they are written."""
 

@@ -222,7 +222,10 @@ def test_a_failing_pivot_compensates_and_a_failing_compensation_retries_then_fai
     log.send(ev(EventType.TIMER_FIRED, name="cr:charge"))
     decisions = log.send(ev(EventType.COMPENSATION_FAILED, step="charge", attempt=2, error=broken))
     assert types(decisions) == [EventType.FAILED]
-    assert (decisions[0].step, decisions[0].error) == ("charge", broken)
+    # The status names both: the step whose failure started it, and the compensation.
+    assert (decisions[0].step, decisions[0].name, decisions[0].error) == ("ship", "charge", broken)
+    assert log.state is not None
+    assert (log.state.failed_step, log.state.failed_compensation) == ("ship", "charge")
 
 
 def test_cancel_waits_for_the_step_in_flight_then_compensates_it() -> None:
