@@ -97,7 +97,7 @@ def release(ctx: StepContext[Order]) -> None:
     raise NonRetryableError("the stock service lost the reservation")
 
 
-@fragile.step(timeout=timedelta(minutes=1), retry=_ONCE)
+@fragile.step(kind=StepKind.PIVOT, timeout=timedelta(minutes=1), retry=_ONCE)
 def charge(ctx: StepContext[Order]) -> None:
     """Charge the card: declined."""
     raise NonRetryableError("card declined")

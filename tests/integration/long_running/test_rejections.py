@@ -44,11 +44,13 @@ def test_a_mistyped_signal_is_refused_and_the_right_one_still_lands(
     history = history_until(kafka, NAME, "e-1", has(EventType.SIGNAL_REJECTED))
     [rejected] = [e for e in history if e.type is EventType.SIGNAL_REJECTED]
     assert rejected.name == "aproved"
-    assert rejected.error is not None and rejected.error.type == "UnknownSignal"
+    assert rejected.error is not None
+    assert rejected.error.type == "UnknownSignal"
     status = runtime.client.status(NAME, "e-1")
     assert not status.parked
     assert status.status is WorkflowStatus.RUNNING
-    assert status.last_rejection is not None and "'aproved'" in status.last_rejection
+    assert status.last_rejection is not None
+    assert "'aproved'" in status.last_rejection
 
     # Nothing was parked: the right signal goes through and the claim is paid.
     assert sagas(kafka, "signal", NAME, "e-1", "approved", "--payload", decision).exit_code == 0
@@ -63,7 +65,7 @@ def test_a_payload_that_fails_the_waits_model_never_reaches_a_step(
     runtime = saga_runtime(mistakes_saga.saga)
     kafka, client = runtime.kafka, runtime.client
     _waiting(runtime, "e-2")
-    with pytest.raises(SerializationError, match="not sent: .*approver"):
+    with pytest.raises(SerializationError, match=r"not sent: .*approver"):
         client.signal(mistakes_saga.saga, "e-2", "approved", {"nope": 1})
 
     client.signal(NAME, "e-2", "approved", {"nope": 1})
@@ -71,7 +73,8 @@ def test_a_payload_that_fails_the_waits_model_never_reaches_a_step(
     [rejected] = [e for e in history if e.type is EventType.SIGNAL_REJECTED]
     assert rejected.error is not None
     assert rejected.error.type == "InvalidSignalPayload"
-    assert "approver" in rejected.error.message and "\n" not in rejected.error.message
+    assert "approver" in rejected.error.message
+    assert "\n" not in rejected.error.message
     assert not [e for e in history if e.type is EventType.SIGNAL_RECEIVED]
 
     client.signal(mistakes_saga.saga, "e-2", "approved", mistakes_saga.Decision(approver="ok"))
@@ -87,19 +90,15 @@ def test_a_start_by_name_with_an_input_that_does_not_fit_fails_before_any_step(
     kafka = runtime.kafka
     answered = sagas(kafka, "start", NAME, "--id", "e-3", "--input", '{"nonsense": true}')
     assert answered.exit_code == 0, answered.output
+    history = history_until(kafka, NAME, "e-3", has(EventType.FAILED))
+    assert [e.type.value for e in history] == ["start_requested", "started", "failed"]
     record = runtime.client.result(NAME, "e-3", 60)
     assert record.status is WorkflowStatus.FAILED
     assert record.error is not None
-    assert record.error.type == "InvalidInput" and record.error.non_retryable
+    assert record.error.type == "InvalidInput"
+    assert record.error.non_retryable
     assert "expense_id" in record.error.message
-    history = read_history_types(runtime, "e-3")
-    assert history == ["start_requested", "started", "failed"]
     assert not [key for key in mistakes_saga.EFFECTS if key.startswith("e-3/")]
-
-
-def read_history_types(runtime: Runtime, wid: str) -> list[str]:
-    events = history_until(runtime.kafka, NAME, wid, has(EventType.FAILED))
-    return [e.type.value for e in events]
 
 
 def test_a_duplicate_start_says_so_and_leaves_the_status_untouched(
@@ -107,8 +106,10 @@ def test_a_duplicate_start_says_so_and_leaves_the_status_untouched(
 ) -> None:
     runtime = saga_runtime(mistakes_saga.saga)
     kafka, client = runtime.kafka, runtime.client
-    first = sagas(kafka, "start", f"{MODULE}:saga", "--id", "e-4", "--input", CLAIM.model_dump_json(),
-                  "--output", "json")  # fmt: skip
+    claim = CLAIM.model_dump_json()
+    first = sagas(
+        kafka, "start", f"{MODULE}:saga", "--id", "e-4", "--input", claim, "--output", "json"
+    )
     assert json.loads(first.stdout) == {"workflow_id": "e-4", "created": True, "status": None}
     history_until(kafka, NAME, "e-4", has(EventType.WAIT_STARTED))
     client.signal(mistakes_saga.saga, "e-4", "rejected", mistakes_saga.Decision(approver="x"))
@@ -120,7 +121,8 @@ def test_a_duplicate_start_says_so_and_leaves_the_status_untouched(
     assert again.exit_code == 0
     assert "e-4 already exists (status COMPLETED); the input was not used" in again.output
     outcome = client.start_or_get(NAME, {"other": 2}, workflow_id="e-4")
-    assert not outcome.created and outcome.existing is not None
+    assert not outcome.created
+    assert outcome.existing is not None
     assert outcome.existing.status is WorkflowStatus.COMPLETED
     # A plain start always sends: the processor records it ignored and changes nothing.
     client.start(NAME, {"other": 3}, workflow_id="e-4")
@@ -142,7 +144,8 @@ def test_a_failed_compensation_names_the_failed_step_and_the_compensation(
     record = client.result("fragile", "o-1", 60)
     assert record.status is WorkflowStatus.FAILED
     assert (record.failed_step, record.failed_compensation) == ("charge", "reserve")
-    assert record.error is not None and "lost the reservation" in record.error.message
+    assert record.error is not None
+    assert "lost the reservation" in record.error.message
     shown = sagas(runtime.kafka, "status", "fragile", "o-1")
     assert "failed_step:    charge" in shown.output
     assert "failed_compensation:reserve" in shown.output.replace(" ", "")
