@@ -9,12 +9,17 @@ from collections.abc import Callable
 
 from confluent_kafka import Producer
 
-from sagas.client.history import read_history
 from sagas.events import EventType, WorkflowStatus
 from tests.integration.long_running import mistakes_saga
 from tests.integration.long_running.conftest import Runtime
 from tests.integration.long_running.event_log import read_topic
-from tests.integration.long_running.mistakes_cli import MODULE, has, history_until, sagas
+from tests.integration.long_running.mistakes_cli import (
+    MODULE,
+    has,
+    history_until,
+    readable_history,
+    sagas,
+)
 from topics.naming import TopicNames
 
 NAME = mistakes_saga.saga.name
@@ -81,7 +86,7 @@ def test_discard_unparks_and_redrive_sends_each_record_once(
     # The held signal went on behind it: the claim is paid.
     assert client.result(NAME, "d-1", 60).status is WorkflowStatus.COMPLETED
     audit = [
-        e for e in read_history(kafka, NAME, "d-1") if e.type is EventType.DEAD_LETTER_DISCARDED
+        e for e in readable_history(kafka, NAME, "d-1") if e.type is EventType.DEAD_LETTER_DISCARDED
     ]
     assert len(audit) == 1
     states = {letter["workflow_id"]: letter["state"] for letter in _letters(runtime)}
