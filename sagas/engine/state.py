@@ -95,6 +95,8 @@ class WorkflowState:
     error: ErrorInfo | None = None
     failed_step: str | None = None
     result: str | None = None
+    heartbeats: dict[str, str] = field(default_factory=dict)
+    """The details of each step's last heartbeat (JSON text), for its next attempt."""
     failed_compensation: str | None = None
     """The step whose compensation failed for good, leaving the workflow ``FAILED``."""
     last_rejection: str | None = None
@@ -123,6 +125,7 @@ class WorkflowState:
             self.error,
             self.failed_step,
             self.result,
+            dict(self.heartbeats),
             self.failed_compensation,
             self.last_rejection,
         )
@@ -329,8 +332,9 @@ STATE_FIELDS: tuple[StateField, ...] = (
     StateField("error", out=_error_out, back=_error_in),
     StateField("failed_step"),
     StateField("result"),
-    StateField("failed_compensation", since=2),
-    StateField("last_rejection", since=2),
+    StateField("heartbeats", since=2),
+    StateField("failed_compensation", since=3),
+    StateField("last_rejection", since=3),
 )
 """The stored fields of a workflow state, in the order they are written."""
 

@@ -22,7 +22,7 @@ import asyncio
 import itertools
 import json
 from collections import deque
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import timedelta
 from enum import StrEnum
@@ -33,7 +33,7 @@ from pydantic import BaseModel, TypeAdapter
 
 from processors.commands import command_records
 from sagas.definition import Saga
-from sagas.engine.execution import answer_event, run_command
+from sagas.engine.execution import HeartbeatSender, answer_event, run_command
 from sagas.engine.plan import Plan, timer_fired
 from sagas.engine.state import WorkflowState
 from sagas.engine.versions import SagaVersions, compile_versions
@@ -67,6 +67,13 @@ class Fault(StrEnum):
     RUN_TWICE = "run_twice"
     """Deliver the command twice (at-least-once delivery): the function runs twice with
     the same idempotency key and both answers arrive."""
+    CRASH = "crash"
+    """The worker dies while the function runs (at its heartbeat after ``after_heartbeats``):
+    the heartbeats sent so far stay in the log, no answer comes."""
+
+
+class _WorkerKilled(BaseException):
+    """Stops a function at an injected crash; not an Exception, so no answer is made of it."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -78,6 +85,7 @@ class Injection:
     attempts: frozenset[int] | None
     kind: CommandKind
     workflow_id: str | None
+    after_heartbeats: int | None = None
 
     def matches(self, command: Command) -> bool:
         return (
@@ -187,6 +195,22 @@ class SagaTestEnvironment:
     ) -> None:
         """Deliver the answer of ``step`` (or its compensation) twice."""
         self.inject(step, Fault.DELIVER_TWICE, attempts=attempts, compensation=compensation)
+
+    def crash(
+        self, step: str, *, after_heartbeats: int, attempts: Iterable[int] | None = None
+    ) -> None:
+        """Kill the worker running ``step`` at its heartbeat after ``after_heartbeats``:
+        those heartbeats reach the saga, the answer never does (the attempt times out)."""
+        self.injections.append(
+            Injection(
+                step,
+                Fault.CRASH,
+                None if attempts is None else frozenset(attempts),
+                CommandKind.ACTION,
+                None,
+                after_heartbeats,
+            )
+        )
 
     def start(
         self,
@@ -456,10 +480,49 @@ class SagaTestEnvironment:
                     command.idempotency_key,
                 )
             )
-            answer = self._runner.run(run_command(plan, command, lambda: self.now_ms))
+            heartbeats = (
+                _CrashingSender(
+                    command, lambda: self.now_ms, self._inbox.append, injection.after_heartbeats
+                )
+                if injection is not None and injection.fault is Fault.CRASH
+                else HeartbeatSender(command, lambda: self.now_ms, self._inbox.append)
+            )
+            try:
+                answer = self._runner.run(
+                    run_command(plan, command, lambda: self.now_ms, heartbeats)
+                )
+            except _WorkerKilled:
+                return
+            # The virtual clock stands still while a function runs: the latest details
+            # go out when it returns, as the worker sends them once the interval passed.
+            heartbeats.flush()
             self._inbox.append(answer)
         if fault is Fault.DELIVER_TWICE:
             self._inbox.append(answer)
+
+
+class _CrashingSender(HeartbeatSender):
+    """Heartbeats of a function whose worker dies at its beat after ``left`` more."""
+
+    __slots__ = ("left",)
+
+    def __init__(
+        self,
+        command: Command,
+        now_ms: Callable[[], int],
+        sink: Callable[[Event], None],
+        left: int | None,
+    ) -> None:
+        super().__init__(command, now_ms, sink)
+        self.left = left or 0
+
+    def beat(self, details: Any) -> None:
+        if self.left <= 0:
+            # What the dying worker had sent, at most one interval stale, is in the log.
+            self.flush()
+            raise _WorkerKilled
+        self.left -= 1
+        super().beat(details)
 
 
 def _ignored(history: list[Event], i: int) -> bool:
