@@ -34,6 +34,10 @@ class EventType(StrEnum):
     """A dead-lettered record put back (``sagas dlq redrive``): the saga processor unparks
     the workflow, applies the record (carried base64 in the JSON payload ``value``), then
     the inputs held while the workflow was parked."""
+    DISCARD_REQUESTED = "discard_requested"
+    """A dead-lettered record given up (``sagas dlq discard``): the saga processor records
+    ``dead_letter_discarded``, unparks the workflow and applies the inputs held meanwhile.
+    The payload names the record: JSON ``dlq_partition`` and ``dlq_offset``."""
     # Decisions: appended by the saga processor in the transaction that applies them.
     STARTED = "started"
     START_IGNORED = "start_ignored"
@@ -58,6 +62,7 @@ class EventType(StrEnum):
     FAILED = "failed"
     CANCELLED = "cancelled"
     TERMINATED = "terminated"
+    DEAD_LETTER_DISCARDED = "dead_letter_discarded"
 
 
 INPUT_TYPES = frozenset(
@@ -203,6 +208,8 @@ class StatusRecord:
     error: ErrorInfo | None = None
     failed_step: str | None = None
     parked: bool = False
+    failed_compensation: str | None = None
+    last_rejection: str | None = None
 
 
 def idempotency_key(workflow_id: str, step: str, kind: CommandKind) -> str:

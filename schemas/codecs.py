@@ -289,6 +289,8 @@ class StatusCodec(AvroCodec[StatusRecord]):
             "error": _error_to_dict(obj.error),
             "failed_step": obj.failed_step,
             "parked": obj.parked,
+            "failed_compensation": obj.failed_compensation,
+            "last_rejection": obj.last_rejection,
         }
 
     def from_dict(self, fields: dict[str, Any]) -> StatusRecord:
@@ -308,4 +310,6 @@ class StatusCodec(AvroCodec[StatusRecord]):
             _error_from_dict(fields["error"]),
             fields["failed_step"],
             fields["parked"],
+            fields.get("failed_compensation"),
+            fields.get("last_rejection"),
         )

@@ -146,7 +146,7 @@ class Fold:
         handler = _HANDLERS.get(event.type)
         if handler is not None:
             handler(self, state, event)
-        if event.origin is Origin.PROCESSOR:
+        if event.origin is Origin.PROCESSOR and event.type not in NO_TRACE:
             state.updated_ms = event.time_ms
 
     def _advance(self, state: WorkflowState, target: int) -> None:
@@ -416,6 +416,17 @@ class Fold:
             state.error = event.error
         if event.step is not None:
             state.failed_step = event.step
+        if event.type is EventType.FAILED and event.name is not None:
+            state.failed_compensation = event.name
+
+    def _signal_rejected(self, state: WorkflowState, event: Event) -> None:
+        why = event.error.message if event.error is not None else "rejected"
+        state.last_rejection = f"signal {event.name!r}: {why}"
+
+
+NO_TRACE = frozenset({EventType.START_IGNORED, EventType.DEAD_LETTER_DISCARDED})
+"""Decisions that leave the workflow as it was: a duplicate start is a no-op (its
+status record, ``updated_ms`` included, stays untouched), an audit record changes nothing."""
 
 
 def cancel_reason(event: Event) -> str:
@@ -468,4 +479,5 @@ _HANDLERS = {
     EventType.FAILED: Fold._ended,
     EventType.CANCELLED: Fold._ended,
     EventType.TERMINATED: Fold._ended,
+    EventType.SIGNAL_REJECTED: Fold._signal_rejected,
 }

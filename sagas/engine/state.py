@@ -97,6 +97,10 @@ class WorkflowState:
     result: str | None = None
     heartbeats: dict[str, str] = field(default_factory=dict)
     """The details of each step's last heartbeat (JSON text), for its next attempt."""
+    failed_compensation: str | None = None
+    """The step whose compensation failed for good, leaving the workflow ``FAILED``."""
+    last_rejection: str | None = None
+    """Why the latest input the workflow refused (a signal) was refused."""
 
     def copy(self) -> WorkflowState:
         """A copy that can be changed without touching this state (containers are copied)."""
@@ -122,6 +126,8 @@ class WorkflowState:
             self.failed_step,
             self.result,
             dict(self.heartbeats),
+            self.failed_compensation,
+            self.last_rejection,
         )
 
     def in_flight(self) -> list[str]:
@@ -145,6 +151,8 @@ class WorkflowState:
             result=self.result,
             error=self.error,
             failed_step=self.failed_step,
+            failed_compensation=self.failed_compensation,
+            last_rejection=self.last_rejection,
         )
 
     def _node_timers(self) -> list[str]:
@@ -325,6 +333,8 @@ STATE_FIELDS: tuple[StateField, ...] = (
     StateField("failed_step"),
     StateField("result"),
     StateField("heartbeats", since=2),
+    StateField("failed_compensation", since=3),
+    StateField("last_rejection", since=3),
 )
 """The stored fields of a workflow state, in the order they are written."""
 

@@ -47,8 +47,10 @@ def test_a_state_of_format_1_loads_and_is_written_as_format_1_plus_the_new_field
     state = WorkflowState.from_bytes(FORMAT_1)
     assert state == expected_state()
     assert state.heartbeats == {}
-    # Format 2 added the heartbeat details at the end; everything before is as it was.
-    assert state.to_bytes() == b"[2," + FORMAT_1[3:-1] + b",{}]"
+    assert (state.failed_compensation, state.last_rejection) == (None, None)
+    # Format 2 added the heartbeat details at the end, format 3 the failed compensation
+    # and the last rejection; everything before is as it was.
+    assert state.to_bytes() == b"[3," + FORMAT_1[3:-1] + b",{},null,null]"
     assert WorkflowState.from_bytes(state.to_bytes()) == state
 
 
@@ -59,14 +61,14 @@ class NotedState(WorkflowState):
     note: str = "none"
 
 
-NOTED_FORMAT = StateFormat((*STATE_FIELDS, StateField("note", since=3)), NotedState)
+NOTED_FORMAT = StateFormat((*STATE_FIELDS, StateField("note", since=4)), NotedState)
 
 
 def test_a_state_of_format_1_loads_after_a_field_is_added() -> None:
     state = NOTED_FORMAT.read(FORMAT_1)
     assert isinstance(state, NotedState)
     assert state.note == "none"
-    assert STATE_FORMAT.write(state) == b"[2," + FORMAT_1[3:-1] + b",{}]"
+    assert STATE_FORMAT.write(state) == b"[3," + FORMAT_1[3:-1] + b",{},null,null]"
 
 
 def test_the_new_format_writes_its_version_and_reads_itself_back() -> None:
@@ -74,9 +76,9 @@ def test_the_new_format_writes_its_version_and_reads_itself_back() -> None:
     assert isinstance(state, NotedState)
     state.note = "checked"
     data = NOTED_FORMAT.write(state)
-    assert data.startswith(b"[3,")
+    assert data.startswith(b"[4,")
     assert NOTED_FORMAT.read(data) == state
-    with pytest.raises(SerializationError, match="unknown state format 3"):
+    with pytest.raises(SerializationError, match="unknown state format 4"):
         STATE_FORMAT.read(data)
 
 
@@ -87,6 +89,6 @@ def test_a_row_of_the_wrong_length_for_its_version_is_refused() -> None:
 
 def test_fields_are_added_at_the_end_in_version_order() -> None:
     with pytest.raises(ValueError, match="at the end"):
-        StateFormat((StateField("note", since=3), *STATE_FIELDS), NotedState)
+        StateFormat((StateField("note", since=4), *STATE_FIELDS), NotedState)
     with pytest.raises(ValueError, match="in order"):
-        StateFormat((*STATE_FIELDS[1:-1], STATE_FIELDS[0], STATE_FIELDS[-1]))
+        StateFormat((STATE_FIELDS[1], STATE_FIELDS[0], *STATE_FIELDS[2:]))
