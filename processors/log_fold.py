@@ -16,7 +16,13 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 
 from processors.log_reading import DeadLettered, DeadLetterIndex
-from processors.saga_batch import held_key, parked_key
+from processors.saga_batch import (
+    ESCAPES,
+    dead_letter_position,
+    handled_key,
+    held_key,
+    parked_key,
+)
 from processors.store.timers import timer_key, workflow_key
 from sagas.engine.state import WorkflowState
 from sagas.engine.versions import SagaVersions
@@ -29,6 +35,9 @@ from topics.dead_letter_headers import DlqReason
 
 _NOT_PARKING = frozenset({DlqReason.KEY_MISMATCH.value})
 """Dead-letter reasons after which the processor goes on with the workflow."""
+
+
+_OPERATOR_REQUESTS = frozenset({EventType.REDRIVE_REQUESTED, EventType.DISCARD_REQUESTED})
 
 
 class ReplayError(SagaError):
@@ -72,6 +81,7 @@ class PartitionFold:
         self._parked: dict[str, bytes] = {}
         self._held: dict[str, list[tuple[int, bytes]]] = {}
         self._redriven_at: dict[str, int] = {}
+        self._handled: dict[tuple[int, int], bytes] = {}
         self.records = 0
         self._inputs_end = inputs_end if inputs_end is not None else 2**63
 
@@ -92,12 +102,13 @@ class PartitionFold:
             return
         wid = event.workflow_id
         kind = event.type
-        if offset >= self._inputs_end and (
-            kind in INPUT_TYPES or kind is EventType.REDRIVE_REQUESTED
-        ):
+        if offset >= self._inputs_end and (kind in INPUT_TYPES or kind in _OPERATOR_REQUESTS):
             return
         if kind is EventType.REDRIVE_REQUESTED:
             self._redrive(offset, event)
+            return
+        if kind is EventType.DISCARD_REQUESTED:
+            self._discard(event)
             return
         if kind not in INPUT_TYPES:
             events = self._events.get(wid)
@@ -113,8 +124,12 @@ class PartitionFold:
         if key is not None and key != wid.encode():
             return  # dead-lettered, its workflow untouched
         if wid in self._parked:
-            self._held.setdefault(wid, []).append((offset, value))
-            return
+            if event.type not in ESCAPES:
+                self._held.setdefault(wid, []).append((offset, value))
+                return
+            del self._parked[wid]
+            self._redriven_at[wid] = event.time_ms
+            self._release(wid)
         letter = self._letters.get((self.partition, offset))
         if letter is not None or event.saga != self._saga:
             if letter is None or letter.reason not in _NOT_PARKING:
@@ -132,13 +147,30 @@ class PartitionFold:
             original = base64.b64decode(json.loads(event.payload or "")["value"], validate=True)
         except (ValueError, KeyError, TypeError):
             return  # dead-lettered by the processor too
+        position = dead_letter_position(event.payload)
+        if position is not None:
+            if position in self._handled:
+                return
+            self._handled[position] = b"redriven"
         self._redriven_at[wid] = event.time_ms
-        held: list[tuple[int, bytes]] = []
-        if wid in self._parked:
-            del self._parked[wid]
-            held = self._held.pop(wid, [])
+        was_parked = self._parked.pop(wid, None) is not None
         self._apply_again(offset, wid, original)
-        for at, value in held:
+        if was_parked:
+            self._release(wid)
+
+    def _discard(self, event: Event) -> None:
+        position = dead_letter_position(event.payload)
+        if position is None or position in self._handled:
+            return
+        self._handled[position] = b"discarded"
+        wid = event.workflow_id
+        self._redriven_at[wid] = event.time_ms
+        if self._parked.pop(wid, None) is not None:
+            self._release(wid)
+
+    def _release(self, wid: str) -> None:
+        """Apply what was held for ``wid`` (just unparked), in order, until it parks again."""
+        for at, value in self._held.pop(wid, []):
             if wid in self._parked:
                 self._held.setdefault(wid, []).append((at, value))
             else:
@@ -186,6 +218,8 @@ class PartitionFold:
         for wid, held in self._held.items():
             for offset, value in held:
                 changes[held_key(wid, offset)] = value
+        for position, what in self._handled.items():
+            changes[handled_key(position)] = what
         return RebuiltPartition(self.partition, states, changes, self.records, set(self._parked))
 
     def _fold(self, wid: str, events: list[Event]) -> WorkflowState | None:

@@ -168,6 +168,8 @@ class QueryService:
             "result": state.result,
             "error": _error(state.error),
             "failed_step": state.failed_step,
+            "failed_compensation": state.failed_compensation,
+            "last_rejection": state.last_rejection,
             "cancel": state.cancel,
             "attributes": self.index.attributes_of(state),
         }

@@ -22,7 +22,7 @@ from processors.store.base import PartitionStore
 from processors.store.timers import WORKFLOW_PREFIX, TimerEntry, due_timers, timer_key
 from processors.store.transaction import StoreTransaction
 from processors.visibility_staging import VisibilityStaging
-from sagas.engine.fold import RESULT_TOO_LARGE
+from sagas.engine.fold import NO_TRACE, RESULT_TOO_LARGE
 from sagas.engine.plan import Transition, timer_fired
 from sagas.engine.state import WorkflowState
 from sagas.engine.versions import SagaVersions
@@ -51,6 +51,14 @@ PARKED_PREFIX = b"p"
 """``p<workflow id>`` -> why the workflow is parked (JSON)."""
 HELD_PREFIX = b"h"
 """``h<workflow id>\\0<offset>`` -> an input that arrived while its workflow was parked."""
+HANDLED_PREFIX = b"d"
+"""``d<dlq partition>:<dlq offset>`` -> ``redriven`` or ``discarded``: a dead letter already
+put back or given up, so that a second request for it has no effect."""
+
+ESCAPES = frozenset({EventType.CANCEL_REQUESTED, EventType.TERMINATE_REQUESTED})
+"""Inputs never held behind a parked record: an operator's way out of a stuck workflow.
+The workflow leaves the park, what was held is applied in log order, then the request
+(the dead record stays in the DLQ, to redrive or discard)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -96,6 +104,23 @@ def parked_ids(store: PartitionStore) -> set[str]:
 
 def held_key(workflow_id: str, offset: int) -> bytes:
     return HELD_PREFIX + workflow_id.encode() + b"\0" + offset.to_bytes(8, "big")
+
+
+def handled_key(position: tuple[int, int]) -> bytes:
+    return HANDLED_PREFIX + f"{position[0]}:{position[1]}".encode()
+
+
+def dead_letter_position(payload: str | None) -> tuple[int, int] | None:
+    """The DLQ position a redrive or discard request names (``dlq_partition`` and
+    ``dlq_offset`` in its JSON payload), or ``None`` when it names none."""
+    try:
+        data = json.loads(payload or "")
+        partition, offset = data["dlq_partition"], data["dlq_offset"]
+    except (ValueError, KeyError, TypeError):
+        return None
+    if type(partition) is not int or type(offset) is not int or partition < 0 or offset < 0:
+        return None
+    return partition, offset
 
 
 class PartitionBatch:
@@ -169,6 +194,9 @@ class PartitionBatch:
         if event.type is EventType.REDRIVE_REQUESTED:
             self._redrive(offset, key, value, event)
             return
+        if event.type is EventType.DISCARD_REQUESTED:
+            self._discard(offset, key, value, event)
+            return
         if event.type not in INPUT_TYPES:
             return  # a decision this processor appended; it is in the state already
         wid = event.workflow_id
@@ -186,8 +214,11 @@ class PartitionBatch:
             self._park(wid, DlqReason.UNKNOWN_SAGA, offset)
             return
         if self._is_parked(wid):
-            self.txn.set(held_key(wid, offset), value)
-            return
+            if event.type not in ESCAPES:
+                self.txn.set(held_key(wid, offset), value)
+                return
+            self._unpark(wid)
+            self._release_held(wid)
         if wid in self._refused:
             reason = "the broker refused a record of this workflow (see the processor's log)"
             self._dead_letter(offset, key, value, DlqReason.RECORD_TOO_LARGE, reason, wid)
@@ -254,17 +285,56 @@ class PartitionBatch:
             reason = f"a redrive must carry the record as base64 in payload 'value': {exc}"
             self._dead_letter(offset, key, value, DlqReason.UNAPPLICABLE, reason, wid)
             return
+        position = dead_letter_position(event.payload)
+        if position is not None:
+            if self.txn.get(handled_key(position)) is not None:
+                return  # redriven or discarded before: a second request changes nothing
+            self.txn.set(handled_key(position), b"redriven")
         if self._is_parked(wid):
-            self.txn.delete(parked_key(wid))
-            self._parked[wid] = False
-            self.unparked.append(wid)
-            state = self._load(wid)
-            if state is not None:
-                self._dirty.add(wid)  # its status record shows it no longer parked
-                self._restore_timer_index(wid, state)
+            self._unpark(wid)
         # The record first, then what arrived while the workflow waited, in log order;
         # should one of them park the workflow again, the rest stays held.
         self.apply_record(offset, wid.encode(), original)
+        self._release_held(wid)
+
+    def _discard(self, offset: int, key: bytes | None, value: bytes, event: Event) -> None:
+        wid = event.workflow_id
+        position = dead_letter_position(event.payload)
+        if position is None:
+            reason = "a discard must name the record: payload 'dlq_partition' and 'dlq_offset'"
+            self._dead_letter(offset, key, value, DlqReason.UNAPPLICABLE, reason, wid)
+            return
+        if self.txn.get(handled_key(position)) is not None:
+            return
+        self.txn.set(handled_key(position), b"discarded")
+        state = self._load(wid)
+        audit = Event(
+            event_id=f"{event.event_id}:0", workflow_id=wid, saga=self._routing.saga,
+            version=state.version if state is not None else 0,
+            type=EventType.DEAD_LETTER_DISCARDED, origin=Origin.PROCESSOR,
+            time_ms=self._now_ms, payload=event.payload, cause=event.event_id,
+        )  # fmt: skip
+        self.outgoing.append(
+            Outgoing(
+                self._routing.events_topic, wid.encode(), self._codecs.event.encode(audit),
+                self._partition, _DECISION_HEADERS,
+            )
+        )  # fmt: skip
+        if self._is_parked(wid):
+            self._unpark(wid)
+            self._release_held(wid)
+
+    def _unpark(self, wid: str) -> None:
+        self.txn.delete(parked_key(wid))
+        self._parked[wid] = False
+        self.unparked.append(wid)
+        state = self._load(wid)
+        if state is not None:
+            self._dirty.add(wid)  # its status record shows it no longer parked
+            self._restore_timer_index(wid, state)
+
+    def _release_held(self, wid: str) -> None:
+        """Apply what arrived while ``wid`` was parked, in log order, until it parks again."""
         start = HELD_PREFIX + wid.encode() + b"\0"
         stop = HELD_PREFIX + wid.encode() + b"\1"
         for held, held_value in list(self.txn.iter_range(start, stop)):
@@ -405,6 +475,10 @@ class PartitionBatch:
             too_large = self._check(wid, state, out)
             if too_large is not None:
                 return too_large
+        if before is not None and all(d.type in NO_TRACE for d in transition.decisions):
+            # A duplicate start: recorded in the log, the workflow and its status untouched.
+            self.outgoing.extend(out)
+            return None
         self._states[wid] = state
         self._dirty.add(wid)
         self.outgoing.extend(out)

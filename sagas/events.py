@@ -34,6 +34,10 @@ class EventType(StrEnum):
     """A dead-lettered record put back (``sagas dlq redrive``): the saga processor unparks
     the workflow, applies the record (carried base64 in the JSON payload ``value``), then
     the inputs held while the workflow was parked."""
+    DISCARD_REQUESTED = "discard_requested"
+    """A dead-lettered record given up (``sagas dlq discard``): the saga processor records
+    ``dead_letter_discarded``, unparks the workflow and applies the inputs held meanwhile.
+    The payload names the record: JSON ``dlq_partition`` and ``dlq_offset``."""
     SIGNAL_WITH_START = "signal_with_start"
     """Start the workflow unless it exists, and deliver a signal to it, in one record:
     ``name`` is the signal, ``payload`` the JSON object ``{"input": ..., "signal": ...}``."""
@@ -69,6 +73,7 @@ class EventType(StrEnum):
     FAILED = "failed"
     CANCELLED = "cancelled"
     TERMINATED = "terminated"
+    DEAD_LETTER_DISCARDED = "dead_letter_discarded"
     CONTINUED_AS_NEW = "continued_as_new"
     """This run ended and a new run of the same workflow id starts with ``payload`` as its
     input (the ``started`` after it, in the same transaction, names this run)."""
@@ -226,6 +231,8 @@ class StatusRecord:
     error: ErrorInfo | None = None
     failed_step: str | None = None
     parked: bool = False
+    failed_compensation: str | None = None
+    last_rejection: str | None = None
     run_id: str | None = None
     """The id of the workflow's current run (the id of the event that began it)."""
     previous_run_id: str | None = None

@@ -144,6 +144,8 @@ def write_status(status: StatusRecord) -> bytes:
             _optional_error(status.error),
             _optional_string(status.failed_step),
             _TRUE if status.parked else _FALSE,
+            _optional_string(status.failed_compensation),
+            _optional_string(status.last_rejection),
             _optional_string(status.run_id),
             _optional_string(status.previous_run_id),
         )

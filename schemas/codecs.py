@@ -289,6 +289,8 @@ class StatusCodec(AvroCodec[StatusRecord]):
             "error": _error_to_dict(obj.error),
             "failed_step": obj.failed_step,
             "parked": obj.parked,
+            "failed_compensation": obj.failed_compensation,
+            "last_rejection": obj.last_rejection,
             "run_id": obj.run_id,
             "previous_run_id": obj.previous_run_id,
         }
@@ -310,6 +312,8 @@ class StatusCodec(AvroCodec[StatusRecord]):
             _error_from_dict(fields["error"]),
             fields["failed_step"],
             fields["parked"],
+            fields.get("failed_compensation"),
+            fields.get("last_rejection"),
             fields.get("run_id"),
             fields.get("previous_run_id"),
         )

@@ -42,6 +42,22 @@ HEADER_WORKFLOW = "sagas.dlq.workflow_id"
 HEADER_TIME = "sagas.dlq.time_ms"
 HEADER_VALUE_OMITTED = "sagas.dlq.value_omitted"
 """Set (to the original size) when the original value was too large for the DLQ itself."""
+HEADER_MARK = "sagas.dlq.mark"
+"""On a marker record (no value): what became of an earlier dead letter, ``redriven`` or
+``discarded``; the marked record is named by :data:`HEADER_MARKED`."""
+HEADER_MARKED = "sagas.dlq.marked"
+"""On a marker record: the DLQ position it marks, ``<partition>:<offset>``."""
+
+
+class DeadLetterState(StrEnum):
+    """What became of a dead-lettered record."""
+
+    DEAD = "dead"
+    """Still waiting: its workflow is parked (unless the reason parks nothing)."""
+    REDRIVEN = "redriven"
+    """Put back on the event log once; a second redrive is refused."""
+    DISCARDED = "discarded"
+    """Given up for good: its workflow was unparked without it."""
 
 
 def decode_headers(headers: list[tuple[str, str | bytes | None]] | None) -> dict[str, str]:

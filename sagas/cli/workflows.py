@@ -15,7 +15,7 @@ from sagas.cli.exit_codes import CommandError, ExitCode
 from sagas.cli.loading import bootstrap_option, prefix_option, reachable_kafka, saga_name
 from sagas.cli.output import echo_json, output_option
 from sagas.cli.progress import progress
-from sagas.client import SagaClient
+from sagas.client import SagaClient, StartResult
 from sagas.events import StatusRecord
 
 
@@ -97,20 +97,44 @@ def start(
         raise click.BadParameter("--signal needs --id: it signals the workflow of that id")
     saga = saga_name(saga_ref)
     with _client(bootstrap_servers, topic_prefix) as client:
+        outcome: StartResult | None = None
         if signal_name is not None and workflow_id is not None:
             signal_data = _json_argument(payload, "--payload")
             wid = client.signal_with_start(saga, workflow_id, data, signal_name, signal_data)
+            said = f"started unless it existed, and signalled {signal_name!r}"
         else:
-            wid = client.start(saga, data, workflow_id=workflow_id)
+            if workflow_id is None:
+                outcome = StartResult(client.start(saga, data), created=True)
+            else:
+                outcome = client.start_or_get(saga, data, workflow_id=workflow_id)
+            wid = outcome.workflow_id
+            said = "started" if outcome.existing is None else (
+                f"already exists (status {outcome.existing.status.value}); the input was not used"
+            )  # fmt: skip
         if not wait:
             if output == "json":
-                echo_json({"workflow_id": wid})
+                echo_json(
+                    _start_data(outcome)
+                    if outcome is not None
+                    else {"workflow_id": wid, "signal": signal_name}
+                )
             else:
                 click.echo(wid)
+                click.echo(f"{wid} {said}", err=True)
             return
         if output != "json":
             click.echo(wid)
+            click.echo(f"{wid} {said}", err=True)
         _print_status(_result(client, saga, wid, timeout), output)
+
+
+def _start_data(outcome: StartResult) -> dict[str, Any]:
+    existing = outcome.existing
+    return {
+        "workflow_id": outcome.workflow_id,
+        "created": outcome.created,
+        "status": None if existing is None else existing.status.value,
+    }
 
 
 @click.command()

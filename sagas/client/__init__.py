@@ -4,6 +4,6 @@ of a saga's status, history and dead letters.
 Built on ``schemas`` and ``topics`` only; it never imports the runtime (``processors``).
 """
 
-from sagas.client.saga_client import SagaClient, SagaRef
+from sagas.client.saga_client import SagaClient, SagaRef, StartResult
 
-__all__ = ["SagaClient", "SagaRef"]
+__all__ = ["SagaClient", "SagaRef", "StartResult"]

@@ -8,7 +8,7 @@ import threading
 import time
 import uuid
 from collections.abc import Mapping
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from typing import Any
 
 from confluent_kafka import KafkaError, KafkaException, Message, Producer
@@ -43,6 +43,18 @@ _log = logging.getLogger(__name__)
 
 SagaRef = Saga[Any] | SagaVersions | str
 """A saga given by its definition (inputs are validated) or by its name."""
+
+
+@dataclass(frozen=True, slots=True)
+class StartResult:
+    """What :meth:`SagaClient.start_or_get` did: started the workflow, or found it."""
+
+    workflow_id: str
+    created: bool
+    """True when this call sent the start; False when the workflow existed, so nothing was
+    written and the input given was not used."""
+    existing: StatusRecord | None = None
+    """The status of the workflow found (when ``created`` is False)."""
 
 
 class SagaClient:
@@ -92,7 +104,11 @@ class SagaClient:
         version: int = 0,
         wait: bool = True,
     ) -> str:
-        """Start a workflow of ``saga`` and return its id (``version`` 0: the newest)."""
+        """Start a workflow of ``saga`` and return its id (``version`` 0: the newest).
+
+        The start is always sent; the processor ignores it when the id exists (recorded
+        as ``start_ignored``, the workflow untouched). :meth:`start_or_get` says which.
+        """
         name, versions = self._resolve(saga)
         payload = _input_json(name, versions, input, version)
         wid = workflow_id or uuid.uuid4().hex
@@ -102,6 +118,27 @@ class SagaClient:
         if wait:
             self.flush()
         return wid
+
+    def start_or_get(
+        self,
+        saga: SagaRef,
+        input: BaseModel | Mapping[str, Any],
+        *,
+        workflow_id: str,
+        version: int = 0,
+    ) -> StartResult:
+        """Start workflow ``workflow_id`` unless it exists; say which it was.
+
+        The owning processor is asked first: a workflow it holds is answered with its
+        status and nothing is written. Two callers racing on one new id both send a
+        start; the processor keeps the first and records the other as ``start_ignored``.
+        """
+        name, _ = self._resolve(saga)
+        existing = self._current(name, workflow_id)
+        if existing is not None:
+            return StartResult(workflow_id, False, existing)
+        self.start(saga, input, workflow_id=workflow_id, version=version)
+        return StartResult(workflow_id, True)
 
     def signal(
         self,
@@ -114,18 +151,32 @@ class SagaClient:
     ) -> None:
         """Send ``signal`` with its JSON-able ``payload`` to a workflow.
 
-        The signal is always recorded in the saga's log. With ``check``, a workflow that
-        does not exist or has ended raises :class:`WorkflowNotFoundError` or
-        :class:`WorkflowEndedError` after the signal was sent.
+        Given the definition, a signal it does not declare, or a payload that fails the
+        wait's model, raises :class:`SerializationError` and nothing is sent (the
+        processor, which always has the definition, records such a signal as
+        ``signal_rejected``). With ``check``, a workflow that does not exist or has ended
+        raises :class:`WorkflowNotFoundError` or :class:`WorkflowEndedError` before
+        anything is sent.
         """
-        name, _ = self._resolve(saga)
-        data = payload.model_dump_json() if isinstance(payload, BaseModel) else json.dumps(payload)
-        event = _event(workflow_id, name, 0, EventType.SIGNAL, payload=data, event_name=signal)
+        name, versions = self._resolve(saga)
+        try:
+            data = (
+                payload.model_dump_json() if isinstance(payload, BaseModel) else json.dumps(payload)
+            )
+        except (TypeError, ValueError) as exc:
+            raise SerializationError(
+                f"the payload of signal {signal!r} is not JSON-serializable: {exc}",
+                saga=name,
+                workflow_id=workflow_id,
+            ) from exc
         before = self._current(name, workflow_id) if check else None
-        self._send(name, event, f"the signal {signal!r} (its payload)")
-        self.flush()
+        if versions is not None:
+            _check_signal(name, versions, signal, data, before)
         if check:
             self._check_running(name, workflow_id, f"signal {signal!r}", before)
+        event = _event(workflow_id, name, 0, EventType.SIGNAL, payload=data, event_name=signal)
+        self._send(name, event, f"the signal {signal!r} (its payload)")
+        self.flush()
 
     def signal_with_start(
         self,
@@ -328,11 +379,10 @@ class SagaClient:
     def _request(self, saga: SagaRef, workflow_id: str, type_: EventType, reason: str) -> None:
         name, _ = self._resolve(saga)
         error = ErrorInfo(type_.value, reason)
-        before = self._current(name, workflow_id)
+        self._check_running(name, workflow_id, type_.value, self._current(name, workflow_id))
         event = _event(workflow_id, name, 0, type_, payload=None, error=error)
         self._send(name, event, f"the {type_.value} request")
         self.flush()
-        self._check_running(name, workflow_id, type_.value, before)
 
     def _current(self, name: str, workflow_id: str, timeout: float = 30.0) -> StatusRecord | None:
         try:
@@ -345,20 +395,21 @@ class SagaClient:
     def _check_running(
         self, name: str, workflow_id: str, what: str, before: StatusRecord | None
     ) -> None:
-        # Only the status from before the request says the workflow had ended: read after
-        # it, an end may be the request's own doing (a terminate, a deciding signal).
+        """Refuse, before anything is written, a request to a workflow that has ended or
+        that does not exist (unless this client started it: its start may be in flight)."""
         if before is not None:
             if before.status.is_final:
                 raise WorkflowEndedError(
-                    f"{what} sent to a workflow that already ended {before.status.value}",
+                    f"not sent: {what} to a workflow that already ended {before.status.value}",
                     saga=name,
                     workflow_id=workflow_id,
                 )
             return
-        # No status yet may be a workflow whose start is still being processed.
-        if self._current(name, workflow_id) is None:
+        if (name, workflow_id) not in self._started:
             raise WorkflowNotFoundError(
-                f"{what} sent to a workflow that does not exist", saga=name, workflow_id=workflow_id
+                f"not sent: {what} to a workflow that does not exist",
+                saga=name,
+                workflow_id=workflow_id,
             )
 
     def _ensure_reachable(self) -> None:
@@ -488,6 +539,24 @@ def _input_json(
         raise SerializationError(f"input is not JSON-serializable: {exc}", saga=name) from exc
 
 
+def _check_signal(
+    name: str, versions: SagaVersions, signal: str, data: str, current: StatusRecord | None
+) -> None:
+    """Raise :class:`SerializationError` unless the workflow's version (any version, when
+    its status is not known) declares ``signal`` and ``data`` fits its payload model."""
+    plans = versions.plans
+    if current is not None and current.version in plans:
+        candidates = [plans[current.version]]
+    else:
+        candidates = list(plans.values())
+    refusals = [plan.signal_refusal(signal, data) for plan in candidates]
+    if any(refusal is None for refusal in refusals):
+        return
+    first = refusals[0]
+    assert first is not None
+    raise SerializationError(f"not sent: {first.message}", saga=name)
+
+
 def _event(
     workflow_id: str,
     saga: str,
@@ -529,6 +598,8 @@ def status_from_description(described: Mapping[str, Any]) -> StatusRecord:
         error=ErrorInfo(error["type"], error["message"], error["non_retryable"]) if error else None,
         failed_step=described.get("failed_step"),
         parked=bool(described.get("parked")),
+        failed_compensation=described.get("failed_compensation"),
+        last_rejection=described.get("last_rejection"),
         run_id=described.get("run_id"),
         previous_run_id=described.get("previous_run_id"),
     )

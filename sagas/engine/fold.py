@@ -149,7 +149,7 @@ class Fold:
         handler = _HANDLERS.get(event.type)
         if handler is not None:
             handler(self, state, event)
-        if event.origin is Origin.PROCESSOR:
+        if event.origin is Origin.PROCESSOR and event.type not in NO_TRACE:
             state.updated_ms = event.time_ms
 
     def _advance(self, state: WorkflowState, target: int) -> None:
@@ -433,6 +433,12 @@ class Fold:
             state.error = event.error
         if event.step is not None:
             state.failed_step = event.step
+        if event.type is EventType.FAILED and event.name is not None:
+            state.failed_compensation = event.name
+
+    def _signal_rejected(self, state: WorkflowState, event: Event) -> None:
+        why = event.error.message if event.error is not None else "rejected"
+        state.last_rejection = f"signal {event.name!r}: {why}"
 
     def _continued(self, state: WorkflowState, event: Event) -> None:
         """Begin the next run in place: a fresh state under the same workflow id, keeping
@@ -477,6 +483,10 @@ class Fold:
         elif state.undo_for and state.status.is_final:
             state.undo_for = event.attempt
 
+
+NO_TRACE = frozenset({EventType.START_IGNORED, EventType.DEAD_LETTER_DISCARDED})
+"""Decisions that leave the workflow as it was: a duplicate start is a no-op (its
+status record, ``updated_ms`` included, stays untouched), an audit record changes nothing."""
 
 MAX_REMEMBERED_UPDATES = 64
 """How many update outcomes a workflow keeps for requests sent again (bounded state)."""
@@ -540,6 +550,7 @@ _HANDLERS = {
     EventType.FAILED: Fold._ended,
     EventType.CANCELLED: Fold._ended,
     EventType.TERMINATED: Fold._ended,
+    EventType.SIGNAL_REJECTED: Fold._signal_rejected,
     EventType.CONTINUED_AS_NEW: Fold._continued,
     EventType.UPDATE_COMPLETED: Fold._update_completed,
     EventType.UPDATE_REJECTED: Fold._update_rejected,

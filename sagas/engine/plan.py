@@ -45,7 +45,7 @@ from sagas.engine.nodes import (
 from sagas.engine.state import Phase, WorkflowState
 from sagas.engine.timers import TimerId, TimerKind, timer_id
 from sagas.engine.transition import Transition, TransitionBuilder, undo_answer
-from sagas.errors import SagaError, UnapplicableEventError
+from sagas.errors import SagaError, SerializationError, UnapplicableEventError
 from sagas.events import (
     ErrorInfo,
     Event,
@@ -269,8 +269,14 @@ class Plan:
             started = run.decision(EventType.STARTED, payload=start, parent=event.parent)
             new = self._fold.create(started)
             run.decisions.append(started)
+            invalid = self._invalid_input(start)
+            if invalid is not None:
+                # Before any step runs, so there is nothing to compensate: the start fails
+                # for good, with the validation error in the status.
+                run.emit(new, EventType.FAILED, error=invalid)
+                return run.finish(new)
             if signal is not None:
-                run.emit(new, EventType.SIGNAL_RECEIVED, name=event.name, payload=signal)
+                self._take_signal(run, new, event.name, signal)
         else:
             if event.workflow_id != state.workflow_id:
                 raise self._unapplicable(event, f"event is for workflow {event.workflow_id!r}")
@@ -279,6 +285,35 @@ class Plan:
                 return Transition(state)
         self._progress(run, new)
         return run.finish(new)
+
+    def _invalid_input(self, payload: str) -> ErrorInfo | None:
+        """Why a start's input does not fit this version's input model, or ``None``."""
+        try:
+            self.types.parse_input(payload)
+        except SerializationError as exc:
+            return ErrorInfo("InvalidInput", exc.message, non_retryable=True)
+        return None
+
+    def signal_refusal(self, name: str | None, payload: str | None) -> ErrorInfo | None:
+        """Why a signal ``name`` with JSON ``payload`` does not fit this version (an unknown
+        name, a payload that fails the wait's model), or ``None``; the client asks too."""
+        if name not in self.signals:
+            known = ", ".join(sorted(self.signals)) or "none"
+            return ErrorInfo(
+                "UnknownSignal",
+                f"saga {self.name!r} version {self.version} has no signal {name!r} "
+                f"(its signals: {known})",
+                True,
+            )
+        try:
+            value = None if payload is None else json.loads(payload)
+        except ValueError:
+            return ErrorInfo("InvalidSignalPayload", "the signal payload is not valid JSON", True)
+        try:
+            self.types.parse_signal(name, value)
+        except SerializationError as exc:
+            return ErrorInfo("InvalidSignalPayload", _first_line(exc.message), True)
+        return None
 
     def _unapplicable(self, event: Event, message: str) -> UnapplicableEventError:
         return UnapplicableEventError(
@@ -335,22 +370,10 @@ class Plan:
             if event.payload is not None and not is_json(event.payload):
                 raise self._unapplicable(event, "the heartbeat details are not valid JSON")
             apply(new, event)
-        elif t is EventType.SIGNAL or t is EventType.SIGNAL_WITH_START:
-            if event.name not in self.signals:
-                raise self._unapplicable(event, f"unknown signal {event.name!r}")
-            payload = event.payload if t is EventType.SIGNAL else self._signal_with_start(event)[1]
-            if event.payload is not None and not is_json(event.payload):
-                raise self._unapplicable(event, "the signal payload is not valid JSON")
-            if new.status.is_final:
-                run.emit(
-                    new,
-                    EventType.SIGNAL_REJECTED,
-                    name=event.name,
-                    payload=payload,
-                    error=ErrorInfo("WorkflowEnded", f"the workflow is {new.status.value}"),
-                )
-            else:
-                run.emit(new, EventType.SIGNAL_RECEIVED, name=event.name, payload=payload)
+        elif t is EventType.SIGNAL:
+            self._take_signal(run, new, event.name, event.payload)
+        elif t is EventType.SIGNAL_WITH_START:
+            self._take_signal(run, new, event.name, self._signal_with_start(event)[1])
         elif t is EventType.UPDATE_REQUESTED:
             self._update(run, new, event)
         elif t is EventType.COMPENSATE_REQUESTED:
@@ -425,10 +448,26 @@ class Plan:
             raise self._unapplicable(event, "not an input event")
         return True
 
+    def _take_signal(
+        self, run: TransitionBuilder, state: WorkflowState, name: str | None, payload: str | None
+    ) -> None:
+        """Receive a signal, or record why it is refused."""
+        refusal = (
+            ErrorInfo("WorkflowEnded", f"the workflow is {state.status.value}", True)
+            if state.status.is_final
+            else self.signal_refusal(name, payload)
+        )
+        if refusal is not None:
+            # A payload that is not JSON is left out, as the log's payloads are JSON.
+            kept = payload if payload is None or is_json(payload) else None
+            # Recorded, never parked and never seen by a step: a typo or a payload that
+            # does not fit leaves the workflow waiting for the right signal.
+            run.emit(state, EventType.SIGNAL_REJECTED, name=name, payload=kept, error=refusal)
+        else:
+            run.emit(state, EventType.SIGNAL_RECEIVED, name=name, payload=payload)
+
     def _signal_with_start(self, event: Event) -> tuple[str | None, str]:
         """The start input and the signal payload a ``signal_with_start`` carries."""
-        if event.name not in self.signals:
-            raise self._unapplicable(event, f"unknown signal {event.name!r}")
         try:
             both = json.loads(event.payload or "")
             start = both["input"]
@@ -744,7 +783,11 @@ class Plan:
                 continue
             for name, r in runs:
                 if r.phase is Phase.COMP_FAILED:
-                    run.emit(state, EventType.FAILED, step=name, error=r.error)
+                    # ``step`` keeps naming the step whose failure started the compensation
+                    # (none for a cancel); ``name`` is the compensation that could not be done.
+                    run.emit(
+                        state, EventType.FAILED, step=state.failed_step, name=name, error=r.error
+                    )
                     return True
             emitted = False
             for name, r in runs:
@@ -781,3 +824,8 @@ class Plan:
         assert undo is not None
         due = None if undo.timeout_ms is None else run.now_ms + undo.timeout_ms
         run.emit(state, EventType.COMPENSATION_SCHEDULED, step=name, attempt=attempt, due_ms=due)
+
+
+def _first_line(text: str) -> str:
+    """Pydantic's message folded onto one line, so a rejection reads as one."""
+    return " ".join(part.strip() for part in text.splitlines() if part.strip())

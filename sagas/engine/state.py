@@ -97,6 +97,10 @@ class WorkflowState:
     result: str | None = None
     heartbeats: dict[str, str] = field(default_factory=dict)
     """The details of each step's last heartbeat (JSON text), for its next attempt."""
+    failed_compensation: str | None = None
+    """The step whose compensation failed for good, leaving the workflow ``FAILED``."""
+    last_rejection: str | None = None
+    """Why the latest input the workflow refused (a signal) was refused."""
     run_id: str = ""
     """The id of the event that began this run (``started`` or ``continued_as_new``)."""
     previous_run_id: str | None = None
@@ -132,6 +136,8 @@ class WorkflowState:
             self.failed_step,
             self.result,
             dict(self.heartbeats),
+            self.failed_compensation,
+            self.last_rejection,
             self.run_id,
             self.previous_run_id,
             dict(self.updates),
@@ -160,6 +166,8 @@ class WorkflowState:
             result=self.result,
             error=self.error,
             failed_step=self.failed_step,
+            failed_compensation=self.failed_compensation,
+            last_rejection=self.last_rejection,
             run_id=self.run_id or None,
             previous_run_id=self.previous_run_id,
         )
@@ -342,11 +350,13 @@ STATE_FIELDS: tuple[StateField, ...] = (
     StateField("failed_step"),
     StateField("result"),
     StateField("heartbeats", since=2),
-    StateField("run_id", since=3),
-    StateField("previous_run_id", since=3),
-    StateField("updates", since=3),
-    StateField("undo_for", since=3),
-    StateField("unanswered", since=3),
+    StateField("failed_compensation", since=3),
+    StateField("last_rejection", since=3),
+    StateField("run_id", since=4),
+    StateField("previous_run_id", since=4),
+    StateField("updates", since=4),
+    StateField("undo_for", since=4),
+    StateField("unanswered", since=4),
 )
 """The stored fields of a workflow state, in the order they are written."""
 

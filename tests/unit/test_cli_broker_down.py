@@ -31,6 +31,7 @@ COMMANDS = {
     "history": ["history", "order", "w1"],
     "dlq list": ["dlq", "list", "order"],
     "dlq redrive": ["dlq", "redrive", "order", "--all"],
+    "dlq discard": ["dlq", "discard", "order", "--all"],
     "topics create": ["topics", "create", SAGA],
     "worker": ["worker", SAGA, "--store", "memory", "--health-port", str(free_port())],
 }

@@ -48,10 +48,25 @@ def test_the_approval_payload_reaches_the_reimbursement() -> None:
     assert PAYOUTS["exp-paid/reimburse/action"] == "paid 4200 approved by di"
 
 
-def test_unknown_signals_and_workflows_are_refused() -> None:
+def test_unknown_signals_and_bad_payloads_are_rejected_and_the_workflow_waits_on() -> None:
     with SagaTestEnvironment(saga) as env:
         wf = env.start(CLAIM)
-        with pytest.raises(UnapplicableEventError, match="unknown signal 'maybe'"):
-            env.signal(wf, "maybe")
-        with pytest.raises(UnapplicableEventError, match="no workflow"):
-            env.signal("nobody", "approved", Decision(approver="di"))
+        env.signal(wf, "maybe")
+        env.signal(wf, "approved", {"nope": 1})
+        rejected = [e for e in env.history(wf) if e.type is EventType.SIGNAL_REJECTED]
+        assert [(e.name, e.error.type if e.error else None) for e in rejected] == [
+            ("maybe", "UnknownSignal"),
+            ("approved", "InvalidSignalPayload"),
+        ]
+        assert "approver" in (env.status(wf).last_rejection or "")
+        assert not env.status(wf).parked
+        env.signal(wf, "approved", Decision(approver="di"))
+        assert env.run_until_complete(wf).status is WorkflowStatus.COMPLETED
+
+
+def test_signals_to_unknown_workflows_are_refused() -> None:
+    with (
+        SagaTestEnvironment(saga) as env,
+        pytest.raises(UnapplicableEventError, match="no workflow"),
+    ):
+        env.signal("nobody", "approved", Decision(approver="di"))

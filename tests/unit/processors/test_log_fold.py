@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import base64
 import json
+from dataclasses import replace
 from datetime import timedelta
 
 import pytest
@@ -178,8 +179,8 @@ def test_a_dead_lettered_input_parks_its_workflow_and_later_inputs_are_held() ->
     part.start("w1", Order())
     part.start("w2", Order())
     part.batch(max_records=2)
-    # An unknown signal is unapplicable: dead-lettered, and w1 parked.
-    part.append(_input("w1", EventType.SIGNAL, "w1/sig", "{}", name="nope"))
+    # An answer of an unknown step is unapplicable: dead-lettered, and w1 parked.
+    part.append(_unknown_step_answer("w1"))
     part.batch(max_records=50)
     part.append(_input("w1", EventType.START_REQUESTED, "w1/again", "{}"))
     for _ in range(5):
@@ -203,6 +204,59 @@ def test_a_dead_lettered_input_parks_its_workflow_and_later_inputs_are_held() ->
         part.batch(max_records=50)
     assert not any(key.startswith((b"p", b"h")) for key in part.stored())
     assert part.fold() == part.stored()
+
+
+def _unknown_step_answer(wid: str) -> Event:
+    return replace(
+        _input(wid, EventType.STEP_SUCCEEDED, f"{wid}/bad", "{}"), step="nope", attempt=1
+    )
+
+
+def _operator(wid: str, kind: EventType, event_id: str, position: int, value: bytes = b"") -> Event:
+    payload = {"dlq_partition": 0, "dlq_offset": position}
+    if kind is EventType.REDRIVE_REQUESTED:
+        payload["value"] = base64.b64encode(value).decode()  # type: ignore[assignment]
+    return _input(wid, kind, event_id, json.dumps(payload))
+
+
+def test_cancel_terminate_discard_and_a_second_redrive_fold_as_the_batches_took_them() -> None:
+    part = Partition(compile_versions(_saga()))
+    wids = ("w1", "w2", "w3", "w4")
+    for wid in wids:
+        part.start(wid, Order())
+    part.batch(max_records=4)
+    for wid in wids:
+        part.append(_unknown_step_answer(wid))
+    for _ in range(3):
+        part.batch(max_records=50)
+    assert {key for key in part.stored() if key.startswith(b"p")} == {
+        b"pw1",
+        b"pw2",
+        b"pw3",
+        b"pw4",
+    }
+    part.append(_input("w1", EventType.CANCEL_REQUESTED, "w1/cancel", "enough"))
+    part.append(_input("w2", EventType.TERMINATE_REQUESTED, "w2/terminate", "stuck"))
+    part.append(_operator("w3", EventType.DISCARD_REQUESTED, "w3/discard", 7))
+    part.append(_operator("w3", EventType.DISCARD_REQUESTED, "w3/discard-again", 7))
+    bad = part.codec.encode(_unknown_step_answer("w4"))
+    part.append(_operator("w4", EventType.REDRIVE_REQUESTED, "w4/redrive", 8, bad))
+    for _ in range(4):
+        part.batch(max_records=50)
+    letters = len(part.dead_letters)
+    # The same record redriven again, or discarded after its redrive: no effect at all.
+    part.append(_operator("w4", EventType.REDRIVE_REQUESTED, "w4/redrive-again", 8, bad))
+    part.append(_operator("w4", EventType.DISCARD_REQUESTED, "w4/discard", 8))
+    for _ in range(3):
+        part.batch(max_records=50)
+    stored = part.stored()
+    assert len(part.dead_letters) == letters
+    # Only w4 is parked still: its redriven record failed again.
+    assert {key for key in stored if key.startswith(b"p")} == {b"pw4"}
+    assert {key: stored[key] for key in stored if key.startswith(b"d")} == {
+        b"d0:7": b"discarded", b"d0:8": b"redriven",
+    }  # fmt: skip
+    assert part.fold() == stored
 
 
 def test_a_workflow_on_a_version_the_definition_lacks_is_an_error() -> None:

@@ -35,7 +35,7 @@ def test_the_front_door_holds_no_engine_client_or_runtime() -> None:
 
 
 def test_client_exports() -> None:
-    assert set(sagas.client.__all__) == {"SagaClient", "SagaRef"}
+    assert set(sagas.client.__all__) == {"SagaClient", "SagaRef", "StartResult"}
     assert public_names(sagas.client) == set(sagas.client.__all__)
 
 

@@ -78,7 +78,8 @@ def test_a_compensation_that_keeps_failing_fails_the_workflow_naming_it() -> Non
         wf = env.start(In())
         status = env.run_until_complete(wf)
         assert status.status is WorkflowStatus.FAILED
-        assert status.failed_step == "a"
+        # The step whose failure started it, and the compensation that could not be done.
+        assert (status.failed_step, status.failed_compensation) == ("boom", "a")
         assert env.event_types(wf).count(EventType.COMPENSATION_FAILED) == 3
 
 

@@ -222,7 +222,10 @@ def test_a_failing_pivot_compensates_and_a_failing_compensation_retries_then_fai
     log.send(ev(EventType.TIMER_FIRED, name="cr:charge"))
     decisions = log.send(ev(EventType.COMPENSATION_FAILED, step="charge", attempt=2, error=broken))
     assert types(decisions) == [EventType.FAILED]
-    assert (decisions[0].step, decisions[0].error) == ("charge", broken)
+    # The status names both: the step whose failure started it, and the compensation.
+    assert (decisions[0].step, decisions[0].name, decisions[0].error) == ("ship", "charge", broken)
+    assert log.state is not None
+    assert (log.state.failed_step, log.state.failed_compensation) == ("ship", "charge")
 
 
 def test_cancel_waits_for_the_step_in_flight_then_compensates_it() -> None:
@@ -258,7 +261,6 @@ def test_cancel_after_the_pivot_is_refused_and_terminate_stops_at_once() -> None
     [
         (ev(EventType.STEP_SUCCEEDED, step="nope", attempt=1), "unknown step 'nope'"),
         (ev(EventType.STEP_SUCCEEDED, step="charge", attempt=1, payload="{bad"), "not valid JSON"),
-        (ev(EventType.SIGNAL, name="nope"), "unknown signal 'nope'"),
         (ev(EventType.STARTED), "not an input event"),
     ],
 )
@@ -295,3 +297,39 @@ def test_state_bytes_round_trip_and_bad_bytes_are_refused() -> None:
         WorkflowState.from_bytes(b"[99]")
     with pytest.raises(SerializationError):
         WorkflowState.from_bytes(b"not json")
+
+
+def test_a_signal_the_version_does_not_declare_is_rejected_with_its_reason() -> None:
+    log = started()
+    decisions = log.send(ev(EventType.SIGNAL, name="nope", payload="{}"))
+    assert types(decisions) == [EventType.SIGNAL_REJECTED]
+    assert decisions[0].error is not None
+    assert decisions[0].error.type == "UnknownSignal"
+    assert "has no signal 'nope'" in decisions[0].error.message
+    assert log.state is not None
+    assert log.state.last_rejection is not None
+    assert log.state.last_rejection.startswith("signal 'nope': ")
+    assert log.state.status is WorkflowStatus.RUNNING
+
+
+def test_a_start_whose_input_fails_the_model_fails_before_any_step() -> None:
+    log = Log(make_plan())
+    decisions = log.send(ev(EventType.START_REQUESTED, payload='{"nonsense": true}'))
+    assert types(decisions) == [EventType.STARTED, EventType.FAILED]
+    assert log.state is not None
+    assert log.state.status is WorkflowStatus.FAILED
+    assert log.state.error is not None
+    assert log.state.error.type == "InvalidInput"
+    assert log.state.error.non_retryable
+    assert "amount" in log.state.error.message
+    assert log.state.steps == {}
+
+
+def test_a_duplicate_start_changes_nothing_in_the_state() -> None:
+    log = started()
+    before = log.state
+    assert before is not None
+    decisions = log.send(ev(EventType.START_REQUESTED, payload='{"amount": 9}'), now=T0 + 500)
+    assert types(decisions) == [EventType.START_IGNORED]
+    assert log.state is not None
+    assert log.state.to_bytes() == before.to_bytes()
