@@ -34,7 +34,9 @@ def kafka_bootstrap() -> Iterator[str]:
     if configured:
         yield configured
         return
-    with LocalKafka(nodes=1) as cluster:
+    # The suite creates thousands of partitions in one session: more heap than a laptop
+    # broker needs keeps the broker answering to the end.
+    with LocalKafka(nodes=1, heap="1g") as cluster:
         yield cluster.bootstrap_servers
 
 
