@@ -231,6 +231,9 @@ class Expected:
     workflow_id: str
     status: WorkflowStatus = WorkflowStatus.COMPLETED
     failed_step: str | None = None
+    """The step whose failure ended the forward path."""
+    failed_compensation: str | None = None
+    """The compensation that could not be done, when one failed for good."""
     schedule: list[tuple[CommandKind, str, int]] = field(default_factory=list)
     """Every attempt the saga must schedule, in order: (kind, step, attempt)."""
     attempts: dict[str, int] = field(default_factory=dict)
@@ -257,7 +260,7 @@ def predict(workflow_id: str) -> Expected:
         for done in reversed([s for s in completed if s in COMPENSATABLE]):
             if not _runs(expected, done, CommandKind.COMPENSATE, effects):
                 expected.status = WorkflowStatus.FAILED
-                expected.failed_step = done
+                expected.failed_compensation = done
                 return expected
             expected.compensated.append(done)
         expected.status = WorkflowStatus.COMPENSATED

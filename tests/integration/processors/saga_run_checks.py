@@ -164,9 +164,10 @@ def effects_of(path: Path, workflow_ids: Iterable[str] | None = None) -> ledger.
 
 
 def _check_status(want: Expected, status: StatusRecord) -> list[str]:
-    got = (status.status, status.failed_step)
-    if got != (want.status, want.failed_step):
-        return [f"{want.workflow_id}: status {got}, expected {(want.status, want.failed_step)}"]
+    got = (status.status, status.failed_step, status.failed_compensation)
+    wanted = (want.status, want.failed_step, want.failed_compensation)
+    if got != wanted:
+        return [f"{want.workflow_id}: status {got}, expected {wanted}"]
     return []
 
 

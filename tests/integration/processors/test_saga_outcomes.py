@@ -37,12 +37,22 @@ def test_every_saga_ends_as_its_failure_schedule_predicts(
     kind of ending is really exercised by these workflow ids.
     """
     expected = {wid: flaky_order.predict(wid) for wid in (f"order-{i:04d}" for i in range(SAGAS))}
-    endings = Counter((e.status, e.failed_step) for e in expected.values())
-    assert endings[WorkflowStatus.COMPLETED, None] > 500
-    assert endings[WorkflowStatus.FAILED, "notify"] > 10
-    assert all(endings[WorkflowStatus.COMPENSATED, step] > 10 for step in ("charge", "reserve"))
-    assert endings[WorkflowStatus.COMPENSATED, "ship"] > 10
-    assert endings[WorkflowStatus.FAILED, "charge"] + endings[WorkflowStatus.FAILED, "reserve"] > 3
+    endings = Counter((e.status, e.failed_step, e.failed_compensation) for e in expected.values())
+    assert endings[WorkflowStatus.COMPLETED, None, None] > 500
+    assert endings[WorkflowStatus.FAILED, "notify", None] > 10
+    assert all(
+        endings[WorkflowStatus.COMPENSATED, step, None] > 10 for step in ("charge", "reserve")
+    )
+    assert endings[WorkflowStatus.COMPENSATED, "ship", None] > 10
+    # A compensation that exhausts its retries: FAILED, naming the step whose failure
+    # started the compensation and the compensation that could not be done.
+    failed_undo = Counter(
+        (step, undo)
+        for status, step, undo in endings.elements()
+        if status is WorkflowStatus.FAILED and undo is not None
+    )
+    assert sum(n for (_, undo), n in failed_undo.items() if undo in ("charge", "reserve")) > 3
+    assert all(step not in (None, undo) for step, undo in failed_undo)
 
     runner = WorkerRunner(
         flaky_versions, flaky_kafka, processor_settings=ProcessorSettings(state_dir=tmp_path)
