@@ -475,8 +475,10 @@ class PartitionBatch:
             too_large = self._check(wid, state, out)
             if too_large is not None:
                 return too_large
-        if before is not None and all(d.type in NO_TRACE for d in transition.decisions):
+        decisions = transition.decisions
+        if before is not None and decisions and all(d.type in NO_TRACE for d in decisions):
             # A duplicate start: recorded in the log, the workflow and its status untouched.
+            # (An input that decides nothing may still change the state: it is kept.)
             self.outgoing.extend(out)
             return None
         self._states[wid] = state
