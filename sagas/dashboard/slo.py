@@ -1,7 +1,7 @@
 """The service-level panel: dispatch latency and step durations, asked of Prometheus.
 
-The workers export ``sagas_dispatch_latency_seconds`` per saga and queue (command created
-to action started) and ``sagas_step_duration_seconds`` per saga and step. The panel shows
+The workers export ``sagas_step_dispatch_seconds`` (command created to action started) and
+``sagas_step_duration_seconds``, both per saga and step. The panel shows
 their quantiles over a window as Prometheus computes them; with no Prometheus configured
 it shows nothing but says so.
 """
@@ -45,7 +45,7 @@ class LatencyRow:
 
 @dataclass(frozen=True, slots=True)
 class SloPanel:
-    """What the panel shows: dispatch latency per queue and step duration per step."""
+    """What the panel shows: dispatch latency and duration, per step."""
 
     dispatch: tuple[LatencyRow, ...]
     steps: tuple[LatencyRow, ...]
@@ -59,7 +59,7 @@ class PrometheusSlo:
 
     def panel(self, sagas: Sequence[str]) -> SloPanel:
         return SloPanel(
-            dispatch=self._rows("sagas_dispatch_latency_seconds", "queue", sagas),
+            dispatch=self._rows("sagas_step_dispatch_seconds", "step", sagas),
             steps=self._rows("sagas_step_duration_seconds", "step", sagas),
         )
 
