@@ -129,7 +129,7 @@ def test_every_command_fails_fast_with_one_line_when_kafka_is_unreachable(tmp_pa
     ):
         started = time.monotonic()
         result = run_cli(dead, *args)
-        assert result.exit_code == 1, (args, result.output)
+        assert result.exit_code == 4, (args, result.output)  # Kafka unreachable
         lines = result.output.strip().splitlines()
         assert len(lines) == 1, (args, result.output)
         assert lines[0].startswith("Error: "), (args, result.output)
