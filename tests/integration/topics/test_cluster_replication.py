@@ -37,8 +37,9 @@ def test_unset_replication_gives_three_replicas_and_min_insync_two_and_describe_
         bootstrap_servers=kafka_cluster.bootstrap_servers, topic_prefix=unique_name("") + "."
     )
     report = provision(compile_versions(flaky_order.saga), kafka)
-    # The saga's own four topics (changelog included) and one command topic per queue.
-    assert len(report.created) == 7, report
+    # The saga's own four topics (changelog included), one command topic per queue, and
+    # the processors' query-endpoint announcements.
+    assert len(report.created) == 8, report
 
     admin = AdminClient(quiet_client_config(kafka.bootstrap_servers))
     metadata = admin.list_topics(timeout=30).topics

@@ -270,7 +270,9 @@ def test_retention_removes_ended_workflows_everywhere(
                 break
             assert time.monotonic() < deadline, f"status records left: {sorted(seen & ended)}"
             for wid in kept:  # every partition holds some: each active segment rolls
-                client.signal(shop_saga.saga, wid, "nudge", check=False)
+                # By bare name, so the processor records the unknown signal's rejection
+                # (a status record) rather than the client refusing it.
+                client.signal(shop_saga.saga.name, wid, "nudge", check=False)
             client.flush()
             time.sleep(2)
         assert kept <= seen
