@@ -521,10 +521,11 @@ class SagaProcessor:
         leave_and_close(consumer)
         try:
             producer.flush(10)
+            producer.close()  # now, not at garbage collection, when the broker may be gone
         except KafkaException as exc:
-            # A fenced producer refuses even to flush; what it held was never committed.
-            log.warning("flushing the producer failed: %s", exc)
-        producer.close()  # now, not at garbage collection, when the broker may be gone
+            # A fenced producer refuses even to flush or close; what it held was never
+            # committed, and the member starts over with a new one.
+            log.warning("closing the producer failed: %s", exc)
         # A member that starts over must not share its transactional id with this
         # producer while this one still retries.
         self._consumer = self._producer = None

@@ -187,9 +187,15 @@ class StepWorker:
                 task.cancel()
             # The answers already sent may still be acknowledged; leaving the group
             # commits the offsets of those that are (in the revocation).
-            producer.flush(5)
+            try:
+                producer.flush(5)
+            except KafkaException as exc:
+                log.warning("flushing the answers failed (their commands run again): %s", exc)
             leave_and_close(consumer)
-            producer.close()  # now, not at garbage collection, when the broker may be gone
+            try:
+                producer.close()  # now, not at garbage collection, when the broker may be gone
+            except KafkaException as exc:
+                log.warning("closing the producer failed: %s", exc)
             self._consumer = self._producer = None
 
     def _accept(self, message: Message, tasks: set[asyncio.Task[None]]) -> None:
