@@ -193,10 +193,13 @@ class QueryClient:
             with urllib.request.urlopen(request, timeout=10) as response:
                 return response.status, json.loads(response.read())
         except urllib.error.HTTPError as exc:
-            try:
-                return exc.code, json.loads(exc.read())
-            except ValueError:
-                return exc.code, {"error": exc.reason}
+            # The error holds the response's socket: closing it here, not at garbage
+            # collection, is what keeps a retried 503 from leaking a connection.
+            with exc:
+                try:
+                    return exc.code, json.loads(exc.read())
+                except ValueError:
+                    return exc.code, {"error": exc.reason}
         except ValueError as exc:
             raise OSError(f"not a JSON answer: {exc}") from exc
 
