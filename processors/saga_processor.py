@@ -45,7 +45,7 @@ from topics.client_configs import (
     consumer_config,
     start_transactional_producer,
 )
-from topics.consumer_reads import poll_batch
+from topics.consumer_reads import poll_batch, watermarks
 from topics.naming import TopicNames
 from topics.record_limits import RecordLimits, RecordRefusedError, producer_max_bytes
 
@@ -484,9 +484,7 @@ class SagaProcessor:
         topic = self.names.events
         starts = [TopicPartition(topic, tp.partition) for tp in partitions]
         for tp in consumer.committed(starts, timeout=30):
-            low, end = consumer.get_watermark_offsets(
-                TopicPartition(topic, tp.partition), timeout=30, cached=False
-            )
+            low, end = watermarks(consumer, TopicPartition(topic, tp.partition))
             # Only where there is something to read: a consumer that fetched nothing has
             # no position, and its timers would wait for ever.
             if max(tp.offset, low) < end:

@@ -2,10 +2,31 @@
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Iterator
 
 from confluent_kafka import Consumer, KafkaError, KafkaException, Message, TopicPartition
+
+FAILOVER_WAIT_SECONDS = 60.0
+"""How long a partition may stay without a reachable leader before asking it fails: a
+broker died and another replica takes over within seconds."""
+
+_FAILOVER_RETRY_SECONDS = 0.5
+
+# What librdkafka answers about a partition while its leadership moves.
+_FAILOVER_CODES = frozenset(
+    {
+        KafkaError._UNKNOWN_PARTITION,
+        KafkaError._TIMED_OUT,
+        KafkaError._TRANSPORT,
+        KafkaError._ALL_BROKERS_DOWN,
+        KafkaError.LEADER_NOT_AVAILABLE,
+        KafkaError.NOT_LEADER_FOR_PARTITION,
+    }
+)
+
+logger = logging.getLogger(__name__)
 
 
 def poll_batch(consumer: Consumer, max_records: int, timeout: float) -> list[Message]:
@@ -23,6 +44,39 @@ def poll_batch(consumer: Consumer, max_records: int, timeout: float) -> list[Mes
     if max_records <= 1:
         return [first]
     return [first, *consumer.consume(max_records - 1, 0)]
+
+
+def is_failover(error: object) -> bool:
+    """Whether ``error`` is what a partition answers while its leadership moves."""
+    return isinstance(error, KafkaError) and (error.code() in _FAILOVER_CODES or error.retriable())
+
+
+def watermarks(
+    consumer: Consumer, tp: TopicPartition, *, timeout: float = FAILOVER_WAIT_SECONDS
+) -> tuple[int, int]:
+    """The log-start and end offsets of ``tp`` as the broker has them now (with
+    ``read_committed``, the end is the last stable offset).
+
+    Until the metadata names a new leader of a partition whose leader died, librdkafka
+    answers "unknown partition" or a timeout: that is asked again for up to ``timeout``
+    seconds, so a failover does not fail the caller. Raises ``KafkaException`` otherwise.
+    """
+    give_up = time.monotonic() + timeout
+    while True:
+        try:
+            low, high = consumer.get_watermark_offsets(tp, timeout=timeout, cached=False)
+            return int(low), int(high)
+        except KafkaException as exc:
+            error = exc.args[0] if exc.args else None
+            if not is_failover(error) or time.monotonic() >= give_up:
+                raise
+            logger.warning(
+                "%s[%d] has no reachable leader yet (%s): asking again",
+                tp.topic,
+                tp.partition,
+                error,
+            )
+            time.sleep(_FAILOVER_RETRY_SECONDS)
 
 
 def read_partition(

@@ -13,6 +13,7 @@ from confluent_kafka import Consumer, KafkaError, KafkaException, Message, Topic
 
 from processors.store.base import PartitionStore
 from processors.store.errors import ChangelogRestoreError, StoreError
+from topics.consumer_reads import FAILOVER_WAIT_SECONDS, watermarks
 
 logger = logging.getLogger(__name__)
 
@@ -160,10 +161,10 @@ class ChangelogRestorer:
     def _watermarks(self, consumer: Consumer, partition: int) -> tuple[int, int]:
         try:
             # A read_committed consumer is answered the last stable offset as high mark.
-            low, high = consumer.get_watermark_offsets(
+            return watermarks(
+                consumer,
                 TopicPartition(self.topic, partition),
-                timeout=self._timeout.total_seconds(),
-                cached=False,
+                timeout=min(self._timeout.total_seconds(), FAILOVER_WAIT_SECONDS),
             )
         except KafkaException as exc:
             raise ChangelogRestoreError(
@@ -171,7 +172,6 @@ class ChangelogRestorer:
                 topic=self.topic,
                 partition=partition,
             ) from exc
-        return int(low), int(high)
 
     def _await_stable(self, partition: int, stored: int, stable: int, deadline: float) -> int:
         # The store holds records past the stable end: they were committed (the store is
