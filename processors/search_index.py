@@ -27,6 +27,7 @@ from processors.store.transaction import StoreTransaction
 from sagas.engine.state import WorkflowState
 from sagas.engine.versions import SagaVersions
 from sagas.errors import SagaError
+from sagas.events import WorkflowStatus
 from sagas.visibility import SearchAttribute, SearchValue, attribute_value, coerce
 from sagas.workflow_search import WorkflowSearch, parse_cursor
 
@@ -50,6 +51,16 @@ def start_key(started_ms: int, workflow_id: str) -> bytes:
 
 def status_key(status: str, started_ms: int, workflow_id: str) -> bytes:
     return STATUS_INDEX + status.encode() + _NUL + _newest_first(started_ms) + workflow_id.encode()
+
+
+def count_in_flight(reader: RangeReader) -> int:
+    """How many workflows of a partition are running or compensating (a scan of the status
+    index: run it on assignment, not per batch)."""
+    count = 0
+    for status in (WorkflowStatus.RUNNING, WorkflowStatus.COMPENSATING):
+        prefix = STATUS_INDEX + status.value.encode() + _NUL
+        count += sum(1 for _ in reader.iter_range(prefix, prefix[:-1] + b"\x01"))
+    return count
 
 
 def _value_bytes(value: SearchValue) -> bytes:
