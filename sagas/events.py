@@ -214,6 +214,9 @@ class Command:
     """JSON text: the details the last heartbeat of an earlier attempt of this step gave."""
     heartbeat_timeout_ms: int | None = None
     """The longest the attempt may go without a heartbeat; None: heartbeats are not watched."""
+    start_deadline_ms: int | None = None
+    """When the attempt fails unless a worker reported it started (a heartbeat named
+    ``started``, sent before the function runs); None: no report is asked for."""
 
 
 @dataclass(frozen=True, slots=True)

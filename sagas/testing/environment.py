@@ -515,7 +515,7 @@ class SagaTestEnvironment:
             )
             return
         if fault is Fault.TIME_OUT:
-            if command.deadline_ms is None:
+            if command.deadline_ms is None and command.start_deadline_ms is None:
                 raise SagaError(
                     "an injected time-out needs a step with a timeout; this one would wait forever",
                     saga=command.saga,
