@@ -26,6 +26,10 @@ class Order(BaseModel):
     order_id: str
 
 
+RUNS: list[tuple[str, int]] = []
+"""The (order, attempt) of each run of ``charge_card`` in this process's step workers."""
+
+
 def _order_saga(name: str, **charge: object) -> Saga[Order]:
     saga = Saga(name, input=Order)
 
@@ -38,6 +42,7 @@ def _order_saga(name: str, **charge: object) -> Saga[Order]:
         return None
 
     def charge_card(ctx: StepContext[Order]) -> str:
+        RUNS.append((ctx.input.order_id, ctx.attempt))
         if ctx.input.order_id.startswith("declined"):
             raise RuntimeError("the card service is down")
         time.sleep(1.5)  # longer than schedule_to_start: only the start must come in time
@@ -47,34 +52,43 @@ def _order_saga(name: str, **charge: object) -> Saga[Order]:
     return saga
 
 
-def test_a_command_no_worker_starts_fails_and_a_started_one_may_run_long(
+def test_an_attempt_no_worker_starts_fails_and_a_started_one_may_run_long(
     saga_runtime: Callable[..., Runtime], tmp_path: Path
 ) -> None:
     saga = _order_saga(
         "bound-start",
         queue="payments",
         schedule_to_start=timedelta(seconds=1),
-        retry=Retry(max_attempts=2, initial_interval=timedelta(milliseconds=200)),
+        retry=Retry(max_attempts=4, initial_interval=timedelta(seconds=2)),
     )
     runtime = saga_runtime(saga, start_worker=False)
     # The processor and the saga's own queue, but nobody consumes "payments" yet.
     runtime.run_worker(runtime.versions, tmp_path / "processor", queues=[saga.queue])
-    unpaid = runtime.client.start(saga, Order(order_id="o-1"), workflow_id="bs-1")
-    record = runtime.client.result(saga, unpaid, timeout=20)
-    assert record.status is WorkflowStatus.COMPENSATED, record
-    assert record.failed_step == "charge_card"
-    assert record.error is not None
-    assert record.error.type == "ScheduleToStartTimedOut", record.error
-
+    wid = runtime.client.start(saga, Order(order_id="o-1"), workflow_id="bs-1")
+    deadline = time.monotonic() + 10
+    while not any(
+        e.type is EventType.STEP_TIMED_OUT for e in read_history(runtime.kafka, saga.name, wid)
+    ):
+        assert time.monotonic() < deadline, "the first attempt never timed out"
+        time.sleep(0.2)
+    # A worker comes up: it finds the first attempt's command past its start deadline and
+    # leaves it, then runs a later attempt, which outlives schedule_to_start once started.
     runtime.run_worker(
         runtime.versions, tmp_path / "payments", role=Role.STEPS, queues=["payments"]
     )
-    paid = runtime.client.start(saga, Order(order_id="o-2"), workflow_id="bs-2")
-    record = runtime.client.result(saga, paid, timeout=20)
+    record = runtime.client.result(saga, wid, timeout=20)
     assert record.status is WorkflowStatus.COMPLETED, record
-    history = read_history(runtime.kafka, saga.name, paid)
-    reports = [e for e in history if e.type is EventType.HEARTBEAT and e.name == STARTED_MARK]
-    assert [(e.step, e.attempt) for e in reports] == [("charge_card", 1)]
+    history = read_history(runtime.kafka, saga.name, wid)
+    timed_out = [e for e in history if e.type is EventType.STEP_TIMED_OUT]
+    assert timed_out[0].attempt == 1
+    assert {e.error.type for e in timed_out if e.error is not None} == {"ScheduleToStartTimedOut"}
+    ran = [attempt for order, attempt in RUNS if order == "o-1"]
+    assert ran, "no attempt ran"
+    assert 1 not in ran, ran
+    reports = [
+        e.attempt for e in history if e.type is EventType.HEARTBEAT and e.name == STARTED_MARK
+    ]
+    assert reports == ran
 
 
 def test_schedule_to_close_ends_the_retries_and_compensates(
