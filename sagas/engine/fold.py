@@ -384,6 +384,7 @@ class Fold:
         error = event.error or ErrorInfo("DeciderFailed", f"{name!r} could not decide", True)
         state.entered = True
         if name in self.steps:
+            state.timers.pop(timer_id(TimerKind.SCHEDULE_TO_CLOSE, name), None)
             run = state.steps.get(name)
             if run is None:
                 state.steps[name] = StepRun(Phase.FAILED, event.attempt, error=error)

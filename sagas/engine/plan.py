@@ -74,6 +74,9 @@ _ANSWERS = frozenset(
 
 _ANY: TypeAdapter[Any] = TypeAdapter(Any)
 
+CHILD_TIMED_OUT = "ChildTimedOut"
+"""The error type of a child step whose child saga ran past the step's timeout."""
+
 
 class _RejectedError(Exception):
     """Why an update is refused (internal to :meth:`Plan._update`)."""
@@ -496,7 +499,7 @@ class Plan:
             step=step,
             attempt=1,
             error=ErrorInfo(
-                "ChildTimedOut",
+                CHILD_TIMED_OUT,
                 f"child saga {node.saga!r} of step {step!r} did not end within its "
                 f"timeout{_bound_text(node.timeout)}",
                 non_retryable=True,
@@ -525,7 +528,7 @@ class Plan:
             or step_run is None
             or step_run.child is None
             or step_run.error is None
-            or step_run.error.type != "ChildTimedOut"
+            or step_run.error.type != CHILD_TIMED_OUT
         ):
             return
         step = event.step or ""

@@ -187,7 +187,8 @@ class SagaTestEnvironment:
     def time_out(
         self, step: str, *, attempts: Iterable[int] | None = None, compensation: bool = False
     ) -> None:
-        """Make ``step`` (or its compensation) never answer on the given attempts."""
+        """Make ``step`` (or its compensation) never answer on the given attempts (nor report
+        them started: a step with ``schedule_to_start`` sees no worker take them)."""
         self.inject(step, Fault.TIME_OUT, attempts=attempts, compensation=compensation)
 
     def deliver_twice(

@@ -356,3 +356,19 @@ def test_a_child_timeout_is_checked_and_a_child_takes_no_schedule_bounds() -> No
     step.schedule_to_close = timedelta(minutes=1)
     with pytest.raises(DefinitionError, match="give the child saga as a whole a timeout="):
         compile_saga(parent)
+
+
+def test_a_retry_whose_start_bound_cannot_be_had_leaves_no_close_timer_behind() -> None:
+    calls: list[int] = []
+
+    def once(view: WorkflowView[In]) -> timedelta:
+        calls.append(1)
+        if len(calls) > 1:
+            raise RuntimeError("no second bound")
+        return timedelta(minutes=2)
+
+    log = reserved(pay_plan(schedule_to_start=once, schedule_to_close=timedelta(minutes=30)))
+    log.fire("ss:charge_card", T0 + 2 * MINUTE)
+    decisions = log.fire("r:charge_card", T0 + 3 * MINUTE)
+    assert types(decisions)[1:] == [EventType.DECIDER_FAILED, EventType.COMPENSATION_SCHEDULED]
+    assert log.timers == {}  # nothing left to fire while the compensation runs
