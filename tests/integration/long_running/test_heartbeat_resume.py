@@ -12,7 +12,7 @@ import pytest
 from examples import import_saga
 from processors.runner import Role
 from sagas.client.history import read_history
-from sagas.events import Event, EventType, WorkflowStatus
+from sagas.events import Event, EventType, Origin, WorkflowStatus
 from tests.integration.long_running.conftest import Runtime
 from tests.integration.long_running.worker_process import WorkerProcess
 
@@ -98,3 +98,8 @@ def test_a_killed_worker_s_import_resumes_from_its_last_heartbeat(
         and import_saga.Imported.model_validate_json(e.payload) == result
     ]
     assert [e.attempt for e in accepted] == [2], history
+    # The killed attempt's command, redelivered to the other worker, is stale once attempt
+    # 2's command is there: skipped, or ended at its next heartbeat, never run to the end.
+    stale = [e for e in history if e.origin is Origin.WORKER and e.attempt == 1]
+    assert not [e for e in stale if e.type is EventType.STEP_SUCCEEDED], history
+    assert {e.error.type for e in stale if e.error} <= {"AttemptSupersededError"}, history
