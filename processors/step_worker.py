@@ -50,6 +50,10 @@ class _Work:
     offset: int
     epoch: int
     command: Command
+    superseded: bool = False
+    """A later attempt of the same step and kind has arrived: this one is stale."""
+    heartbeats: HeartbeatSender | None = None
+    """The running attempt's heartbeats, through which a stale one is ended."""
 
 
 class StepWorker:
@@ -228,10 +232,29 @@ class StepWorker:
         chain_key = (command.workflow_id, command.step)
         chain = self._chains.get(chain_key)
         if chain is not None:
+            self._supersede(chain, command)
             chain.append(work)  # runs when the earlier command of this step is done
             return
         self._chains[chain_key] = deque((work,))
         self._start(work, tasks)
+
+    def _supersede(self, chain: deque[_Work], command: Command) -> None:
+        """Mark the earlier attempts in ``chain`` of ``command``'s kind stale.
+
+        The saga sends an attempt only after the one before it failed or timed out, so an
+        earlier attempt still here is one redelivered after a crash: its answer would be
+        ignored, and running it (from where that attempt began, not from the later
+        attempt's heartbeat details) would hold the later attempt back. One not started is
+        skipped; a running one ends at its next ``ctx.heartbeat``.
+        """
+        for earlier in chain:
+            stale = earlier.command
+            if stale.kind is command.kind and stale.attempt < command.attempt:
+                earlier.superseded = True
+                if earlier.heartbeats is not None:
+                    earlier.heartbeats.supersede()
+                log.info("attempt %d of %s/%s is superseded by attempt %d", stale.attempt,
+                         stale.workflow_id, stale.step, command.attempt)  # fmt: skip
 
     def _start(self, work: _Work, tasks: set[asyncio.Task[None]]) -> None:
         if self._running >= self.settings.max_concurrency:
@@ -247,8 +270,10 @@ class StepWorker:
         answer: Event | None = None
         try:
             now = _now_ms()
-            if (command.deadline_ms is None or now < command.deadline_ms) and (
-                command.start_deadline_ms is None or now < command.start_deadline_ms
+            if (
+                not work.superseded
+                and (command.deadline_ms is None or now < command.deadline_ms)
+                and (command.start_deadline_ms is None or now < command.start_deadline_ms)
             ):
                 # (Past either deadline the saga has already timed this attempt out.)
                 self.metrics.command_dispatched(command.saga, command.step,
@@ -293,7 +318,7 @@ class StepWorker:
         def send(event: Event) -> None:
             loop.call_soon_threadsafe(self._heartbeat, work, event)  # beats come from threads
 
-        heartbeats = HeartbeatSender(command, _now_ms, send)
+        heartbeats = work.heartbeats = HeartbeatSender(command, _now_ms, send)
         flusher = loop.create_task(_flush_every(heartbeats))
         try:
             answer = await run_command(plan, command, _now_ms, heartbeats)

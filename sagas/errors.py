@@ -67,6 +67,16 @@ class NonRetryableError(ActionError):
         super().__init__(message, non_retryable=True, **fields)  # type: ignore[arg-type]
 
 
+class AttemptSupersededError(SagaError):
+    """Raised by ``ctx.heartbeat`` in an attempt the saga has already given up on.
+
+    A worker that takes over a dead one's partition runs its uncommitted commands again;
+    once the command of a later attempt of the same step has arrived, the earlier one is
+    stale (its answer would be ignored), so its next heartbeat ends it instead of letting
+    it hold the later attempt back.
+    """
+
+
 class SerializationError(SagaError):
     """A record or payload could not be encoded or decoded."""
 

@@ -21,7 +21,7 @@ from pydantic import TypeAdapter
 from sagas.context import StepContext
 from sagas.definition import Parallel, Saga, Step
 from sagas.engine.fold import STARTED_MARK
-from sagas.errors import SagaError, SerializationError
+from sagas.errors import AttemptSupersededError, SagaError, SerializationError
 from sagas.events import Command, CommandKind, ErrorInfo, Event, EventType, Origin
 from sagas.payloads import PayloadTypes
 from sagas.retry import Retry
@@ -151,7 +151,10 @@ class HeartbeatSender:
     from whichever thread beat or ``flush`` runs in.
     """
 
-    __slots__ = ("_command", "_interval", "_last", "_lock", "_now_ms", "_pending", "_seq", "_sink")
+    __slots__ = (
+        "_command", "_interval", "_last", "_lock", "_now_ms", "_pending", "_seq", "_sink",
+        "_superseded",
+    )  # fmt: skip
 
     def __init__(
         self, command: Command, now_ms: Callable[[], int], sink: Callable[[Event], None]
@@ -164,6 +167,7 @@ class HeartbeatSender:
         self._last: int | None = None
         self._pending: str | None = None
         self._seq = 0
+        self._superseded = False
         self._lock = threading.Lock()
 
     @property
@@ -172,9 +176,19 @@ class HeartbeatSender:
         return self._interval
 
     def beat(self, details: Any) -> None:
-        """Take the latest details; send them now unless one went out within the interval."""
+        """Take the latest details; send them now unless one went out within the interval.
+
+        Raises :class:`AttemptSupersededError` once :meth:`supersede` was called.
+        """
         text = _DETAILS.dump_json(details).decode()
         with self._lock:
+            if self._superseded:
+                command = self._command
+                raise AttemptSupersededError(
+                    "a later attempt of this step has been sent: this one is stale",
+                    saga=command.saga, workflow_id=command.workflow_id, step=command.step,
+                    attempt=command.attempt,
+                )  # fmt: skip
             self._pending = text
             now = self._now_ms()
             if self._last is None or now - self._last >= self._interval:
@@ -192,6 +206,12 @@ class HeartbeatSender:
             self._seq += 1
             event = heartbeat_event(self._command, time_ms=now, details=None, seq=self._seq)
             self._sink(replace(event, name=STARTED_MARK))
+
+    def supersede(self) -> None:
+        """Mark the attempt stale: nothing more is sent, and its next ``beat`` raises."""
+        with self._lock:
+            self._superseded = True
+            self._pending = None
 
     def flush(self) -> bool:
         """Send details held back by the interval, if any; whether one went out."""

@@ -4,9 +4,17 @@ from datetime import timedelta
 import pytest
 from pydantic import BaseModel
 
-from sagas import ActionError, NonRetryableError, Retry, Saga, SagaError, StepContext
+from sagas import (
+    ActionError,
+    NonRetryableError,
+    Retry,
+    Saga,
+    SagaError,
+    StepContext,
+    StepKind,
+)
 from sagas.engine import StepFunctions, compile_versions
-from sagas.engine.execution import run_command
+from sagas.engine.execution import HeartbeatSender, run_command
 from sagas.events import Command, CommandKind, EventType
 
 
@@ -111,3 +119,36 @@ def test_a_command_past_its_deadline_is_abandoned() -> None:
 def test_unknown_action_is_an_error() -> None:
     with pytest.raises(SagaError, match="no compensate function"):
         make_plan().action("nope", CommandKind.COMPENSATE)
+
+
+def test_a_superseded_attempt_ends_at_its_next_heartbeat_and_sends_nothing_more() -> None:
+    saga = Saga("rows", input=In)
+    reached: list[int] = []
+
+    @saga.step(
+        kind=StepKind.PIVOT, timeout=timedelta(minutes=1), heartbeat_timeout=timedelta(seconds=6)
+    )
+    def import_rows(ctx: StepContext[In]) -> int:
+        for row in range(10):
+            if row == 3:
+                sender.supersede()  # as the worker does when attempt 2's command arrives
+            ctx.heartbeat({"next_row": row})
+            reached.append(row)
+        return 10
+
+    functions = compile_versions(saga).functions[1]
+    command = Command(
+        "w/import_rows/action/1", "w", "rows", 1, "import_rows", 1, CommandKind.ACTION, "k",
+        "rows.events", 0, deadline_ms=60_000, input='{"name": "n"}', heartbeat_timeout_ms=6_000,
+    )  # fmt: skip
+    sent: list[str | None] = []
+    sender = HeartbeatSender(command, lambda: 1_000, lambda event: sent.append(event.payload))
+    answer = asyncio.run(run_command(functions, command, lambda: 1_000, sender))
+    assert reached == [0, 1, 2]
+    assert answer.type is EventType.STEP_FAILED
+    assert answer.error is not None
+    assert answer.error.type == "AttemptSupersededError"
+    assert answer.attempt == 1
+    # The first beat went out; the later ones were held by the interval and then dropped.
+    assert sent == ['{"next_row":0}']
+    assert not sender.flush()
