@@ -19,7 +19,19 @@ from processors.dlq import dlq_record
 from processors.metrics import Metrics
 from processors.outgoing_records import Outgoing
 from processors.store.base import PartitionStore
-from processors.store.timers import WORKFLOW_PREFIX, TimerEntry, due_timers, timer_key
+from processors.store.keys import (
+    PARKED_PREFIX,
+    TimerEntry,
+    held_key,
+    held_offset_of,
+    held_prefix,
+    parked_id_of,
+    parked_key,
+    prefix_end,
+    timer_key,
+    workflow_key,
+)
+from processors.store.timers import due_timers
 from processors.store.transaction import StoreTransaction
 from processors.visibility_staging import VisibilityStaging
 from sagas.engine.fold import RESULT_TOO_LARGE
@@ -46,11 +58,6 @@ log = logging.getLogger(__name__)
 DECISION_HEADER = ("sagas.origin", b"processor")
 """Marks the decisions the processor appends, so it skips them unread when it reads them
 back (they are in its state already). Participants never set it."""
-
-PARKED_PREFIX = b"p"
-"""``p<workflow id>`` -> why the workflow is parked (JSON)."""
-HELD_PREFIX = b"h"
-"""``h<workflow id>\\0<offset>`` -> an input that arrived while its workflow was parked."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -84,18 +91,10 @@ class Codecs:
 _DECISION_HEADERS = (DECISION_HEADER,)
 
 
-def parked_key(workflow_id: str) -> bytes:
-    return PARKED_PREFIX + workflow_id.encode()
-
-
 def parked_ids(store: PartitionStore) -> set[str]:
     """The ids of the workflows parked in a partition's store."""
-    stop = bytes((PARKED_PREFIX[0] + 1,))
-    return {key[len(PARKED_PREFIX) :].decode() for key, _ in store.iter_range(PARKED_PREFIX, stop)}
-
-
-def held_key(workflow_id: str, offset: int) -> bytes:
-    return HELD_PREFIX + workflow_id.encode() + b"\0" + offset.to_bytes(8, "big")
+    stop = prefix_end(PARKED_PREFIX)
+    return {parked_id_of(key) for key, _ in store.iter_range(PARKED_PREFIX, stop)}
 
 
 class PartitionBatch:
@@ -152,6 +151,8 @@ class PartitionBatch:
         self._visibility = visibility
         self.expired: list[str] = []
         """Workflows this batch removed at the end of their retention."""
+        self.refusals: list[tuple[str | None, DlqReason, BaseException | str]] = []
+        """Why each record this batch dead-lettered was refused: (workflow, reason, error)."""
 
     def apply_record(self, offset: int, key: bytes | None, value: bytes | None) -> None:
         """Apply one record read from ``S.events`` at ``offset``."""
@@ -265,13 +266,13 @@ class PartitionBatch:
         # The record first, then what arrived while the workflow waited, in log order;
         # should one of them park the workflow again, the rest stays held.
         self.apply_record(offset, wid.encode(), original)
-        start = HELD_PREFIX + wid.encode() + b"\0"
-        stop = HELD_PREFIX + wid.encode() + b"\1"
+        start = held_prefix(wid)
+        stop = prefix_end(start)
         for held, held_value in list(self.txn.iter_range(start, stop)):
             if self._is_parked(wid):
                 break
             self.txn.delete(held)
-            self.apply_record(int.from_bytes(held[-8:], "big"), wid.encode(), held_value)
+            self.apply_record(held_offset_of(held), wid.encode(), held_value)
 
     def _restore_timer_index(self, wid: str, state: WorkflowState) -> None:
         # A parked workflow's due timers were taken out of the index unfired.
@@ -309,7 +310,7 @@ class PartitionBatch:
                     status = self._status_bytes(wid, state, parked=True)
             else:
                 data, status = state.to_bytes(), self._status_bytes(wid, state, parked=parked)
-            self.txn.set(WORKFLOW_PREFIX + wid.encode(), data)
+            self.txn.set(workflow_key(wid), data)
             self.outgoing.append(Outgoing(routing.status_topic, wid.encode(), status))
             self._stage_timer_changes(wid, state)
             if self._visibility is not None:
@@ -434,7 +435,7 @@ class PartitionBatch:
         # The changelog and status records carry the whole state (input and results), so
         # the state is what grows past the limit, not any single event.
         data = state.to_bytes()
-        store_key = WORKFLOW_PREFIX + wid.encode()
+        store_key = workflow_key(wid)
         topic = self._routing.changelog_topic
         excess = limits.excess(topic, store_key, data)
         if excess is None:
@@ -477,7 +478,7 @@ class PartitionBatch:
             return self._states[wid]
         state = self._cache.get(wid)
         if state is None:
-            data = self.txn.get(WORKFLOW_PREFIX + wid.encode())
+            data = self.txn.get(workflow_key(wid))
             state = WorkflowState.from_bytes(data) if data is not None else None
         self._states[wid] = state
         self._timers_at_load[wid] = dict(state.timers) if state is not None else {}
@@ -514,6 +515,7 @@ class PartitionBatch:
         wid: str | None,
     ) -> None:
         self._metrics.dlq_record(self._routing.saga, reason.value)
+        self.refusals.append((wid, reason, exception))
         self.outgoing.append(
             dlq_record(
                 self._routing.dlq_topic,

@@ -26,28 +26,15 @@ from processors.store.errors import (
     StoreError,
     StoreLockedError,
 )
+from processors.store.keys import TimerEntry, timer_key, workflow_id_of, workflow_key
 from processors.store.memory import MemoryPartitionStore, MemoryStore
 from processors.store.options import RocksDBOptions
 from processors.store.recovery import ChangelogRestorer, RestoreResult
 from processors.store.rocksdb import RocksDBPartitionStore, RocksDBStore
-from processors.store.timers import (
-    TIMER_PREFIX,
-    WORKFLOW_PREFIX,
-    TimerEntry,
-    add_timer,
-    due_timers,
-    next_due_ms,
-    parse_timer_key,
-    remove_timer,
-    timer_key,
-    workflow_id_of,
-    workflow_key,
-)
+from processors.store.timers import due_timers, next_due_ms
 from processors.store.transaction import StoreTransaction
 
 __all__ = [
-    "TIMER_PREFIX",
-    "WORKFLOW_PREFIX",
     "ChangelogOffsetError",
     "ChangelogRestoreError",
     "ChangelogRestorer",
@@ -69,11 +56,8 @@ __all__ = [
     "StoreLockedError",
     "StoreTransaction",
     "TimerEntry",
-    "add_timer",
     "due_timers",
     "next_due_ms",
-    "parse_timer_key",
-    "remove_timer",
     "timer_key",
     "workflow_id_of",
     "workflow_key",
