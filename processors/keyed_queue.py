@@ -47,10 +47,6 @@ class KeyedQueue(Generic[K, T]):
             del self._chains[key]
         return started
 
-    def __len__(self) -> int:
-        """Items submitted and not yet done (running or queued)."""
-        return sum(map(len, self._chains.values()))
-
     def _admit(self, item: T) -> list[T]:
         if self.running >= self.max_running:
             self._waiting.append(item)  # started when a running item is done

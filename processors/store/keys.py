@@ -136,11 +136,6 @@ def start_key(started_ms: int, workflow_id: str) -> bytes:
     return START_INDEX + newest_first(started_ms) + workflow_id.encode()
 
 
-def start_key_id(key: bytes) -> str:
-    """The workflow id of a :func:`start_key` (or of any index key, which ends with it)."""
-    return key[len(START_INDEX) + 8 :].decode()
-
-
 def status_prefix(status: str) -> bytes:
     """The prefix of the status index entries of ``status``."""
     return STATUS_INDEX + status.encode() + SEPARATOR

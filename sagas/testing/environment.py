@@ -55,6 +55,7 @@ from sagas.events import (
     StatusRecord,
     WorkflowStatus,
 )
+from sagas.log_order import processing_order
 from sagas.testing.memory_processor import BatchResult, LogRecord, MemoryProcessor, Refusal
 from topics.naming import TopicNames
 
@@ -472,8 +473,14 @@ class SagaTestEnvironment:
             event = processor.codecs.event.decode(record.value)
             if event.type is not EventType.REDRIVE_REQUESTED:
                 self.histories.setdefault(event.workflow_id, []).append(event)
+        for event in result.redriven:
+            self.histories.setdefault(event.workflow_id, []).append(event)
         for decision in result.decisions:
             self.histories.setdefault(decision.workflow_id, []).append(decision)
+        if result.redriven:
+            # One batch applied several inputs: each goes before its own decisions.
+            for workflow_id in {event.workflow_id for event in result.redriven}:
+                self.histories[workflow_id] = processing_order(self.histories[workflow_id])
         self._refusals.extend(result.refusals)
         self._commands.extend(result.commands)
         for topic, key, value in result.inputs:

@@ -11,6 +11,8 @@ event log, inputs for other logs, commands, status records and dead letters.
 
 from __future__ import annotations
 
+import base64
+import json
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -21,6 +23,7 @@ from processors.store.keys import (
     WORKFLOW_PREFIX,
     TimerEntry,
     held_key,
+    held_prefix,
     parked_key,
     prefix_end,
     workflow_key,
@@ -31,7 +34,8 @@ from processors.visibility_staging import VisibilityStaging
 from sagas.client.dead_letters import DeadLetter
 from sagas.engine.state import WorkflowState
 from sagas.engine.versions import SagaVersions
-from sagas.events import INPUT_TYPES, Command, Event, StatusRecord
+from sagas.errors import SerializationError
+from sagas.events import Command, Event, EventType, StatusRecord
 from schemas.codecs import CommandCodec, EventCodec, StatusCodec
 from topics.dead_letter_headers import DlqReason, decode_headers
 from topics.record_limits import RecordLimits
@@ -72,6 +76,8 @@ class BatchResult:
     """Workflows whose state the batch changed."""
     applied: bool = False
     """Whether the batch applied its input record (not dead-lettered, not held)."""
+    redriven: list[Event] = field(default_factory=list)
+    """The inputs a redrive applied: its record, then those held for its workflow."""
 
 
 class MemoryProcessor:
@@ -118,9 +124,37 @@ class MemoryProcessor:
         record = self.log[offset]
         batch.apply_record(offset, record.key, record.value)
         held = any(self._is_held(key, record.key, offset) for key in batch.txn.changes())
+        redriven = self._redriven(batch, record)
         result = self._commit(batch)
         result.applied = not held and not result.refusals
+        if redriven is not None:
+            refused = {refusal.workflow_id for refusal in result.refusals}
+            result.redriven = [e for e in redriven if e.workflow_id not in refused]
         return result
+
+    def _redriven(self, batch: PartitionBatch, record: LogRecord) -> list[Event] | None:
+        """The inputs a redrive record led ``batch`` to apply (``None``: not a redrive)."""
+        try:
+            event = self.codecs.event.decode(record.value or b"")
+        except SerializationError:
+            return None
+        if event.type is not EventType.REDRIVE_REQUESTED:
+            return None
+        try:
+            original = base64.b64decode(json.loads(event.payload or "")["value"])
+            inputs = [self.codecs.event.decode(original)]
+        except (ValueError, KeyError, TypeError, SerializationError):
+            return []
+        prefix = held_prefix(event.workflow_id)
+        released = sorted(
+            key for key, value in batch.txn.changes().items()
+            if value is None and key.startswith(prefix)
+        )  # fmt: skip
+        for key in released:
+            value = self.store.get(key)
+            if value is not None:
+                inputs.append(self.codecs.event.decode(value))
+        return inputs
 
     def fire_next(self, now_ms: int) -> BatchResult:
         """Run one batch that fires the first timer due at ``now_ms``, and commit it."""
@@ -216,10 +250,12 @@ class MemoryProcessor:
                     )
                 )
             elif self._events_topic_saga(topic) is not None:
+                # Decisions go to this saga's own partition; events for other workflows
+                # (child starts, a parent's news) are left to the partitioner.
                 assert record.key is not None
                 assert record.value is not None
                 event = self.codecs.event_for(topic).decode(record.value)
-                if topic == routing.events_topic and event.type not in INPUT_TYPES:
+                if topic == routing.events_topic and record.partition == _PARTITION:
                     self.append(LogRecord(record.key, record.value))
                     result.decisions.append(event)
                 else:
