@@ -4,7 +4,8 @@ A hypothesis state machine drives :class:`PartitionBatch` on the memory store (t
 the test kit's in-memory processor, the real codecs included) with starts, answers that
 succeed, fail, come twice or come late, timer advances, signals, cancels, terminations
 and poison records. After every step, each workflow's state in the store equals the
-plan's fold of the events it committed; and once a workflow has compensated, every
+plan's fold of the events it committed, the due-time index holds exactly its timers; and
+once a workflow has compensated, every
 completed compensable step was compensated exactly once, latest first.
 """
 
@@ -18,6 +19,7 @@ from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, pr
 from pydantic import BaseModel
 
 from processors.metrics import Metrics
+from processors.store.keys import TIMER_PREFIX, parse_timer_key, prefix_end
 from sagas import Retry, Saga, StepContext
 from sagas.engine.execution import answer_event
 from sagas.engine.versions import compile_versions
@@ -170,6 +172,18 @@ class CoreMachine(RuleBasedStateMachine):
                 continue
             assert folded is not None, f"{wid}: the store holds a workflow its log never started"
             assert folded.to_bytes() == state.to_bytes(), f"{wid}: store and fold differ"
+
+    @invariant()
+    def the_timer_index_holds_each_running_workflows_timers(self) -> None:
+        indexed: dict[str, set[tuple[str, int]]] = {}
+        for key, _ in self.core.store.iter_range(TIMER_PREFIX, prefix_end(TIMER_PREFIX)):
+            entry = parse_timer_key(key)
+            indexed.setdefault(entry.workflow_id, set()).add((entry.timer_id, entry.due_ms))
+        for wid in WORKFLOWS:
+            state = self.core.state(wid)
+            if state is None or self.core.is_parked(wid):
+                continue  # a parked workflow's timers come back from its state on redrive
+            assert indexed.get(wid, set()) == set(state.timers.items()), f"{wid}: timer index"
 
     @invariant()
     def compensation_undoes_each_completed_step_once_latest_first(self) -> None:
