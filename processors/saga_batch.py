@@ -21,6 +21,7 @@ from processors.outgoing_records import Outgoing
 from processors.store.base import PartitionStore
 from processors.store.keys import (
     PARKED_PREFIX,
+    WORKFLOW_PREFIX,
     TimerEntry,
     held_key,
     held_offset_of,
@@ -29,7 +30,6 @@ from processors.store.keys import (
     parked_key,
     prefix_end,
     timer_key,
-    workflow_key,
 )
 from processors.store.timers import due_timers
 from processors.store.transaction import StoreTransaction
@@ -310,7 +310,7 @@ class PartitionBatch:
                     status = self._status_bytes(wid, state, parked=True)
             else:
                 data, status = state.to_bytes(), self._status_bytes(wid, state, parked=parked)
-            self.txn.set(workflow_key(wid), data)
+            self.txn.set(WORKFLOW_PREFIX + wid.encode(), data)
             self.outgoing.append(Outgoing(routing.status_topic, wid.encode(), status))
             self._stage_timer_changes(wid, state)
             if self._visibility is not None:
@@ -435,7 +435,7 @@ class PartitionBatch:
         # The changelog and status records carry the whole state (input and results), so
         # the state is what grows past the limit, not any single event.
         data = state.to_bytes()
-        store_key = workflow_key(wid)
+        store_key = WORKFLOW_PREFIX + wid.encode()
         topic = self._routing.changelog_topic
         excess = limits.excess(topic, store_key, data)
         if excess is None:
@@ -478,7 +478,8 @@ class PartitionBatch:
             return self._states[wid]
         state = self._cache.get(wid)
         if state is None:
-            data = self.txn.get(workflow_key(wid))
+            # workflow_key() inline: this runs for every input, on an id already checked.
+            data = self.txn.get(WORKFLOW_PREFIX + wid.encode())
             state = WorkflowState.from_bytes(data) if data is not None else None
         self._states[wid] = state
         self._timers_at_load[wid] = dict(state.timers) if state is not None else {}
