@@ -21,10 +21,12 @@ def start_worker(
     *,
     metrics_port: int | None = None,
     extra: list[str] | None = None,
+    instance: str | None = None,
 ) -> subprocess.Popen[bytes]:
     """Run ``sagas worker`` for one role in its own process (its own core when one is free)."""
     command = [sys.executable, "-m", "sagas.cli", "worker", saga_ref, "--role", role,
-               "--state-dir", str(state_dir), "--instance-id", f"bench-{role}"]  # fmt: skip
+               "--state-dir", str(state_dir),
+               "--instance-id", instance or f"bench-{role}"]  # fmt: skip
     if metrics_port is not None:
         command += ["--metrics-port", str(metrics_port)]
     command += extra or []

@@ -13,9 +13,10 @@ from pathlib import Path
 from typing import Any
 
 from bench.bench_saga import BenchOrder, saga, versions
-from bench.load import LoadGenerator
+from bench.load import LoadGenerator, percentile
 from bench.processes import start_worker, stop
 from processors.runner import provision
+from sagas.client import SagaClient
 from sagas.config import KafkaSettings
 from sagas.devkafka import free_port
 from sagas.engine.versions import compile_versions
@@ -43,14 +44,22 @@ class Running:
 
 
 @contextmanager
-def running_saga(bootstrap: str, workdir: Path, label: str) -> Iterator[Running]:
-    """Fresh topics, a processor and a step worker process, and a load generator."""
+def running_saga(
+    bootstrap: str, workdir: Path, label: str, processors: int = 1
+) -> Iterator[Running]:
+    """Fresh topics, ``processors`` saga processor processes, a step worker process, and a
+    load generator."""
     prefix = f"bench{int(time.time() * 1000) % 10**9}."
     kafka = KafkaSettings(bootstrap_servers=bootstrap, topic_prefix=prefix)
     provision(compile_versions(versions), kafka)
     metrics_port = free_port()
     state_dir = workdir / f"{label}-state"
     processor_log = workdir / f"{label}-processor.log"
+    extra = [
+        start_worker(SAGA_REF, "processor", bootstrap, prefix, workdir / f"{label}-state{n}",
+                     workdir / f"{label}-processor{n}.log", instance=f"bench-processor{n}")
+        for n in range(1, processors)
+    ]  # fmt: skip
     processor = start_worker(SAGA_REF, "processor", bootstrap, prefix, state_dir, processor_log)
     worker = start_worker(SAGA_REF, "steps", bootstrap, prefix, state_dir,
                           workdir / f"{label}-steps.log", metrics_port=metrics_port)  # fmt: skip
@@ -68,6 +77,8 @@ def running_saga(bootstrap: str, workdir: Path, label: str) -> Iterator[Running]
         load.close()
         stop(worker)
         stop(processor)
+        for other in extra:
+            stop(other)
 
 
 def throughput(
@@ -87,6 +98,61 @@ def _closed_loop_with_cpu(
     for role, pid in run.pids.items():
         result[f"{role}_cpu_ms_per_saga"] = (cpu_seconds(pid) - before[role]) * 1000 / done
     return result
+
+
+def scale_out(
+    bootstrap: str,
+    workdir: Path,
+    processors: int,
+    in_flight: int,
+    warmup_s: float,
+    measure_s: float,
+) -> dict[str, Any]:
+    """Completed sagas/s with ``processors`` saga processor processes sharing the partitions."""
+    with running_saga(bootstrap, workdir, f"out{processors}", processors) as run:
+        result = run.load.closed_loop(in_flight, warmup_s, measure_s)
+    result["processors"] = processors
+    return result
+
+
+def idle_floor(bootstrap: str, workdir: Path, sagas: int) -> dict[str, Any]:
+    """Start to completed of one saga at a time on an otherwise idle deployment."""
+    with running_saga(bootstrap, workdir, "floor") as run:
+        latencies = []
+        for _ in range(sagas):
+            began = time.monotonic()
+            wid = run.load.start()
+            deadline = began + 30
+            while wid not in run.load.tracking.ended and time.monotonic() < deadline:
+                run.load.poll_ends(0.001)
+            latencies.append((time.monotonic() - began) * 1000)
+    return {
+        "sagas": sagas,
+        "start_to_end_ms": {
+            "min": min(latencies),
+            "p50": percentile(latencies, 0.5),
+            "p99": percentile(latencies, 0.99),
+        },
+    }
+
+
+def client_starts(bootstrap: str, seconds: float) -> dict[str, Any]:
+    """Starts one client process gets acknowledged per second: ``start(wait=False)`` in a
+    loop, then ``flush()``, timed to the last acknowledgement."""
+    prefix = f"starts{int(time.time() * 1000) % 10**9}."
+    kafka = KafkaSettings(bootstrap_servers=bootstrap, topic_prefix=prefix)
+    provision(compile_versions(versions), kafka)
+    with SagaClient(kafka) as client:
+        client.start(saga, BenchOrder(order_id="warm", amount_cents=1))  # metadata, limits
+        began = time.monotonic()
+        sent = 0
+        while time.monotonic() - began < seconds:
+            for _ in range(100):
+                client.start(saga, BenchOrder(order_id=str(sent), amount_cents=1000), wait=False)
+                sent += 1
+        client.flush()
+        elapsed = time.monotonic() - began
+    return {"starts": sent, "seconds": elapsed, "starts_per_s": sent / elapsed}
 
 
 def latency(bootstrap: str, workdir: Path, rate: float, duration_s: float) -> dict[str, Any]:
@@ -184,11 +250,11 @@ def rss_bytes(pid: int) -> int:
 
 
 def _dispatch_histogram(port: int) -> dict[float, float]:
-    """Cumulative bucket counts of ``sagas_dispatch_latency_seconds`` (all labels summed)."""
+    """Cumulative bucket counts of ``sagas_step_dispatch_seconds`` (all labels summed)."""
     text = urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=10).read().decode()
     buckets: dict[float, float] = {}
     for line in text.splitlines():
-        if line.startswith("sagas_dispatch_latency_seconds_bucket{"):
+        if line.startswith("sagas_step_dispatch_seconds_bucket{"):
             labels, value = line.rsplit(" ", 1)
             le = labels.split('le="', 1)[1].split('"', 1)[0]
             bound = float("inf") if le == "+Inf" else float(le)

@@ -1,6 +1,8 @@
-"""User onboarding: create the account, welcome, wait 3 days, tutorial, wait 7 days, offer.
+"""User onboarding: create the account, welcome, wait 3 days, tutorial, the trial, offer.
 
-The waits are durable timers: a worker restart in between loses nothing.
+The waits are durable timers: a worker restart in between loses nothing. The trial's
+length comes from the input (``trial_days``): the plan computes it once, when the
+workflow reaches the sleep, and records the due time, so a replay never asks again.
 ``OUTBOX`` stands in for the account and mail services, by idempotency key.
 """
 
@@ -21,6 +23,8 @@ class SignUp(BaseModel):
 
     user_id: str
     email: str
+    trial_days: int = 7
+    """How long the trial lasts before the offer goes out."""
 
 
 class Account(BaseModel):
@@ -62,5 +66,7 @@ def _mail(name: str, subject: str) -> None:
 _mail("send_welcome", "welcome")
 saga.sleep("wait_3_days", timedelta(days=3))
 _mail("send_tutorial", "tutorial")
-saga.sleep("wait_7_days", timedelta(days=7))
+# The node keeps the name it had when the trial was always 7 days, so that workflows
+# recorded then still replay.
+saga.sleep("wait_7_days", lambda view: timedelta(days=view.input.trial_days))
 _mail("send_offer", "offer")

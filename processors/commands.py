@@ -42,6 +42,8 @@ def command_records(transition: Transition, reply_topic: str) -> list[tuple[str,
                     input=state.input,
                     results=results,
                     signals=signals,
+                    heartbeat_details=state.heartbeats.get(step),
+                    heartbeat_timeout_ms=order.heartbeat_ms,
                 ),
             )
         )

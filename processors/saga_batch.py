@@ -392,8 +392,9 @@ class PartitionBatch:
         out: list[Outgoing] = []
         for decision in transition.decisions:
             out.append(
-                Outgoing(routing.events_topic, key, codecs.event.encode(decision), partition)
-            )
+                Outgoing(routing.events_topic, key, codecs.event.encode(decision), partition,
+                         _DECISION_HEADERS)
+            )  # fmt: skip
         for queue, command in command_records(transition, routing.events_topic):
             topic = routing.command_topic(queue)
             out.append(Outgoing(topic, key, codecs.command_for(topic).encode(command)))

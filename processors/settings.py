@@ -63,13 +63,14 @@ class WorkerSettings:
     """Most actions running at once; commands of one workflow still run one at a time."""
     max_buffered_commands: int = 10_000
     """Partitions are paused while more commands than this wait or run."""
-    commit_interval: timedelta = timedelta(milliseconds=5)
-    """Answers ready are committed at least this often (with their offsets)."""
-    transaction_timeout: timedelta = timedelta(seconds=15)
-    """After this, the broker aborts a transaction of a crashed process."""
+    commit_interval: timedelta = timedelta(milliseconds=20)
+    """Offsets of answered commands are committed at most this often. Answers do not wait
+    for it (each is sent when its action returns); a crash re-runs at most the commands
+    answered since the last commit."""
     instance_id: str | None = None
-    """Stable identity across restarts, as the processor's; when not given, the one kept
-    in state_dir (made from the host, the state directory and the queues)."""
+    """Stable identity across restarts (the static group member), as the processor's;
+    when not given, the one kept in state_dir (made from the host, the state directory
+    and the queues)."""
     state_dir: Path | None = None
     """Where the instance id and the lock of this worker live (None: the processor's state
     directory when run beside one, else ``.sagas-state``)."""

@@ -1,13 +1,15 @@
-"""The step worker: run commands of one or more queues, answer in transactions.
+"""The step worker: run commands of one or more queues, answer them on the saga's log.
 
 Commands run concurrently (up to ``max_concurrency``), except that the commands of one
 workflow's step (its attempts, then its compensation) run one after another, in order;
 the saga itself sends a workflow's next step only after the previous one's answer, and
-the steps of a parallel group run at once. Answers are produced to the
-saga's event log together with the consumed offsets in one Kafka transaction, so an
-answer is never committed without its offset nor the offset without its answer. Actions
-run at least once: after a crash, commands past the committed offset run again, and the
-saga processor ignores the duplicate answers by step and attempt.
+the steps of a parallel group run at once. Each answer is sent as soon as its action
+returns, by an idempotent producer (``acks=all``), and a command's offset is committed
+only after its answer is acknowledged: an offset is never committed before its answer is
+in the log. Actions run at least once: after a crash, the commands past the committed
+offset run again (even those whose answers got through), and the saga processor drops
+the duplicate answers by step and attempt. No transaction is needed, so an answer is
+readable the moment the broker has it, instead of one transaction commit later.
 """
 
 from __future__ import annotations
@@ -28,12 +30,12 @@ from processors.metrics import Metrics
 from processors.partition_progress import PartitionProgress
 from processors.settings import DEFAULT_STATE_DIR, WorkerSettings
 from sagas.config import KafkaSettings
-from sagas.engine.execution import StepFunctions, answer_event, run_command
+from sagas.engine.execution import HeartbeatSender, StepFunctions, answer_event, run_command
 from sagas.engine.versions import SagaVersions
 from sagas.errors import KafkaUnavailableError, SagaError, SerializationError
 from sagas.events import Command, CommandKind, ErrorInfo, Event
 from schemas.deployment_codecs import command_codec, event_codec
-from topics.client_configs import consumer_config, start_transactional_producer
+from topics.client_configs import consumer_config, producer_config
 from topics.consumer_reads import poll_batch
 from topics.naming import command_topic, worker_group
 
@@ -84,13 +86,16 @@ class StepWorker:
         self._commands = {topic: command_codec(kafka, topic) for topic in self._topics}
         self._events = functools.cache(lambda topic: event_codec(kafka, topic))
         self._stop = threading.Event()
+        self._closing = False
         self._progress: dict[tuple[str, int], PartitionProgress] = {}
         self._epoch: dict[tuple[str, int], int] = {}
         # Commands queue behind the earlier ones of the same workflow and step (attempts, then
         # the compensation): the saga sends the next step only after this one's answer,
         # and steps of a parallel group are meant to run at once.
         self._queue: KeyedQueue[tuple[str, str], _Work] = KeyedQueue(self.settings.max_concurrency)
-        self._answers: list[tuple[str, str, bytes]] = []
+        self._unacked = 0
+        """Answers sent whose delivery reports have not come back yet."""
+        self._delivery_failed = False
         self._buffered = 0
         self._paused = False
         self._dirty = False
@@ -116,9 +121,10 @@ class StepWorker:
             claim.release()
 
     async def _run(self, instance: str) -> None:
-        producer = start_transactional_producer(
-            self.kafka, f"{self.group}.{instance}", self.settings.transaction_timeout
-        )
+        # Idempotent, not transactional: the broker keeps each answer once and in order
+        # however often librdkafka retries it, and no commit stands between an answer and
+        # the processor that reads it.
+        producer = Producer(producer_config(self.kafka))
         self._producer = producer
         config = consumer_config(self.kafka, self.group)
         # Static membership, as in the saga processor: a worker restarted under its
@@ -139,7 +145,7 @@ class StepWorker:
                 room = self.settings.max_buffered_commands - self._buffered
                 self._flow_control(consumer, room)
                 # With work in flight the loop must come back quickly; idle, it may block.
-                timeout = 0 if tasks or self._answers else 0.05
+                timeout = 0 if tasks or self._unacked else 0.05
                 messages = poll_batch(consumer, min(room, 1000), timeout) if room > 0 else []
                 for message in messages:
                     self._accept(message, tasks)
@@ -147,12 +153,21 @@ class StepWorker:
                     await self._until_a_command_finishes(_WAIT_IN_FLIGHT_S)
                 else:
                     await asyncio.sleep(0)
+                # Delivery reports mark their commands done; with nothing running, wait a
+                # little for them rather than spin.
+                producer.poll(_WAIT_IN_FLIGHT_S if self._unacked and not tasks else 0)
+                if self._delivery_failed:
+                    self._rewind(consumer)
                 if self._dirty and time.monotonic() - last_commit >= interval:
-                    self._commit()
+                    self._commit(consumer)
                     last_commit = time.monotonic()
         finally:
+            self._closing = True
             for task in tasks:
                 task.cancel()
+            # The answers already sent may still be acknowledged; leaving the group
+            # commits the offsets of those that are (in the revocation).
+            producer.flush(5)
             leave_and_close(consumer)
             producer.close()  # now, not at garbage collection, when the broker may be gone
 
@@ -199,7 +214,7 @@ class StepWorker:
                 self.metrics.command_dispatched(command.saga, command.step,
                                                 (now - command.time_ms) / 1000)  # fmt: skip
                 started = time.perf_counter()
-                answer = await self._run_one(command)
+                answer = await self._run_one(work)
                 outcome = _OUTCOMES[command.kind, answer.error is None]
                 elapsed = time.perf_counter() - started
                 self.metrics.step_finished(command.saga, command.step, outcome, elapsed)
@@ -212,7 +227,8 @@ class StepWorker:
             for ready in self._queue.done((command.workflow_id, command.step)):
                 self._start(ready, tasks)
 
-    async def _run_one(self, command: Command) -> Event:
+    async def _run_one(self, work: _Work) -> Event:
+        command = work.command
         plan = self._plans.get((command.saga, command.version))
         if plan is None:
             # Another deployment may have this version: fail the attempt retryably.
@@ -224,11 +240,44 @@ class StepWorker:
                     f"this worker has no version {command.version} of saga {command.saga!r}",
                 ),
             )
+        loop = asyncio.get_running_loop()
+
+        def send(event: Event) -> None:
+            loop.call_soon_threadsafe(self._heartbeat, work, event)  # beats come from threads
+
+        heartbeats = HeartbeatSender(command, _now_ms, send)
+        flusher = loop.create_task(_flush_every(heartbeats))
         try:
-            return await run_command(plan, command, _now_ms)
+            answer = await run_command(plan, command, _now_ms, heartbeats)
+            if answer.error is not None and answer.error.type == "StepTimedOut":
+                # A thread cannot be killed: a plain function runs on, its value unused.
+                log.warning("abandoned %s of %s/%s attempt %d past its deadline",
+                            command.kind.value, command.workflow_id, command.step,
+                            command.attempt)  # fmt: skip
+            return answer
         except SagaError as exc:
             error = ErrorInfo(type(exc).__name__, str(exc), exc.non_retryable)
             return answer_event(command, time_ms=_now_ms(), error=error)
+        finally:
+            flusher.cancel()
+
+    def _heartbeat(self, work: _Work, event: Event) -> None:
+        """Send a heartbeat (already coalesced by the caller) with the idempotent producer.
+
+        It moves no offset: a heartbeat that is lost only lets the attempt's heartbeat
+        deadline come nearer, which the next one (or the answer) makes good.
+        """
+        key = (work.topic, work.partition)
+        if key not in self._progress or self._epoch.get(key) != work.epoch:
+            return  # the partition was revoked: its new owner runs the command again
+        producer = self._producer
+        assert producer is not None
+        topic = work.command.reply_topic
+        try:
+            producer.produce(topic, self._events(topic).encode(event), event.workflow_id.encode())
+        except (BufferError, KafkaException) as exc:
+            log.warning("a heartbeat of %s/%s was not sent: %s", event.workflow_id,
+                        event.step, exc)  # fmt: skip
 
     async def _until_a_command_finishes(self, at_most_s: float) -> None:
         # One future that any finishing command resolves: waiting on every task instead
@@ -246,25 +295,54 @@ class StepWorker:
         if self._wakeup is not None:
             _resolve(self._wakeup)
         self._buffered -= 1
+        if self._closing:
+            return  # cancelled on the way out: not done, so it runs again
         key = (work.topic, work.partition)
         progress = self._progress.get(key)
         if progress is None or self._epoch.get(key) != work.epoch:
             return  # the partition was revoked; its new owner runs the command again
-        if answer is not None:
-            self._answers.append(
-                (
-                    work.command.reply_topic,
-                    work.command.workflow_id,
-                    self._events(work.command.reply_topic).encode(answer),
-                )
-            )
-        progress.done(work.offset)
-        self._dirty = True
-
-    def _commit(self) -> None:
-        consumer, producer = self._consumer, self._producer
-        if consumer is None or producer is None:
+        if answer is None:
+            progress.done(work.offset)
+            self._dirty = True
             return
+        self._send(work, answer)
+
+    def _send(self, work: _Work, answer: Event) -> None:
+        """Produce ``answer``; its command is done once the broker acknowledges it."""
+        producer = self._producer
+        assert producer is not None
+        topic, key = work.command.reply_topic, (work.topic, work.partition)
+        value = self._events(topic).encode(answer)
+        epoch, offset = work.epoch, work.offset
+
+        def delivered(error: KafkaError | None, message: Message) -> None:
+            self._unacked -= 1
+            if error is not None:
+                # Not in the log: the command must run again, so nothing past it may be
+                # committed; the rewind re-reads it from the committed offset.
+                log.warning("an answer to %s[%d]@%d was not delivered: %s", work.topic,
+                            work.partition, offset, error)  # fmt: skip
+                self._delivery_failed = True
+                return
+            progress = self._progress.get(key)
+            if progress is not None and self._epoch.get(key) == epoch:
+                progress.done(offset)
+                self._dirty = True
+
+        wid = work.command.workflow_id.encode()
+        self._unacked += 1
+        try:
+            try:
+                producer.produce(topic, value, wid, on_delivery=delivered)
+            except BufferError:
+                producer.poll(0.05)
+                producer.produce(topic, value, wid, on_delivery=delivered)
+        except (BufferError, KafkaException) as exc:
+            self._unacked -= 1
+            raise KafkaUnavailableError(f"sending an answer to {topic} failed: {exc}") from exc
+
+    def _commit(self, consumer: Consumer, *, asynchronous: bool = True) -> None:
+        """Commit, per partition, the offset before which every command is done."""
         offsets = [
             TopicPartition(topic, partition, position)
             for (topic, partition), progress in self._progress.items()
@@ -280,34 +358,21 @@ class StepWorker:
             }
             for tp in idle:
                 tp.offset = max(tp.offset, positions.get((tp.topic, tp.partition), -1))
-        answers, self._answers = self._answers, []
         self._dirty = False
-        if not offsets and not answers:
+        if not offsets:
             return
-        producer.begin_transaction()
         try:
-            for topic, key, value in answers:
-                try:
-                    producer.produce(topic, value, key.encode())
-                except BufferError:
-                    producer.poll(0.05)
-                    producer.produce(topic, value, key.encode())
-            if offsets:
-                producer.send_offsets_to_transaction(
-                    offsets, consumer.consumer_group_metadata(), 30
-                )
-            producer.commit_transaction(30)
+            # A commit that is lost only makes more commands run again after a crash.
+            if asynchronous:
+                consumer.commit(offsets=offsets, asynchronous=True)
+            else:
+                consumer.commit(offsets=offsets, asynchronous=False)
         except KafkaException as exc:
-            error = exc.args[0] if exc.args else None
-            if isinstance(error, KafkaError) and error.txn_requires_abort():
-                # The commands run again after the rewind; answers are at least once.
-                log.warning("aborting the answer transaction after %s", error)
-                producer.abort_transaction(30)
-                self._rewind(consumer)
-                return
-            raise KafkaUnavailableError(f"committing answers failed: {exc}") from exc
+            log.warning("committing command offsets failed (they run again): %s", exc)
 
     def _rewind(self, consumer: Consumer) -> None:
+        """Re-read every assigned partition from its committed offset."""
+        self._delivery_failed = False
         assigned = consumer.assignment()
         for tp in consumer.committed(assigned, timeout=30):
             key = (tp.topic, tp.partition)
@@ -333,9 +398,11 @@ class StepWorker:
         self.ready.set()
 
     def _on_revoke(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
-        # Commit what is finished while the partitions are still ours: fewer re-runs.
-        if self._dirty:
-            self._commit()
+        # Commit what is answered while the partitions are still ours: fewer re-runs.
+        if self._producer is not None:
+            self._producer.flush(5)
+        if self._dirty and not self._delivery_failed:
+            self._commit(consumer, asynchronous=False)
         self._drop(partitions)
 
     def _on_lost(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
@@ -350,6 +417,13 @@ class StepWorker:
 
 _WAIT_IN_FLIGHT_S = 0.002
 """With commands in flight, how long the loop waits for one to finish before polling again."""
+
+
+async def _flush_every(heartbeats: HeartbeatSender) -> None:
+    """Send the details a beat held back, once its interval has passed."""
+    while True:
+        await asyncio.sleep(max(heartbeats.interval_ms, 100) / 1000)
+        heartbeats.flush()
 
 
 def _resolve(future: asyncio.Future[None]) -> None:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any, Generic, TypeVar, overload
 
 from pydantic import BaseModel
@@ -109,7 +109,14 @@ class WorkflowView(Generic[InputT]):
 class StepContext(WorkflowView[InputT]):
     """What an action or a compensation receives: the workflow plus this attempt's facts."""
 
-    __slots__ = ("attempt", "idempotency_key", "is_compensation", "step")
+    __slots__ = (
+        "_beat",
+        "attempt",
+        "heartbeat_details",
+        "idempotency_key",
+        "is_compensation",
+        "step",
+    )
 
     def __init__(
         self,
@@ -124,6 +131,8 @@ class StepContext(WorkflowView[InputT]):
         attempt: int,
         idempotency_key: str,
         is_compensation: bool,
+        heartbeat_details: Any = None,
+        beat: Callable[[Any], None] | None = None,
     ) -> None:
         super().__init__(
             types=types,
@@ -137,3 +146,18 @@ class StepContext(WorkflowView[InputT]):
         self.attempt = attempt
         self.idempotency_key = idempotency_key
         self.is_compensation = is_compensation
+        self.heartbeat_details = heartbeat_details
+        """What the last heartbeat of an earlier attempt of this step gave (parsed JSON), or
+        ``None``: a long job resumes from it."""
+        self._beat = beat
+
+    def heartbeat(self, details: Any = None) -> None:
+        """Say this attempt is alive, with JSON-able ``details`` of where it is.
+
+        Cheap to call often: the worker sends at most one heartbeat per third of the
+        step's ``heartbeat_timeout``, with the latest details. A step that declares a
+        ``heartbeat_timeout`` and goes that long without one fails the attempt, and the
+        next attempt reads the last details as ``ctx.heartbeat_details``.
+        """
+        if self._beat is not None:
+            self._beat(details)

@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable, Coroutine, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import Any, Final, Generic, Protocol, TypeVar, overload
 
@@ -43,6 +43,13 @@ class StepKind(StrEnum):
 
 Action = Callable[[StepContext[Any]], Awaitable[Any] | Any]
 
+Duration = timedelta | Callable[[WorkflowView[Any]], timedelta]
+"""A duration: a constant, or a pure function of the workflow view (input, results,
+signals) that the plan calls once and records, like a branch chooser."""
+
+Instant = datetime | Callable[[WorkflowView[Any]], datetime]
+"""A moment (timezone-aware): a constant, or a pure function of the workflow view."""
+
 
 @dataclass(eq=False)
 class Compensation:
@@ -71,7 +78,7 @@ class Step(Node, Generic[InputT, ResultT]):
 
     fn: Action | None = field(default=None, kw_only=True)
     retry: Retry = field(default_factory=Retry, kw_only=True)
-    timeout: timedelta | None = field(default=None, kw_only=True)
+    timeout: Duration | None = field(default=None, kw_only=True)
     queue: str | None = field(default=None, kw_only=True)
     dispatch_objective: timedelta | None = field(default=None, kw_only=True)
     kind: StepKind = field(default=StepKind.COMPENSATABLE, kw_only=True)
@@ -80,6 +87,9 @@ class Step(Node, Generic[InputT, ResultT]):
     group: Parallel | None = field(default=None, kw_only=True)
     child_saga: Saga[Any] | None = field(default=None, kw_only=True)
     child_input: Callable[[WorkflowView[Any]], BaseModel] | None = field(default=None, kw_only=True)
+    heartbeat_timeout: timedelta | None = field(default=None, kw_only=True)
+    """The longest a started attempt (one that has beaten once) may go without
+    ``ctx.heartbeat``; past it, the attempt failed."""
 
     @overload
     def compensation(
@@ -117,9 +127,11 @@ DEFAULT_COMPENSATION_RETRY: Final = Retry(max_attempts=10, max_interval=timedelt
 
 @dataclass(eq=False)
 class Sleep(Node):
-    """A durable pause: the workflow goes on ``duration`` after it reaches this node."""
+    """A durable pause: the workflow goes on ``duration`` after it reaches this node, or
+    at ``until`` (at once if that moment has passed); exactly one of the two is set."""
 
-    duration: timedelta = field(kw_only=True)
+    duration: Duration | None = field(default=None, kw_only=True)
+    until: Instant | None = field(default=None, kw_only=True)
 
 
 @dataclass(eq=False)
@@ -131,7 +143,7 @@ class Wait(Node):
     """
 
     signals: tuple[str, ...] = field(kw_only=True)
-    timeout: timedelta | None = field(default=None, kw_only=True)
+    timeout: Duration | None = field(default=None, kw_only=True)
     payload: Any = field(default=None, kw_only=True)
     on_timeout: str | Node | None = field(default=None, kw_only=True)
 
@@ -223,12 +235,13 @@ class Saga(Generic[InputT]):
         *,
         name: str | None = None,
         retry: Retry | None = None,
-        timeout: timedelta | None = None,
+        timeout: Duration | None = None,
         queue: str | None = None,
         kind: StepKind = StepKind.COMPENSATABLE,
         then: str | Node | None = None,
         on_failure: str | Node | None = None,
         dispatch_objective: timedelta | None = None,
+        heartbeat_timeout: timedelta | None = None,
     ) -> StepDecorator[InputT]: ...
     def step(
         self,
@@ -236,16 +249,20 @@ class Saga(Generic[InputT]):
         *,
         name: str | None = None,
         retry: Retry | None = None,
-        timeout: timedelta | None = None,
+        timeout: Duration | None = None,
         queue: str | None = None,
         kind: StepKind = StepKind.COMPENSATABLE,
         then: str | Node | None = None,
         on_failure: str | Node | None = None,
         dispatch_objective: timedelta | None = None,
+        heartbeat_timeout: timedelta | None = None,
     ) -> Any:
         """Declare a step (a decorator, with or without options).
 
-        ``retry`` defaults to ``Retry()``; ``timeout`` is start-to-close;
+        ``retry`` defaults to ``Retry()``; ``timeout`` is start-to-close, a timedelta
+        or a function of the workflow view giving one (computed once per attempt and
+        recorded); ``heartbeat_timeout`` (needs ``timeout``) fails an attempt that goes
+        that long without ``ctx.heartbeat``;
         ``queue`` defaults to the saga's queue; ``on_failure`` routes a permanent
         failure of this step to a later node instead of compensating;
         ``dispatch_objective`` (default: the saga's) is the p99 within which the
@@ -263,15 +280,24 @@ class Saga(Generic[InputT]):
                 dispatch_objective=dispatch_objective,
                 kind=kind,
                 on_failure=on_failure,
+                heartbeat_timeout=heartbeat_timeout,
             )
             self._add(node)
             return node
 
         return register(fn) if fn is not None else register
 
-    def sleep(self, name: str, duration: timedelta, *, then: str | Node | None = None) -> Sleep:
-        """Declare a durable pause of ``duration``."""
+    def sleep(self, name: str, duration: Duration, *, then: str | Node | None = None) -> Sleep:
+        """Declare a durable pause of ``duration``: a timedelta, or a function of the
+        workflow view giving one (called once when the workflow gets here, and recorded)."""
         node = Sleep(name, duration=duration, then=then)
+        self._add(node)
+        return node
+
+    def sleep_until(self, name: str, at: Instant, *, then: str | Node | None = None) -> Sleep:
+        """Declare a durable pause until ``at``: a timezone-aware datetime, or a function of
+        the workflow view giving one; a moment already past goes on at once."""
+        node = Sleep(name, until=at, then=then)
         self._add(node)
         return node
 
@@ -280,7 +306,7 @@ class Saga(Generic[InputT]):
         name: str,
         *,
         signal: str | Sequence[str] | None = None,
-        timeout: timedelta | None = None,
+        timeout: Duration | None = None,
         payload: Any = None,
         on_timeout: str | Node | None = None,
         then: str | Node | None = None,

@@ -26,6 +26,10 @@ class EventType(StrEnum):
     CANCEL_REQUESTED = "cancel_requested"
     TERMINATE_REQUESTED = "terminate_requested"
     CHILD_ENDED = "child_ended"
+    HEARTBEAT = "heartbeat"
+    """A step attempt in flight is alive; its payload is the details the next attempt gets
+    (``ctx.heartbeat_details``). Folded without a decision: it moves the attempt's
+    heartbeat deadline and keeps the details."""
     REDRIVE_REQUESTED = "redrive_requested"
     """A dead-lettered record put back (``sagas dlq redrive``): the saga processor unparks
     the workflow, applies the record (carried base64 in the JSON payload ``value``), then
@@ -46,6 +50,9 @@ class EventType(StrEnum):
     CHILD_STARTED = "child_started"
     WAIT_STARTED = "wait_started"
     BRANCH_TAKEN = "branch_taken"
+    DECIDER_FAILED = "decider_failed"
+    """A function of the saga that decides (a computed duration or deadline) raised or gave
+    a value out of bounds: its node failed for good, with the error it gave."""
     COMPLETED = "completed"
     COMPENSATED = "compensated"
     FAILED = "failed"
@@ -64,6 +71,7 @@ INPUT_TYPES = frozenset(
         EventType.CANCEL_REQUESTED,
         EventType.TERMINATE_REQUESTED,
         EventType.CHILD_ENDED,
+        EventType.HEARTBEAT,
     }
 )
 """Events the saga processor applies when it reads them. Every other type is a decision
@@ -174,6 +182,10 @@ class Command:
     input: str | None = None
     results: str | None = None
     signals: str | None = None
+    heartbeat_details: str | None = None
+    """JSON text: the details the last heartbeat of an earlier attempt of this step gave."""
+    heartbeat_timeout_ms: int | None = None
+    """The longest the attempt may go without a heartbeat; None: heartbeats are not watched."""
 
 
 @dataclass(frozen=True, slots=True)

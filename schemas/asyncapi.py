@@ -26,7 +26,11 @@ def asyncapi_document(
     command_topics: dict[str, str],
     contracts: Sequence[Contract],
 ) -> dict[str, Any]:
-    """The AsyncAPI document; ``command_topics`` maps each queue to its topic."""
+    """The AsyncAPI document; ``command_topics`` maps each queue to its topic.
+
+    ``version`` (the document's own version) is the saga's newest; ``contracts`` may
+    hold those of every deployed version.
+    """
     messages: dict[str, Any] = {
         "Command": _message("Command", "command.avsc", "A request to run or undo one step."),
         "Event": _message(
@@ -49,10 +53,10 @@ def asyncapi_document(
         }
     channels: dict[str, Any] = {}
     for queue, topic in sorted(command_topics.items()):
-        steps = [c for c in contracts if c.role == "input" and c.queue == queue]
+        steps = dict.fromkeys(c.name for c in contracts if c.role == "input" and c.queue == queue)
         channels[topic] = {
             "description": f"Commands of queue {queue!r}: steps "
-            + ", ".join(c.name for c in steps)
+            + ", ".join(steps)
             + ". Consume with isolation.level=read_committed.",
             "subscribe": {
                 "operationId": f"receive_{_identifier(queue)}_commands",
@@ -75,8 +79,9 @@ def asyncapi_document(
             "title": f"Saga {saga}",
             "version": str(version),
             "description": "Topics and messages of a kafka-sagas saga, for its participants. "
-            "Messages whose name ends in .input, .result or .signal are the typed contracts "
-            "of the JSON texts inside the envelopes.",
+            "Messages named v<version>.<step>.input, .result or .signal are the typed "
+            "contracts of the JSON texts inside the envelopes, per saga version (a "
+            "command's version field names the one that applies).",
         },
         "defaultContentType": "application/octet-stream",
         "channels": channels,
@@ -95,7 +100,7 @@ def _message(name: str, file_name: str, summary: str) -> dict[str, Any]:
 
 
 def _message_id(contract: Contract) -> str:
-    return f"{contract.name}.{contract.role}"
+    return f"v{contract.version}.{contract.name}.{contract.role}"
 
 
 def _identifier(name: str) -> str:

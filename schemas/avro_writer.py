@@ -120,6 +120,8 @@ def write_command(command: Command) -> bytes:
             _optional_string(command.input),
             _optional_string(command.results),
             _optional_string(command.signals),
+            _optional_string(command.heartbeat_details),
+            _optional_long(command.heartbeat_timeout_ms),
         )
     )
 

@@ -236,6 +236,8 @@ class CommandCodec(AvroCodec[Command]):
             "input": obj.input,
             "results": obj.results,
             "signals": obj.signals,
+            "heartbeat_details": obj.heartbeat_details,
+            "heartbeat_timeout_ms": obj.heartbeat_timeout_ms,
         }
 
     def from_dict(self, fields: dict[str, Any]) -> Command:
@@ -258,6 +260,8 @@ class CommandCodec(AvroCodec[Command]):
             fields["input"],
             fields["results"],
             fields["signals"],
+            fields.get("heartbeat_details"),
+            fields.get("heartbeat_timeout_ms"),
         )
 
 

@@ -132,7 +132,8 @@ class SchemaRegistryClient:
     def check_compatibility(self, subject: str, schema_text: str) -> bool | None:
         """Whether ``schema_text`` may be registered as the next version of ``subject``.
 
-        None when the subject has no version yet (anything may be registered).
+        None when the subject has no version yet (anything may be registered); Apicurio
+        answers such a subject compatible instead.
         """
         path = f"/compatibility/subjects/{quote(subject, safe='')}/versions/latest"
         try:

@@ -6,6 +6,7 @@ import typing
 from dataclasses import dataclass
 from typing import Any
 
+from sagas.engine.plan import Plan
 from sagas.engine.versions import SagaVersions
 from sagas.events import CommandKind
 from schemas.registry import SchemaRegistryClient
@@ -19,8 +20,20 @@ COMPATIBILITY_LEVELS = (
 
 
 def contracts_of(versions: SagaVersions, prefix: str) -> list[Contract]:
-    """The contracts of the newest version of a saga: every step a queue serves, every signal."""
-    plan = versions.newest
+    """The contracts of every version of a saga that is deployed, oldest first.
+
+    Each version's workflows keep running on it, so each version's steps and signals
+    keep their own subjects (see :mod:`schemas.step_contracts`).
+    """
+    return [
+        contract
+        for plan in versions.plans.values()
+        for contract in _plan_contracts(versions, plan, prefix)
+    ]
+
+
+def _plan_contracts(versions: SagaVersions, plan: Plan, prefix: str) -> list[Contract]:
+    """One version's contracts: every step a queue serves, every typed signal."""
     functions = versions.functions[plan.version]
     steps: dict[str, tuple[str, Any]] = {}
     for name, spec in plan.steps.items():
@@ -36,6 +49,7 @@ def contracts_of(versions: SagaVersions, prefix: str) -> list[Contract]:
     signals = {name: getattr(a, "_type", Any) for name, a in plan.types.signals.items()}
     return saga_contracts(
         versions.name,
+        version=plan.version,
         prefix=prefix,
         input_type=plan.types.input_model,
         steps=steps,

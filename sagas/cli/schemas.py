@@ -45,12 +45,23 @@ def schemas() -> None:
     "directory",
     type=click.Path(path_type=Path, file_okay=False),
     required=True,
-    help="Directory to write the .avsc files and asyncapi.json into (created if missing).",
+    help="Directory to write the .avsc files and the AsyncAPI document into (created if missing).",
+)
+@click.option(
+    "--format",
+    "document_format",
+    type=click.Choice(["json", "yaml"]),
+    default="json",
+    show_default=True,
+    help="The AsyncAPI document as asyncapi.json or asyncapi.yaml.",
 )
 @prefix_option
 @output_option
-def schemas_export(saga_ref: str, directory: Path, topic_prefix: str | None, output: str) -> None:
-    """Write MODULE:SAGA's contracts (.avsc), the envelopes and an AsyncAPI 2.6 document."""
+def schemas_export(
+    saga_ref: str, directory: Path, document_format: str, topic_prefix: str | None, output: str
+) -> None:
+    """Write MODULE:SAGA's contracts (.avsc) of every version, the envelopes and an AsyncAPI
+    2.6 document."""
     from schemas.asyncapi import asyncapi_document
     from topics.naming import TopicNames
 
@@ -79,8 +90,14 @@ def schemas_export(saga_ref: str, directory: Path, topic_prefix: str | None, out
         command_topics={queue: names.commands(queue) for queue in sorted(versions.queues)},
         contracts=contracts,
     )
-    (directory / "asyncapi.json").write_text(json.dumps(document, indent=2) + "\n")
-    written.append(directory / "asyncapi.json")
+    target = directory / f"asyncapi.{document_format}"
+    if document_format == "yaml":
+        import yaml
+
+        target.write_text(yaml.safe_dump(document, sort_keys=False, allow_unicode=True))
+    else:
+        target.write_text(json.dumps(document, indent=2) + "\n")
+    written.append(target)
     if output == "json":
         click.echo(
             json.dumps(

@@ -29,6 +29,7 @@ from sagas.errors import (
 )
 from sagas.events import ErrorInfo, Event, EventType, Origin, StatusRecord, WorkflowStatus
 from sagas.workflow_search import WorkflowSearch
+from schemas.codecs import Codec
 from schemas.deployment_codecs import event_codec, status_codec
 from topics.admin import TopicAdminError, topic_max_message_bytes
 from topics.client_configs import producer_config
@@ -57,11 +58,19 @@ class SagaClient:
     def __init__(self, kafka: KafkaSettings | None = None) -> None:
         self.kafka = kafka or KafkaSettings()
         config = producer_config(self.kafka)
-        self._producer = Producer(config)
+        # One delivery callback for the producer, served only for failures: a callback per
+        # record costs more than the record's own produce call.
+        self._producer = Producer(
+            {**config, "on_delivery": self._on_delivery, "delivery.report.only.error": True}
+        )
         self._limits = RecordLimits(
             producer_max_bytes=producer_max_bytes(config), lookup=self._topic_max_bytes
         )
         self._views: dict[str, StatusView] = {}
+        # Per saga, compiled once: starting many workflows must not compile the definition
+        # or build a codec for each (the saga object is kept, so its id stays its own).
+        self._compiled: dict[int, tuple[SagaRef, str, SagaVersions | None]] = {}
+        self._senders: dict[str, tuple[str, Codec[Event]]] = {}
         self._views_lock = threading.Lock()
         self._failures: list[KafkaError] = []
         self._reachable = False
@@ -82,7 +91,7 @@ class SagaClient:
         wait: bool = True,
     ) -> str:
         """Start a workflow of ``saga`` and return its id (``version`` 0: the newest)."""
-        name, versions = _resolve(saga)
+        name, versions = self._resolve(saga)
         payload = _input_json(name, versions, input, version)
         wid = workflow_id or uuid.uuid4().hex
         event = _event(wid, name, version, EventType.START_REQUESTED, payload=payload)
@@ -107,7 +116,7 @@ class SagaClient:
         does not exist or has ended raises :class:`WorkflowNotFoundError` or
         :class:`WorkflowEndedError` after the signal was sent.
         """
-        name, _ = _resolve(saga)
+        name, _ = self._resolve(saga)
         data = payload.model_dump_json() if isinstance(payload, BaseModel) else json.dumps(payload)
         event = _event(workflow_id, name, 0, EventType.SIGNAL, payload=data, event_name=signal)
         before = self._current(name, workflow_id) if check else None
@@ -130,7 +139,7 @@ class SagaClient:
         Asked of the processor that owns the workflow; only when no processor announces
         an endpoint is the status topic read (whole) instead.
         """
-        name, _ = _resolve(saga)
+        name, _ = self._resolve(saga)
         record = self._current(name, workflow_id, timeout)
         if record is None:
             raise WorkflowNotFoundError("no such workflow", saga=name, workflow_id=workflow_id)
@@ -142,7 +151,7 @@ class SagaClient:
         A workflow this client did not start, and of which the status topic (read to its
         end) knows nothing, raises :class:`WorkflowNotFoundError` at once.
         """
-        name, _ = _resolve(saga)
+        name, _ = self._resolve(saga)
         started_here = (name, workflow_id) in self._started
         deadline = time.monotonic() + timeout
         record: StatusRecord | None = None
@@ -178,7 +187,7 @@ class SagaClient:
     def describe(self, saga: SagaRef, workflow_id: str) -> dict[str, Any]:
         """One workflow as its processor holds it: status, steps and attempts, timers and
         waits, parked flag, input, results and search attributes."""
-        name, _ = _resolve(saga)
+        name, _ = self._resolve(saga)
         described = self.queries.describe(name, workflow_id)
         if described is None:
             raise WorkflowNotFoundError("no such workflow", saga=name, workflow_id=workflow_id)
@@ -187,17 +196,17 @@ class SagaClient:
     def list(self, saga: SagaRef, search: WorkflowSearch | None = None) -> Page:
         """One page of the saga's workflows matching ``search``, newest start first; pass
         ``replace(search, cursor=page.next_cursor)`` for the next."""
-        name, _ = _resolve(saga)
+        name, _ = self._resolve(saga)
         return self.queries.list(name, search or WorkflowSearch())
 
     def query(self, saga: SagaRef, workflow_id: str, name: str) -> Any:
         """The value of the saga's query ``name`` (``@saga.query``) for one workflow."""
-        saga_name, _ = _resolve(saga)
+        saga_name, _ = self._resolve(saga)
         return self.queries.query(saga_name, workflow_id, name)
 
     def statuses(self, saga: SagaRef) -> dict[str, StatusRecord]:
         """Every workflow's latest status seen so far (after catching up)."""
-        name, _ = _resolve(saga)
+        name, _ = self._resolve(saga)
         view = self._view(name)
         view.catch_up()
         return view.snapshot()
@@ -246,7 +255,7 @@ class SagaClient:
         self.close()
 
     def _request(self, saga: SagaRef, workflow_id: str, type_: EventType, reason: str) -> None:
-        name, _ = _resolve(saga)
+        name, _ = self._resolve(saga)
         error = ErrorInfo(type_.value, reason)
         before = self._current(name, workflow_id)
         event = _event(workflow_id, name, 0, type_, payload=None, error=error)
@@ -305,11 +314,23 @@ class SagaClient:
             )
         self._known_topics.add(topic)
 
+    def _resolve(self, saga: SagaRef) -> tuple[str, SagaVersions | None]:
+        if isinstance(saga, str):
+            return saga, None
+        known = self._compiled.get(id(saga))
+        if known is None or known[0] is not saga:
+            known = self._compiled[id(saga)] = (saga, *_resolve(saga))
+        return known[1], known[2]
+
     def _send(self, saga: str, event: Event, what: str) -> None:
         self._ensure_reachable()
-        topic = TopicNames(saga, self.kafka.topic_prefix).events
-        self._ensure_topic(saga, topic)
-        value = event_codec(self.kafka, topic).encode(event)
+        sender = self._senders.get(saga)
+        if sender is None:
+            topic = TopicNames(saga, self.kafka.topic_prefix).events
+            self._ensure_topic(saga, topic)
+            sender = self._senders[saga] = (topic, event_codec(self.kafka, topic))
+        topic, codec = sender
+        value = codec.encode(event)
         key = event.workflow_id.encode()
         excess = self._limits.excess(topic, key, value)
         if excess is not None:
@@ -319,7 +340,7 @@ class SagaClient:
             )  # fmt: skip
         for _ in range(100):
             try:
-                self._producer.produce(topic, value, key, on_delivery=self._on_delivery)
+                self._producer.produce(topic, value, key)
                 return
             except BufferError:
                 self._producer.poll(0.05)  # the local queue is full: let deliveries drain
@@ -377,6 +398,8 @@ def _input_json(
         if plan is None:
             raise SagaError(f"saga {name!r} has no version {version}", saga=name)
         model = plan.types.input_model
+        if type(value) is model:
+            return value.model_dump_json()  # validated when it was made
         if isinstance(value, BaseModel) and not isinstance(value, model):
             raise SerializationError(
                 f"input must be a {model.__name__}, not {type(value).__name__}", saga=name

@@ -33,6 +33,7 @@ _LANES: dict[EventType, Lane] = {
     EventType.RETRY_SCHEDULED: Lane.STEP,
     EventType.ANSWER_IGNORED: Lane.STEP,
     EventType.BRANCH_TAKEN: Lane.STEP,
+    EventType.DECIDER_FAILED: Lane.STEP,
     EventType.CHILD_STARTED: Lane.STEP,
     EventType.CHILD_ENDED: Lane.STEP,
     EventType.COMPENSATION_SCHEDULED: Lane.COMPENSATION,

@@ -199,6 +199,9 @@ class LocalSchemaRegistry:
              f"-Dquarkus.http.port={self.port}", "-Dquarkus.http.host=127.0.0.1",
              "-Dquarkus.log.level=WARN", "-Dapicurio.storage.kind=sql",
              "-Dapicurio.storage.sql.kind=h2", "-Dquarkus.analytics.disabled=true",
+             # Its management interface binds port 9000 on every interface by default (and
+             # is on at build time): a second registry on the machine could not start.
+             f"-Dquarkus.management.port={free_port()}", "-Dquarkus.management.host=127.0.0.1",
              "-jar", str(jar)],
             stdout=log, stderr=subprocess.STDOUT, cwd=self._log_dir,
             # As for the broker: Ctrl-C reaches the registry only through stop().

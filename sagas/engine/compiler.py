@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import inspect
 import re
+from datetime import datetime, timedelta
 from typing import Any
 from weakref import WeakKeyDictionary
 
@@ -20,6 +21,7 @@ from sagas.definition import (
     StepKind,
     Wait,
 )
+from sagas.engine.deadlines import DueTime, check_duration, instant_ms
 from sagas.engine.nodes import (
     BranchNode,
     ChildNode,
@@ -111,8 +113,7 @@ class _Compiler:
                     steps[spec.name] = spec
                 nodes.append(ParallelNode(node.name, i, after, tuple(m.name for m in node.members)))
             elif isinstance(node, Sleep):
-                ms = self._duration(node.duration, "sleep duration", node.name)
-                nodes.append(SleepNode(node.name, i, after, ms))
+                nodes.append(SleepNode(node.name, i, after, self._sleep(node)))
             elif isinstance(node, Wait):
                 nodes.append(self._wait(node, i, after, signals, signal_types))
             elif isinstance(node, Branch):
@@ -189,6 +190,32 @@ class _Compiler:
         except DefinitionError as exc:
             raise self.fail(exc.message, step) from exc
 
+    def _due(self, value: Any, what: str, step: str) -> DueTime:
+        """A duration from data: a checked constant, or a plain function to call later."""
+        if callable(value) and not isinstance(value, timedelta):
+            if inspect.iscoroutinefunction(value):
+                raise self.fail(f"{what} must be a timedelta or a plain (not async) function", step)
+            return DueTime(None, value, what=what)
+        try:
+            return DueTime(check_duration(value, what), what=what)
+        except ValueError as exc:
+            raise self.fail(str(exc), step) from exc
+
+    def _sleep(self, sleep: Sleep) -> DueTime:
+        if (sleep.duration is None) == (sleep.until is None):
+            raise self.fail("a sleep needs a duration or an until, not both", sleep.name)
+        if sleep.duration is not None:
+            return self._due(sleep.duration, "sleep duration", sleep.name)
+        until = sleep.until
+        if callable(until) and not isinstance(until, datetime):
+            if inspect.iscoroutinefunction(until):
+                raise self.fail("sleep_until needs a datetime or a plain function", sleep.name)
+            return DueTime(None, until, absolute=True, what="sleep_until time")
+        try:
+            return DueTime(instant_ms(until, "sleep_until time"), absolute=True)
+        except ValueError as exc:
+            raise self.fail(str(exc), sleep.name) from exc
+
     def _target(self, target: str | Node | None, source: Node, what: str) -> int:
         name = target.name if isinstance(target, Node) else target
         if name == END:
@@ -227,7 +254,22 @@ class _Compiler:
             saga=self.name,
             step=name,
         )
-        timeout = None if step.timeout is None else self._duration(step.timeout, "timeout", name)
+        due = None if step.timeout is None else self._due(step.timeout, "timeout", name)
+        timeout = None if due is None else due.fixed_ms
+        timeout_fn = None if due is None else due.compute
+        heartbeat = None
+        if step.heartbeat_timeout is not None:
+            if due is None:
+                raise self.fail(
+                    "heartbeat_timeout needs a timeout: a step that may run forever "
+                    "cannot be told apart from one that hangs",
+                    name,
+                )
+            heartbeat = self._due(step.heartbeat_timeout, "heartbeat_timeout", name).fixed_ms
+            if heartbeat is None:
+                raise self.fail("heartbeat_timeout must be a timedelta", name)
+            if timeout is not None and heartbeat > timeout:
+                raise self.fail("heartbeat_timeout is longer than the step's timeout", name)
         on_failure = (
             None if step.on_failure is None else self._target(step.on_failure, step, "on_failure")
         )
@@ -272,7 +314,7 @@ class _Compiler:
             )
         if not callable(step.fn):
             raise self.fail("a step needs a function", name)
-        if step.kind is StepKind.RETRIABLE and (not step.retry.is_bounded or timeout is None):
+        if step.kind is StepKind.RETRIABLE and (not step.retry.is_bounded or due is None):
             raise self.fail(
                 "a retriable step needs a bounded retry (Retry(max_attempts=N)) and a timeout", name
             )
@@ -294,6 +336,8 @@ class _Compiler:
             group,
             on_failure,
             dispatch_objective_ms=self._dispatch_objective(step),
+            timeout_fn=timeout_fn,
+            heartbeat_ms=heartbeat,
         )
 
     def _wait(
@@ -321,9 +365,7 @@ class _Compiler:
                 else (TypeAdapter(Any))
             )
         timeout = (
-            None
-            if wait.timeout is None
-            else self._duration(wait.timeout, "wait timeout", wait.name)
+            None if wait.timeout is None else self._due(wait.timeout, "wait timeout", wait.name)
         )
         if wait.on_timeout is not None and timeout is None:
             raise self.fail("on_timeout needs a timeout", wait.name)

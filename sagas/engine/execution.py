@@ -10,10 +10,13 @@ from __future__ import annotations
 import asyncio
 import inspect
 import json
+import threading
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from types import MappingProxyType
-from typing import Any
+from typing import Any, Final
+
+from pydantic import TypeAdapter
 
 from sagas.context import StepContext
 from sagas.definition import Parallel, Saga, Step
@@ -115,11 +118,91 @@ def _steps(definition: Saga[Any]) -> Iterator[Step[Any, Any]]:
             yield from node.members
 
 
-def build_context(functions: StepFunctions, command: Command) -> StepContext[Any]:
+UNWATCHED_HEARTBEAT_INTERVAL_MS: Final = 10_000
+"""How often heartbeats of a step without a heartbeat_timeout go out (their details
+still let the next attempt resume)."""
+
+_DETAILS: Final = TypeAdapter(Any)
+
+
+def heartbeat_event(command: Command, *, time_ms: int, details: str, seq: int) -> Event:
+    """A heartbeat of ``command``'s attempt carrying ``details`` (JSON text)."""
+    return Event(
+        event_id=f"{command.command_id}:hb:{seq}",
+        workflow_id=command.workflow_id,
+        saga=command.saga,
+        version=command.version,
+        type=EventType.HEARTBEAT,
+        origin=Origin.WORKER,
+        time_ms=time_ms,
+        step=command.step,
+        attempt=command.attempt,
+        payload=details,
+        cause=command.command_id,
+    )
+
+
+class HeartbeatSender:
+    """Coalesces one attempt's ``ctx.heartbeat`` calls: at most one heartbeat event per
+    third of the heartbeat timeout goes to ``sink``, carrying the latest details.
+
+    ``beat`` may be called from the action's thread; ``sink`` is called under a lock,
+    from whichever thread beat or ``flush`` runs in.
+    """
+
+    __slots__ = ("_command", "_interval", "_last", "_lock", "_now_ms", "_pending", "_seq", "_sink")
+
+    def __init__(
+        self, command: Command, now_ms: Callable[[], int], sink: Callable[[Event], None]
+    ) -> None:
+        self._command = command
+        self._now_ms = now_ms
+        self._sink = sink
+        timeout = command.heartbeat_timeout_ms
+        self._interval = UNWATCHED_HEARTBEAT_INTERVAL_MS if timeout is None else timeout // 3
+        self._last: int | None = None
+        self._pending: str | None = None
+        self._seq = 0
+        self._lock = threading.Lock()
+
+    @property
+    def interval_ms(self) -> int:
+        """The least time between two heartbeat events of this attempt."""
+        return self._interval
+
+    def beat(self, details: Any) -> None:
+        """Take the latest details; send them now unless one went out within the interval."""
+        text = _DETAILS.dump_json(details).decode()
+        with self._lock:
+            self._pending = text
+            now = self._now_ms()
+            if self._last is None or now - self._last >= self._interval:
+                self._send(now)
+
+    def flush(self) -> bool:
+        """Send details held back by the interval, if any; whether one went out."""
+        with self._lock:
+            if self._pending is None:
+                return False
+            self._send(self._now_ms())
+            return True
+
+    def _send(self, now: int) -> None:
+        details, self._pending = self._pending, None
+        assert details is not None
+        self._last = now
+        self._seq += 1
+        self._sink(heartbeat_event(self._command, time_ms=now, details=details, seq=self._seq))
+
+
+def build_context(
+    functions: StepFunctions, command: Command, beat: Callable[[Any], None] | None = None
+) -> StepContext[Any]:
     """The context a command's function receives; raises ``SerializationError`` on bad JSON."""
     try:
         results = json.loads(command.results) if command.results else {}
         signals = json.loads(command.signals) if command.signals else {}
+        details = json.loads(command.heartbeat_details) if command.heartbeat_details else None
     except ValueError as exc:
         raise SerializationError(
             f"the command carries invalid JSON: {exc}",
@@ -139,22 +222,29 @@ def build_context(functions: StepFunctions, command: Command) -> StepContext[Any
         attempt=command.attempt,
         idempotency_key=command.idempotency_key,
         is_compensation=command.kind is CommandKind.COMPENSATE,
+        heartbeat_details=details,
+        beat=beat,
     )
 
 
 async def run_command(
-    functions: StepFunctions, command: Command, now_ms: Callable[[], int]
+    functions: StepFunctions,
+    command: Command,
+    now_ms: Callable[[], int],
+    heartbeats: HeartbeatSender | None = None,
 ) -> Event:
     """Run the function a command asks for and return its answer event.
 
     An async function is awaited; a plain one runs in a worker thread so that it
     never blocks the loop. A command with a deadline is abandoned (answered as
-    failed) when the deadline passes. Any exception becomes a failed answer whose
-    error says whether retrying could help.
+    failed) when the deadline passes; a plain function's thread cannot be killed in
+    Python, so it runs on and its late value is dropped. Any exception becomes a failed
+    answer whose error says whether retrying could help. ``ctx.heartbeat`` calls go to
+    ``heartbeats`` (dropped without one).
     """
     action = functions.action(command.step, command.kind)
     try:
-        ctx = build_context(functions, command)
+        ctx = build_context(functions, command, None if heartbeats is None else heartbeats.beat)
         pending = action.fn(ctx) if action.is_async else asyncio.to_thread(action.fn, ctx)
         if command.deadline_ms is not None:
             remaining = max(command.deadline_ms - now_ms(), 0) / 1000

@@ -65,6 +65,19 @@ def is_live_answer(state: WorkflowState, event: Event) -> bool:
     return False
 
 
+def is_live_heartbeat(state: WorkflowState, event: Event) -> bool:
+    """Whether a heartbeat is from the attempt of its step that is in flight."""
+    if state.status.is_final:
+        return False
+    run = state.steps.get(event.step or "")
+    return (
+        run is not None
+        and run.phase is Phase.SCHEDULED
+        and run.child is None
+        and run.attempt == event.attempt
+    )
+
+
 def can_cancel(state: WorkflowState) -> bool:
     """Whether a cancel request is taken (before the point of no return, not yet ending)."""
     return (
@@ -144,7 +157,19 @@ class Fold:
             run.attempt = event.attempt
         if event.due_ms is not None:
             state.timers[timer_id(TimerKind.STEP_DEADLINE, step)] = event.due_ms
+        # A new attempt has no heartbeat deadline until it beats: before it has started,
+        # its timeout governs (a command waiting for a worker is not a hung one).
+        state.timers.pop(timer_id(TimerKind.HEARTBEAT, step), None)
         state.entered = True
+
+    def _heartbeat(self, state: WorkflowState, event: Event) -> None:
+        if not is_live_heartbeat(state, event):
+            return
+        step = event.step or ""
+        state.heartbeats[step] = event.payload if event.payload is not None else "null"
+        spec = self.steps[step]
+        if spec.heartbeat_ms is not None:
+            state.timers[timer_id(TimerKind.HEARTBEAT, step)] = event.time_ms + spec.heartbeat_ms
 
     def _child_started(self, state: WorkflowState, event: Event) -> None:
         state.steps[event.step or ""] = StepRun(Phase.SCHEDULED, 1, child=event.name)
@@ -161,6 +186,8 @@ class Fold:
         run.phase = Phase.SUCCEEDED
         run.result = event.payload if event.payload is not None else "null"
         state.timers.pop(timer_id(TimerKind.STEP_DEADLINE, step), None)
+        state.timers.pop(timer_id(TimerKind.HEARTBEAT, step), None)
+        state.heartbeats.pop(step, None)
         state.completed.append(step)
         spec = self.steps[step]
         if spec.kind is not StepKind.COMPENSATABLE:
@@ -189,6 +216,7 @@ class Fold:
         run = state.steps[step]
         spec = self.steps[step]
         state.timers.pop(timer_id(TimerKind.STEP_DEADLINE, step), None)
+        state.timers.pop(timer_id(TimerKind.HEARTBEAT, step), None)
         error = event.error
         if error is None:
             if event.type is EventType.STEP_TIMED_OUT:
@@ -286,6 +314,20 @@ class Fold:
                 self._advance(state, index)
                 return
 
+    def _decider_failed(self, state: WorkflowState, event: Event) -> None:
+        name = event.step or ""
+        error = event.error or ErrorInfo("DeciderFailed", f"{name!r} could not decide", True)
+        state.entered = True
+        if name in self.steps:
+            run = state.steps.get(name)
+            if run is None:
+                state.steps[name] = StepRun(Phase.FAILED, event.attempt, error=error)
+            else:
+                run.phase = Phase.FAILED
+                run.attempt = event.attempt
+                run.error = error
+        self._fail(state, name, error, None)
+
     def _cancel_requested(self, state: WorkflowState, event: Event) -> None:
         if not can_cancel(state):
             return
@@ -378,6 +420,8 @@ _HANDLERS = {
     EventType.WAIT_STARTED: Fold._wait_started,
     EventType.SIGNAL_RECEIVED: Fold._signal_received,
     EventType.BRANCH_TAKEN: Fold._branch_taken,
+    EventType.HEARTBEAT: Fold._heartbeat,
+    EventType.DECIDER_FAILED: Fold._decider_failed,
     EventType.CANCEL_REQUESTED: Fold._cancel_requested,
     EventType.COMPENSATION_SCHEDULED: Fold._comp_scheduled,
     EventType.COMPENSATION_SUCCEEDED: Fold._comp_succeeded,

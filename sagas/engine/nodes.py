@@ -17,6 +17,7 @@ from pydantic import BaseModel
 
 from sagas.context import WorkflowView
 from sagas.definition import StepKind
+from sagas.engine.deadlines import DueTime
 from sagas.retry import Retry
 
 
@@ -44,6 +45,15 @@ class StepSpec:
     child_saga: str | None = None
     dispatch_objective_ms: int | None = None
     """The p99 within which the step's command should start; None: no objective."""
+    timeout_fn: Callable[[WorkflowView[Any]], Any] | None = None
+    """A timeout computed from the workflow for each attempt (then ``timeout_ms`` is None)."""
+    heartbeat_ms: int | None = None
+    """The longest an attempt may go without a heartbeat; None: heartbeats are not watched."""
+
+    @property
+    def has_timeout(self) -> bool:
+        """Whether an attempt of this step has a deadline (constant or computed)."""
+        return self.timeout_ms is not None or self.timeout_fn is not None
 
     @property
     def compensatable(self) -> bool:
@@ -77,9 +87,9 @@ class ParallelNode(CompiledNode):
 
 @dataclass(frozen=True, slots=True)
 class SleepNode(CompiledNode):
-    """A durable pause of ``duration_ms``."""
+    """A durable pause until ``due`` (a duration or a moment, constant or computed)."""
 
-    duration_ms: int
+    due: DueTime
 
 
 @dataclass(frozen=True, slots=True)
@@ -87,7 +97,7 @@ class WaitNode(CompiledNode):
     """A wait for one of ``signals``, with an optional timeout and where it jumps to."""
 
     signals: frozenset[str]
-    timeout_ms: int | None
+    timeout: DueTime | None
     on_timeout: int | None
 
 

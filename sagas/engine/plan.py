@@ -19,12 +19,14 @@ from pydantic import BaseModel, TypeAdapter
 from compensations import Recovery, compensation_waves, recovery_for
 from sagas.context import WorkflowView
 from sagas.definition import StepKind
+from sagas.engine.deadlines import DueTime, DueTimeError
 from sagas.engine.fold import (
     COMPENSATE_MARK,
     Fold,
     can_cancel,
     cancel_reason,
     is_live_answer,
+    is_live_heartbeat,
     refused_answers,
 )
 from sagas.engine.nodes import (
@@ -282,6 +284,14 @@ class Plan:
                         "CancelRefused", f"step {spec.name!r} passed the point of no return"
                     ),
                 )
+        elif t is EventType.HEARTBEAT:
+            # No decision: a heartbeat only moves its attempt's deadline and keeps its
+            # details, and the log holds it already, so a replay folds it the same way.
+            if event.step not in self._specs or not is_live_heartbeat(new, event):
+                return False
+            if event.payload is not None and not is_json(event.payload):
+                raise self._unapplicable(event, "the heartbeat details are not valid JSON")
+            apply(new, event)
         elif t is EventType.SIGNAL:
             if event.name not in self.signals:
                 raise self._unapplicable(event, f"unknown signal {event.name!r}")
@@ -340,6 +350,19 @@ class Plan:
             kind, step = TimerId.decode(timer)
             if kind is TimerKind.STEP_DEADLINE:
                 run.emit(new, EventType.STEP_TIMED_OUT, step=step, attempt=new.steps[step].attempt)
+            elif kind is TimerKind.HEARTBEAT:
+                spec = self._specs[step]
+                run.emit(
+                    new,
+                    EventType.STEP_TIMED_OUT,
+                    step=step,
+                    attempt=new.steps[step].attempt,
+                    error=ErrorInfo(
+                        "HeartbeatTimedOut",
+                        f"step {step!r} attempt {new.steps[step].attempt} sent no heartbeat "
+                        f"for {spec.heartbeat_ms} ms",
+                    ),
+                )
             elif kind is TimerKind.COMPENSATION_DEADLINE:
                 run.emit(
                     new,
@@ -392,8 +415,40 @@ class Plan:
     def _schedule(
         self, run: TransitionBuilder, state: WorkflowState, spec: StepSpec, attempt: int
     ) -> None:
-        due = None if spec.timeout_ms is None else run.now_ms + spec.timeout_ms
+        if spec.timeout_fn is not None:
+            due = self._due_ms(
+                run, state, DueTime(None, spec.timeout_fn, what="timeout"), spec.name, attempt
+            )
+            if due is None:
+                return
+        else:
+            due = None if spec.timeout_ms is None else run.now_ms + spec.timeout_ms
         run.emit(state, EventType.STEP_SCHEDULED, step=spec.name, attempt=attempt, due_ms=due)
+
+    def _due_ms(
+        self,
+        run: TransitionBuilder,
+        state: WorkflowState,
+        due: DueTime,
+        node: str,
+        attempt: int = 0,
+    ) -> int | None:
+        """The due time ``due`` gives now, or None after recording why it could not be had.
+
+        A function that raises is a bug in the saga, not a passing fault: the node fails
+        for good (``decider_failed``, non-retryable) and the workflow compensates.
+        """
+        try:
+            return due.due_ms(run.now_ms, lambda: self._view(state))
+        except DueTimeError as exc:
+            run.emit(
+                state,
+                EventType.DECIDER_FAILED,
+                step=node,
+                attempt=attempt,
+                error=ErrorInfo(exc.type, f"{node!r}: {exc.message}", non_retryable=True),
+            )
+            return None
 
     def _enter(self, run: TransitionBuilder, state: WorkflowState, node: Node) -> None:
         match node:
@@ -401,17 +456,26 @@ class Plan:
                 self._schedule(run, state, self._specs[node.step], 1)
             case ParallelNode():
                 for name in node.steps:
-                    self._schedule(run, state, self._specs[name], 1)
+                    if state.error is None:
+                        self._schedule(run, state, self._specs[name], 1)
             case SleepNode():
-                run.emit(
-                    state,
-                    EventType.TIMER_STARTED,
-                    step=node.name,
-                    name=timer_id(TimerKind.SLEEP, node.name),
-                    due_ms=run.now_ms + node.duration_ms,
-                )
+                due = self._due_ms(run, state, node.due, node.name)
+                if due is not None:
+                    run.emit(
+                        state,
+                        EventType.TIMER_STARTED,
+                        step=node.name,
+                        name=timer_id(TimerKind.SLEEP, node.name),
+                        due_ms=due,
+                    )
             case WaitNode():
-                due = None if node.timeout_ms is None else run.now_ms + node.timeout_ms
+                due = (
+                    None
+                    if node.timeout is None
+                    else self._due_ms(run, state, node.timeout, node.name)
+                )
+                if node.timeout is not None and due is None:
+                    return
                 run.emit(
                     state,
                     EventType.WAIT_STARTED,

@@ -95,6 +95,8 @@ class WorkflowState:
     error: ErrorInfo | None = None
     failed_step: str | None = None
     result: str | None = None
+    heartbeats: dict[str, str] = field(default_factory=dict)
+    """The details of each step's last heartbeat (JSON text), for its next attempt."""
 
     def copy(self) -> WorkflowState:
         """A copy that can be changed without touching this state (containers are copied)."""
@@ -119,6 +121,7 @@ class WorkflowState:
             self.error,
             self.failed_step,
             self.result,
+            dict(self.heartbeats),
         )
 
     def in_flight(self) -> list[str]:
@@ -321,6 +324,7 @@ STATE_FIELDS: tuple[StateField, ...] = (
     StateField("error", out=_error_out, back=_error_in),
     StateField("failed_step"),
     StateField("result"),
+    StateField("heartbeats", since=2),
 )
 """The stored fields of a workflow state, in the order they are written."""
 

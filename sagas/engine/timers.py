@@ -28,6 +28,8 @@ class TimerKind(StrEnum):
     """A sleep node's duration."""
     WAIT = "w"
     """A wait node's timeout."""
+    HEARTBEAT = "h"
+    """The heartbeat deadline of a step's attempt in flight (moved by each heartbeat)."""
 
 
 _KINDS = {kind.value: kind for kind in TimerKind}

@@ -35,6 +35,8 @@ class CommandOrder(NamedTuple):
     kind: CommandKind
     decision: Event
     """The ``step_scheduled`` or ``compensation_scheduled`` decision it follows from."""
+    heartbeat_ms: int | None = None
+    """The step's heartbeat timeout, for an action whose heartbeats are watched."""
 
 
 @dataclass(slots=True)
@@ -111,7 +113,9 @@ class TransitionBuilder:
                 kind = (
                     CommandKind.ACTION if t is EventType.STEP_SCHEDULED else CommandKind.COMPENSATE
                 )
-                orders.append(CommandOrder(steps[decision.step or ""].queue, kind, decision))
+                spec = steps[decision.step or ""]
+                heartbeat = spec.heartbeat_ms if kind is CommandKind.ACTION else None
+                orders.append(CommandOrder(spec.queue, kind, decision, heartbeat))
             elif t in _FINAL_DECISIONS and state.parent is not None:
                 self.outbound.append(_child_ended(state, decision))
         return Transition(state, self.decisions, orders, self.outbound)

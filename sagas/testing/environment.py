@@ -24,10 +24,11 @@ bytes on a log, raising nothing, for tests of poison records.
 from __future__ import annotations
 
 import asyncio
+import functools
 import itertools
 import json
 from collections import deque
-from collections.abc import Iterable, Iterator, Mapping, MutableMapping
+from collections.abc import Callable, Iterable, Iterator, Mapping, MutableMapping
 from dataclasses import dataclass
 from datetime import timedelta
 from enum import StrEnum
@@ -40,7 +41,7 @@ from processors.metrics import Metrics
 from processors.store.keys import TimerEntry
 from sagas.client.dead_letters import DeadLetter
 from sagas.definition import Saga
-from sagas.engine.execution import answer_event, run_command
+from sagas.engine.execution import HeartbeatSender, answer_event, run_command
 from sagas.engine.plan import Plan
 from sagas.engine.state import WorkflowState
 from sagas.engine.versions import SagaVersions, compile_versions
@@ -76,6 +77,13 @@ class Fault(StrEnum):
     RUN_TWICE = "run_twice"
     """Deliver the command twice (at-least-once delivery): the function runs twice with
     the same idempotency key and both answers arrive."""
+    CRASH = "crash"
+    """The worker dies while the function runs (at its heartbeat after ``after_heartbeats``):
+    the heartbeats sent so far stay in the log, no answer comes."""
+
+
+class _WorkerKilled(BaseException):
+    """Stops a function at an injected crash; not an Exception, so no answer is made of it."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -87,6 +95,7 @@ class Injection:
     attempts: frozenset[int] | None
     kind: CommandKind
     workflow_id: str | None
+    after_heartbeats: int | None = None
 
     def matches(self, command: Command) -> bool:
         return (
@@ -205,6 +214,22 @@ class SagaTestEnvironment:
     ) -> None:
         """Deliver the answer of ``step`` (or its compensation) twice."""
         self.inject(step, Fault.DELIVER_TWICE, attempts=attempts, compensation=compensation)
+
+    def crash(
+        self, step: str, *, after_heartbeats: int, attempts: Iterable[int] | None = None
+    ) -> None:
+        """Kill the worker running ``step`` at its heartbeat after ``after_heartbeats``:
+        those heartbeats reach the saga, the answer never does (the attempt times out)."""
+        self.injections.append(
+            Injection(
+                step,
+                Fault.CRASH,
+                None if attempts is None else frozenset(attempts),
+                CommandKind.ACTION,
+                None,
+                after_heartbeats,
+            )
+        )
 
     def start(
         self,
@@ -543,7 +568,21 @@ class SagaTestEnvironment:
                     command.idempotency_key,
                 )
             )
-            answer = self._runner.run(run_command(functions, command, lambda: self.now_ms))
+            sink = functools.partial(self._answer, command)
+            heartbeats = (
+                _CrashingSender(command, lambda: self.now_ms, sink, injection.after_heartbeats)
+                if injection is not None and injection.fault is Fault.CRASH
+                else HeartbeatSender(command, lambda: self.now_ms, sink)
+            )
+            try:
+                answer = self._runner.run(
+                    run_command(functions, command, lambda: self.now_ms, heartbeats)
+                )
+            except _WorkerKilled:
+                return
+            # The virtual clock stands still while a function runs: the latest details
+            # go out when it returns, as the worker sends them once the interval passed.
+            heartbeats.flush()
             self._answer(command, answer)
         if fault is Fault.DELIVER_TWICE:
             self._answer(command, answer)
@@ -588,6 +627,30 @@ def _json(payload: Any) -> str:
     if isinstance(payload, BaseModel):
         return payload.model_dump_json()
     return _ANY.dump_json(payload).decode()
+
+
+class _CrashingSender(HeartbeatSender):
+    """Heartbeats of a function whose worker dies at its beat after ``left`` more."""
+
+    __slots__ = ("left",)
+
+    def __init__(
+        self,
+        command: Command,
+        now_ms: Callable[[], int],
+        sink: Callable[[Event], None],
+        left: int | None,
+    ) -> None:
+        super().__init__(command, now_ms, sink)
+        self.left = left or 0
+
+    def beat(self, details: Any) -> None:
+        if self.left <= 0:
+            # What the dying worker had sent, at most one interval stale, is in the log.
+            self.flush()
+            raise _WorkerKilled
+        self.left -= 1
+        super().beat(details)
 
 
 def _ignored(history: list[Event], i: int) -> bool:

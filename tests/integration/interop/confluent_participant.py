@@ -15,19 +15,22 @@ import time
 import uuid
 from typing import Any
 
-from confluent_kafka import Consumer, Producer
+from confluent_kafka import Consumer, KafkaError, Producer
 from confluent_kafka.schema_registry import SchemaRegistryClient
 from confluent_kafka.schema_registry.avro import AvroDeserializer, AvroSerializer
 from confluent_kafka.serialization import MessageField, SerializationContext
 
 
+def note(text: str) -> None:
+    """One line on stderr, which the test shows when a workflow does not finish."""
+    print(f"{time.monotonic():.3f} {text}", file=sys.stderr, flush=True)
+
+
 def main(argv: list[str]) -> None:
     bootstrap, registry_url, prefix, saga, step, queue, count_text = argv
-    registry = SchemaRegistryClient({"url": registry_url})
-    # The step's contracts: fields of the input its commands carry, and of its result.
-    input_schema = registry.get_latest_version(f"{prefix}{saga}.step.{step}.input-value")
-    input_fields = {f["name"] for f in json.loads(input_schema.schema.schema_str)["fields"]}
-    result_topic = f"{prefix}{saga}.step.{step}.result"  # its subject is <this>-value
+    # Without a timeout the client waits forever for an answer: a registry request that
+    # never completes would leave the participant silent, its workflows unserved.
+    registry = SchemaRegistryClient({"url": registry_url, "timeout": 10})
     latest = {"auto.register.schemas": False, "use.latest.version": True}
     result_writer = AvroSerializer(registry, conf=latest)
     result_reader = AvroDeserializer(registry)
@@ -35,6 +38,14 @@ def main(argv: list[str]) -> None:
     # Event schema the saga's event topic has registered.
     command_reader = AvroDeserializer(registry)
     event_writer = AvroSerializer(registry, conf=latest)
+    input_fields: dict[int, set[str]] = {}  # per saga version: its step's input contract
+
+    def contract_fields(version: int) -> set[str]:
+        if version not in input_fields:
+            subject = f"{prefix}{saga}.v{version}.step.{step}.input-value"
+            schema = json.loads(registry.get_latest_version(subject).schema.schema_str)
+            input_fields[version] = {f["name"] for f in schema["fields"]}
+        return input_fields[version]
 
     commands_topic = f"{prefix}queue.{queue}.commands"
     consumer = Consumer(
@@ -53,19 +64,31 @@ def main(argv: list[str]) -> None:
             "enable.idempotence": True,
         }
     )
-    consumer.subscribe([commands_topic])
+    consumer.subscribe(
+        [commands_topic], on_assign=lambda _, parts: note(f"assigned {len(parts)} partitions")
+    )
+    note("subscribed")
+    delivered: list[Any] = []  # the delivery report of the answer in flight
     served = 0
     while served < int(count_text):
         message = consumer.poll(1.0)
-        if message is None or message.error() is not None:
+        if message is None:
             continue
+        error = message.error()
+        if error is not None:
+            if error.fatal():
+                raise SystemExit(f"consumer failed: {error}")
+            note(f"consumer error: {error}")
+            continue
+        note(f"command at {message.partition()}@{message.offset()}")
         command: dict[str, Any] = command_reader(
             message.value(), SerializationContext(commands_topic, MessageField.VALUE)
         )
         if command["step"] != step or command["kind"] != "action":
+            note(f"skipped {command['kind']} of {command['step']}")
             continue
         order = json.loads(command["input"])
-        missing = input_fields - set(order)
+        missing = contract_fields(command["version"]) - set(order)
         if missing:
             raise SystemExit(f"command input lacks contract fields {sorted(missing)}")
         result = {
@@ -74,6 +97,8 @@ def main(argv: list[str]) -> None:
             "captured": True,
         }
         # Serializing with the registered result contract refuses a result that breaks it.
+        # Its subject is <this>-value, the contract of the version the command names.
+        result_topic = f"{prefix}{saga}.v{command['version']}.step.{step}.result"
         framed = result_writer(result, SerializationContext(result_topic, MessageField.VALUE))
         typed = result_reader(framed, SerializationContext(result_topic, MessageField.VALUE))
         answer = {
@@ -94,12 +119,21 @@ def main(argv: list[str]) -> None:
             "cause": command["command_id"],
         }
         reply_topic = command["reply_topic"]
+        delivered.clear()
         producer.produce(
             reply_topic,
             key=command["workflow_id"].encode(),
             value=event_writer(answer, SerializationContext(reply_topic, MessageField.VALUE)),
+            on_delivery=lambda error, record: delivered.append(error or record),
         )
-        producer.flush(30)
+        # The command's offset is committed only once the answer is acknowledged: an answer
+        # lost unnoticed would leave its workflow waiting for the step's timeout.
+        if producer.flush(30) or not delivered or isinstance(delivered[0], KafkaError):
+            raise SystemExit(f"answer to {command['workflow_id']} not delivered: {delivered}")
+        note(
+            f"answered {command['workflow_id']} attempt {command['attempt']}"
+            f" on partition {delivered[0].partition()}"
+        )
         consumer.commit(message, asynchronous=False)  # only once the answer is acknowledged
         served += 1
     consumer.close()

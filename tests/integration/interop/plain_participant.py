@@ -27,8 +27,13 @@ def main(argv: list[str]) -> None:
     folder = Path(schema_dir)
     command_schema = fastavro.parse_schema(json.loads((folder / "command.avsc").read_text()))
     event_schema = fastavro.parse_schema(json.loads((folder / "event.avsc").read_text()))
-    contract = json.loads((folder / f"{prefix}{saga}.step.{step}.result.avsc").read_text())
-    result_schema = fastavro.parse_schema(contract)
+    # Each saga version has its contracts; a command names the version it belongs to.
+    result_schemas = {
+        int(path.name.removeprefix(f"{prefix}{saga}.v").split(".")[0]): fastavro.parse_schema(
+            json.loads(path.read_text())
+        )
+        for path in folder.glob(f"{prefix}{saga}.v*.step.{step}.result.avsc")
+    }
 
     commands_topic = f"{prefix}queue.{queue}.commands"
     consumer = Consumer(
@@ -64,7 +69,9 @@ def main(argv: list[str]) -> None:
             "amount_cents": order["amount_cents"],
             "captured": True,
         }
-        validate(result, result_schema)  # raises when the result breaks the contract
+        validate(
+            result, result_schemas[command["version"]]
+        )  # raises when the result breaks the contract
         answer = {
             "event_id": str(uuid.uuid4()),
             "workflow_id": command["workflow_id"],

@@ -12,7 +12,7 @@ import pytest
 
 from tests.integration.interop.test_participants import REPO
 
-V2 = """
+CHANGED = """
 from datetime import timedelta
 from pydantic import BaseModel
 from sagas import Saga, StepContext, StepKind
@@ -31,7 +31,7 @@ class Charge(BaseModel):
     {change}
 
 
-saga = Saga("payment", input=PaymentInput, version=2)
+saga = Saga("payment", input=PaymentInput, version={version})
 
 
 @saga.step(kind=StepKind.PIVOT, timeout=timedelta(minutes=2), queue="payments")
@@ -57,8 +57,14 @@ def test_check_passes_a_compatible_change_and_fails_an_incompatible_one(
 
     created = sagas("topics", "create", "tests.integration.interop.payment_saga:saga")
     assert created.returncode == 0, created.stderr
-    (tmp_path / "payment_compatible.py").write_text(V2.format(change="note: str | None = None"))
-    (tmp_path / "payment_breaking.py").write_text(V2.format(change="refund_policy: str"))
+    # Version 1 changed under the workflows running on it: only a compatible change passes.
+    compatible_v1 = CHANGED.format(change="note: str | None = None", version=1)
+    (tmp_path / "payment_compatible.py").write_text(compatible_v1)
+    (tmp_path / "payment_breaking.py").write_text(
+        CHANGED.format(change="refund_policy: str", version=1)
+    )
+    # The same change as a new version has subjects of its own, beside version 1's.
+    (tmp_path / "payment_v2.py").write_text(CHANGED.format(change="refund_policy: str", version=2))
 
     compatible = sagas("schemas", "check", "payment_compatible:saga", "--output", "json")
     assert compatible.returncode == 0, compatible.stdout + compatible.stderr
@@ -66,8 +72,12 @@ def test_check_passes_a_compatible_change_and_fails_an_incompatible_one(
 
     breaking = sagas("schemas", "check", "payment_breaking:saga")
     assert breaking.returncode == 3, breaking.stdout + breaking.stderr
-    assert f"BREAKS   {prefix}payment.step.charge.result-value" in breaking.stdout
-    assert f"ok       {prefix}payment.step.charge.input-value" in breaking.stdout
+    assert f"BREAKS   {prefix}payment.v1.step.charge.result-value" in breaking.stdout
+    assert f"ok       {prefix}payment.v1.step.charge.input-value" in breaking.stdout
+
+    version_2 = sagas("schemas", "check", "payment_v2:saga")
+    assert version_2.returncode == 0, version_2.stdout + version_2.stderr
+    assert f"{prefix}payment.v2.step.charge.result-value" in version_2.stdout
 
     # The rule set by topics create also makes the registry refuse the breaking version.
     env["SAGAS_SCHEMA_COMPATIBILITY"] = "BACKWARD"

@@ -35,3 +35,17 @@ def test_terminate_while_sleeping_stops_without_compensation() -> None:
 
 def test_the_failure_matrix_holds() -> None:
     assert len(assert_failure_matrix(saga, USER)) == 12
+
+
+def test_the_trial_lasts_as_long_as_the_input_says() -> None:
+    with SagaTestEnvironment(saga) as env:
+        wf = env.start(USER.model_copy(update={"trial_days": 2}), workflow_id="onb-short")
+        env.advance(timedelta(days=3))
+        assert env.executed(wf)[-1] == "send_tutorial"
+        trial = next(e for e in env.history(wf) if e.step == "wait_7_days")
+        assert trial.due_ms is not None
+        assert trial.due_ms - trial.time_ms == timedelta(days=2) // timedelta(milliseconds=1)
+        env.advance(timedelta(days=2) - timedelta(milliseconds=1))
+        assert env.status(wf).status is WorkflowStatus.RUNNING
+        env.advance(timedelta(milliseconds=1))
+        assert env.status(wf).status is WorkflowStatus.COMPLETED

@@ -1,4 +1,7 @@
-"""A minimal Confluent-API schema registry over stdlib http.server, for the codec tests.
+"""A minimal Confluent-API schema registry over stdlib http.server, for error-path tests.
+
+What a working registry does is tested against a real one (tests/integration/schemas);
+this one can also fail on purpose: answer 5xx, or answer too late.
 
 It implements only what :class:`schemas.registry.SchemaRegistryClient` calls:
 ``POST /subjects/<subject>/versions`` and ``GET /schemas/ids/<id>``.
@@ -8,6 +11,7 @@ from __future__ import annotations
 
 import json
 import threading
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -25,6 +29,10 @@ class FakeRegistry:
     subjects: dict[str, list[int]] = field(default_factory=dict)
     requests: list[tuple[str, str, str | None]] = field(default_factory=list)
     required_auth: str | None = None
+    fail_with: int | None = None
+    """An HTTP status every request is answered with, when set."""
+    delay_s: float = 0.0
+    """How long every answer waits, to let a client's timeout expire."""
 
     def register(self, subject: str, schema: str) -> int:
         """The id of ``schema``, the same for the same text under any subject, as Confluent's."""
@@ -51,6 +59,10 @@ def _handler(registry: FakeRegistry) -> type[BaseHTTPRequestHandler]:
             self.wfile.write(data)
 
         def _authorised(self) -> bool:
+            time.sleep(registry.delay_s)
+            if registry.fail_with is not None:
+                self._answer(registry.fail_with, {"error_code": 50001, "message": "failing"})
+                return False
             sent = self.headers.get("Authorization")
             if registry.required_auth is not None and sent != registry.required_auth:
                 self._answer(401, {"error_code": 401, "message": "Unauthorized"})

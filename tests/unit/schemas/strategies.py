@@ -58,6 +58,8 @@ commands = st.builds(
     input=json_text,
     results=json_text,
     signals=json_text,
+    heartbeat_details=json_text,
+    heartbeat_timeout_ms=st.none() | longs,
 )
 
 statuses = st.builds(

@@ -107,16 +107,17 @@ def test_types_without_an_avro_schema_are_refused(annotation: Any) -> None:
 def test_saga_contracts_name_subjects_and_skip_untyped_results() -> None:
     contracts = saga_contracts(
         "shop-order",
+        version=3,
         prefix="prod.",
         input_type=Address,
         steps={"charge": ("payments", Order), "notify": ("mail", Any)},
         signals={"approved": Address, "poke": Any},
     )
     assert [(c.subject, c.role, c.queue) for c in contracts] == [
-        ("prod.shop-order.step.charge.input-value", "input", "payments"),
-        ("prod.shop-order.step.charge.result-value", "result", "payments"),
-        ("prod.shop-order.step.notify.input-value", "input", "mail"),
-        ("prod.shop-order.signal.approved-value", "signal", None),
+        ("prod.shop-order.v3.step.charge.input-value", "input", "payments"),
+        ("prod.shop-order.v3.step.charge.result-value", "result", "payments"),
+        ("prod.shop-order.v3.step.notify.input-value", "input", "mail"),
+        ("prod.shop-order.v3.signal.approved-value", "signal", None),
     ]
-    assert contracts[0].file_name == "prod.shop-order.step.charge.input.avsc"
+    assert contracts[0].file_name == "prod.shop-order.v3.step.charge.input.avsc"
     assert contracts[1].schema["namespace"] == "io.kafkasagas.contracts.shop_order"

@@ -13,6 +13,7 @@ STORED = {
     "cr:charge": TimerId(TimerKind.COMPENSATION_RETRY, "charge"),
     "s:cool_off": TimerId(TimerKind.SLEEP, "cool_off"),
     "w:approval": TimerId(TimerKind.WAIT, "approval"),
+    "h:import_rows": TimerId(TimerKind.HEARTBEAT, "import_rows"),
 }
 
 
