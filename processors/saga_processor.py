@@ -6,7 +6,9 @@ changelog records and commit the consumed offsets with the group metadata (exact
 v2). Only after the commit is the local store written, with the changelog offset beside
 the data, so a crash at any point recovers from the changelog to a state that matches the
 committed log. The transaction commits as soon as the polled batch is processed: a
-command is invisible to read_committed step workers until then.
+command is invisible to read_committed step workers until then. Each partition's records
+are applied by :class:`~processors.saga_batch.PartitionBatch`; the commit, step by step,
+is :class:`~processors.checkpoint.Checkpoint`.
 """
 
 from __future__ import annotations

@@ -1,7 +1,8 @@
 """The saga processor's local state: per-partition stores backed by a changelog topic.
 
 Two backends pass one contract suite: RocksDB (rocksdict in raw mode, bytes only) for
-workers and an in-memory twin for tests. The checkpoint of a batch:
+workers and an in-memory twin for tests. Every key's layout is in :mod:`.keys`. The
+checkpoint of a batch (:class:`processors.checkpoint.Checkpoint` runs it):
 
 1. stage the batch's writes in a :class:`StoreTransaction` (reads see them);
 2. produce ``txn.changes()`` with a :class:`ChangelogWriter` to changelog partition ``p``
