@@ -23,6 +23,7 @@ from collections import defaultdict
 from confluent_kafka import Consumer, KafkaError, KafkaException, Message, Producer, TopicPartition
 
 from processors.checkpoint import RECORD_ERRORS, Checkpoint
+from processors.fresh_member import is_member_failure, run_restarting
 from processors.instance import claim_instance, leave_and_close
 from processors.metrics import Metrics
 from processors.query_endpoint import QueryEndpoint, QuerySettings
@@ -39,10 +40,13 @@ from processors.visibility_staging import VisibilityStaging
 from sagas.config import KafkaSettings
 from sagas.engine.state import WorkflowState
 from sagas.engine.versions import SagaVersions
-from sagas.errors import KafkaUnavailableError
+from sagas.errors import KafkaUnavailableError, MemberFencedError
 from schemas.deployment_codecs import command_codec, event_codec, status_codec
 from topics.admin import TopicAdminError, admin_client, topic_max_message_bytes
-from topics.client_configs import consumer_config, start_transactional_producer
+from topics.client_configs import (
+    consumer_config,
+    start_transactional_producer,
+)
 from topics.consumer_reads import poll_batch
 from topics.naming import TopicNames
 from topics.record_limits import RecordLimits, RecordRefusedError, producer_max_bytes
@@ -139,13 +143,18 @@ class SagaProcessor:
                     self.versions, self.kafka, self._query_settings,
                     topic=self.names.query_endpoints, instance_id=claim.instance_id,
                 )  # fmt: skip
-            self._run_as(group, claim.instance_id)
+            run_restarting(
+                f"saga processor {claim.instance_id}",
+                lambda: self._run_as(group, claim.instance_id),
+                self._stop,
+            )
         finally:
             if self.query_endpoint is not None:
                 self.query_endpoint.close()
             claim.release()
 
     def _run_as(self, group: str, instance: str) -> None:
+        self._forget_partitions()
         self._store = self._open_store(group)
         self._restorer = ChangelogRestorer(self.kafka.client_config(), self.names.state_changelog)
         self._limits = self._read_limits()
@@ -182,8 +191,20 @@ class SagaProcessor:
                     producer.poll(0)
                     continue
                 self._process(consumer, producer, checkpoint, messages, due, now)
+        except KafkaException as exc:
+            if is_member_failure(exc):
+                raise MemberFencedError(f"the processor's Kafka client failed: {exc}") from exc
+            raise
         finally:
             self._shutdown(consumer, producer)
+
+    def _forget_partitions(self) -> None:
+        """Start as a member that owns nothing: every partition is restored when assigned."""
+        for held in (self._next_due, self._catch_up, self._timers_pending, self._states):
+            held.clear()
+        self._parked.clear()
+        self._refusals.clear()
+        self._refused = frozenset()
 
     def _process(
         self,
@@ -201,6 +222,8 @@ class SagaProcessor:
             if error is not None:
                 if error.code() == KafkaError._PARTITION_EOF:
                     continue
+                if is_member_failure(error):
+                    raise MemberFencedError(f"consuming {self.names.events} failed: {error}")
                 raise KafkaUnavailableError(f"consuming {self.names.events} failed: {error}")
             by_partition[_partition(message)].append(message)
         batches: dict[int, PartitionBatch] = {}
@@ -321,7 +344,9 @@ class SagaProcessor:
             or error.fatal()
             or not (error.txn_requires_abort() or in_abortable_state)
         ):
-            raise KafkaUnavailableError(f"transaction failed fatally: {exc}") from exc
+            # A fenced or timed-out producer cannot go on; a fresh one under the same
+            # transactional id can, once the open transaction is aborted.
+            raise MemberFencedError(f"transaction failed fatally: {exc}") from exc
         log.warning("aborting transaction after %s; rewinding to committed offsets", error)
         checkpoint.abort(batches)
         self._refusals.clear()
@@ -474,8 +499,15 @@ class SagaProcessor:
 
     def _shutdown(self, consumer: Consumer, producer: Producer) -> None:
         leave_and_close(consumer)
-        producer.flush(10)
+        try:
+            producer.flush(10)
+        except KafkaException as exc:
+            # A fenced producer refuses even to flush; what it held was never committed.
+            log.warning("flushing the producer failed: %s", exc)
         producer.close()  # now, not at garbage collection, when the broker may be gone
+        # A member that starts over must not share its transactional id with this
+        # producer while this one still retries.
+        self._consumer = self._producer = None
         if self._restorer is not None:
             self._restorer.close()
         if self._store is not None:

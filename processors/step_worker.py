@@ -24,6 +24,7 @@ from dataclasses import dataclass
 
 from confluent_kafka import Consumer, KafkaError, KafkaException, Message, Producer, TopicPartition
 
+from processors.fresh_member import is_member_failure, run_restarting
 from processors.instance import claim_instance, leave_and_close
 from processors.keyed_queue import KeyedQueue
 from processors.metrics import Metrics
@@ -32,7 +33,7 @@ from processors.settings import DEFAULT_STATE_DIR, WorkerSettings
 from sagas.config import KafkaSettings
 from sagas.engine.execution import HeartbeatSender, StepFunctions, answer_event, run_command
 from sagas.engine.versions import SagaVersions
-from sagas.errors import KafkaUnavailableError, SagaError, SerializationError
+from sagas.errors import KafkaUnavailableError, MemberFencedError, SagaError, SerializationError
 from sagas.events import Command, CommandKind, ErrorInfo, Event
 from schemas.deployment_codecs import command_codec, event_codec
 from topics.client_configs import consumer_config, producer_config
@@ -116,11 +117,24 @@ class StepWorker:
             queues=self.queues, explicit=self.settings.instance_id,
         )  # fmt: skip
         try:
-            asyncio.run(self._run(claim.instance_id))
+            run_restarting(
+                f"step worker {claim.instance_id}",
+                lambda: asyncio.run(self._run(claim.instance_id)),
+                self._stop,
+            )
         finally:
             claim.release()
 
+    def _forget_partitions(self) -> None:
+        """Start as a member that owns nothing; commands not answered yet run again."""
+        self._progress.clear()
+        self._chains.clear()
+        self._waiting.clear()
+        self._running = self._buffered = self._unacked = 0
+        self._paused = self._dirty = self._delivery_failed = self._closing = False
+
     async def _run(self, instance: str) -> None:
+        self._forget_partitions()
         # Idempotent, not transactional: the broker keeps each answer once and in order
         # however often librdkafka retries it, and no commit stands between an answer and
         # the processor that reads it.
@@ -161,6 +175,10 @@ class StepWorker:
                 if self._dirty and time.monotonic() - last_commit >= interval:
                     self._commit(consumer)
                     last_commit = time.monotonic()
+        except KafkaException as exc:
+            if is_member_failure(exc):
+                raise MemberFencedError(f"the step worker's Kafka client failed: {exc}") from exc
+            raise
         finally:
             self._closing = True
             for task in tasks:
@@ -170,10 +188,13 @@ class StepWorker:
             producer.flush(5)
             leave_and_close(consumer)
             producer.close()  # now, not at garbage collection, when the broker may be gone
+            self._consumer = self._producer = None
 
     def _accept(self, message: Message, tasks: set[asyncio.Task[None]]) -> None:
         error = message.error()
         if error is not None:
+            if is_member_failure(error):
+                raise MemberFencedError(f"consuming commands failed: {error}")
             if error.code() != KafkaError._PARTITION_EOF:
                 log.error("consuming commands failed: %s", error)
             return

@@ -79,6 +79,12 @@ class KafkaUnreachableError(KafkaUnavailableError):
     """No broker of the cluster answered at all, so nothing was read or written."""
 
 
+class MemberFencedError(KafkaUnavailableError):
+    """A processor's or worker's producer or consumer was fenced or failed fatally (a newer
+    member took its place, or its transaction expired while it was stopped): its clients
+    cannot be used again, but the process can start over as a fresh member."""
+
+
 class WorkflowNotFoundError(SagaError):
     """The workflow id names no workflow of this saga."""
 

@@ -25,6 +25,17 @@ def consumer_config(kafka: KafkaSettings, group: str) -> dict[str, Any]:
         # lets the next step start promptly instead of waiting out the default 500 ms.
         "fetch.wait.max.ms": 10,
         "partition.assignment.strategy": "range",
+        # Static members (every process has a stable instance id) are dropped from the
+        # group only when their session times out: with the default 45 s a process that
+        # died for good left its partitions idle that long. 10 s, with a heartbeat every
+        # second, hands them over in about 10 s (measured on the three-broker cluster),
+        # while a supervisor's restart under the same id still takes them back at once.
+        # The classic protocol stays: under the consumer protocol (KIP-848) a static
+        # member that leaves on purpose keeps its partitions for the broker's session
+        # timeout (42 s measured on Kafka 4.3 against 3 s here), and that timeout is the
+        # broker's to set, not the client's.
+        "session.timeout.ms": 10_000,
+        "heartbeat.interval.ms": 1_000,
     }
 
 

@@ -91,15 +91,29 @@ class StatusView:
             self._raise_error()
             return dict(self._records)
 
+    def _end_of(self, partition: int, deadline: float) -> int:
+        tp = TopicPartition(self.topic, partition)
+        while True:
+            remaining = max(0.1, deadline - time.monotonic())
+            try:
+                return int(
+                    self._offsets.get_watermark_offsets(tp, timeout=remaining, cached=False)[1]
+                )
+            except KafkaException as exc:
+                # A broker restarting or a leader moving: ask again until the deadline.
+                if time.monotonic() >= deadline:
+                    raise KafkaUnavailableError(
+                        f"cannot read the end of {self.topic}[{partition}]: {exc.args[0]}"
+                    ) from exc
+                time.sleep(0.2)
+
     def catch_up(self, timeout: float = 30.0) -> None:
         """Block until everything committed to the topic before this call has been read."""
         targets = {}
+        deadline = time.monotonic() + timeout
         with self._offsets_lock:
             for partition in self._partitions:
-                tp = TopicPartition(self.topic, partition)
-                _, high = self._offsets.get_watermark_offsets(tp, timeout=timeout, cached=False)
-                targets[partition] = high
-        deadline = time.monotonic() + timeout
+                targets[partition] = self._end_of(partition, deadline)
         with self._changed:
             while any(self._positions.get(p, 0) < high for p, high in targets.items()):
                 self._raise_error()

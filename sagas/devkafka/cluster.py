@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import ctypes
+import json
 import logging
 import os
 import shutil
@@ -167,6 +168,44 @@ class LocalKafka:
         env = {**os.environ, "KAFKA_HEAP_OPTS": f"-Xmx{self.heap}"}
         self._launch(node, java_command(), classpath(resolve_jars()), log_config, env)
         self.wait_ready(timeout_s)
+
+    def pause_node(self, node_id: int) -> None:
+        """SIGSTOP one node: it holds its connections but answers nothing (fault tests)."""
+        node = self._node(node_id)
+        if node.process is not None and node.process.poll() is None:
+            node.process.send_signal(signal.SIGSTOP)
+
+    def resume_node(self, node_id: int) -> None:
+        """SIGCONT a node paused by :meth:`pause_node`."""
+        node = self._node(node_id)
+        if node.process is not None and node.process.poll() is None:
+            node.process.send_signal(signal.SIGCONT)
+
+    @property
+    def node_ids(self) -> list[int]:
+        """The ids of the cluster's nodes, running or not."""
+        return [n.node_id for n in self._nodes]
+
+    def active_controller(self) -> int | None:
+        """The node that leads the KRaft metadata quorum, as the running nodes record it.
+
+        Clients cannot ask: in KRaft a broker answers DescribeCluster with any live broker
+        as "controller". Each voter writes the quorum's leader and epoch to its
+        ``quorum-state`` file; the newest epoch among the running nodes names the leader.
+        """
+        best: tuple[int, int] | None = None
+        for node in self._nodes:
+            if node.process is None or node.process.poll() is not None:
+                continue
+            path = node.data_dir / "logs" / "__cluster_metadata-0" / "quorum-state"
+            try:
+                state = json.loads(path.read_text())
+            except (OSError, ValueError):
+                continue
+            leader, epoch = int(state.get("leaderId", -1)), int(state.get("leaderEpoch", -1))
+            if leader > 0 and (best is None or epoch > best[1]):
+                best = (leader, epoch)
+        return best[0] if best else None
 
     def stop(self) -> None:
         """SIGTERM every node, SIGKILL what is still running after a grace period."""

@@ -42,6 +42,32 @@ def refused_answers(events: Sequence[Event]) -> set[tuple[str | None, int]]:
     }
 
 
+def ignored_inputs(events: Sequence[Event]) -> set[str]:
+    """The ids of the inputs the processor recorded as ignored at every occurrence.
+
+    The processor appends an input's decisions after whatever else arrived meanwhile, so
+    the log can hold an answer before the decision that ended its workflow (or timed its
+    attempt out) although the processor applied that decision first and ignored the
+    answer: a fold in log order would apply it. The processor says so in the log, with
+    an ``answer_ignored`` naming the input's type (``cancel`` for a refused cancel request)
+    and caused by it. Re-sent copies of an answer share its id; once one is ignored every
+    later one is, so the input is skipped only when each of its copies was ignored.
+    """
+    copies: dict[str, int] = {}
+    ignored: dict[str, int] = {}
+    types: dict[str, EventType] = {}
+    for e in events:
+        if e.origin is not Origin.PROCESSOR:
+            copies[e.event_id] = copies.get(e.event_id, 0) + 1
+            types[e.event_id] = e.type
+    for e in events:
+        if e.type is EventType.ANSWER_IGNORED and e.origin is Origin.PROCESSOR and e.cause:
+            input_type = types.get(e.cause)
+            if input_type is not None and e.name == _IGNORED_NAME.get(input_type):
+                ignored[e.cause] = ignored.get(e.cause, 0) + 1
+    return {event_id for event_id, n in ignored.items() if n >= copies[event_id]}
+
+
 def timed_out_error(step: str, attempt: int, compensation: bool = False) -> ErrorInfo:
     """The error recorded for an attempt that passed its timeout."""
     what = "compensation of step" if compensation else "step"
@@ -398,6 +424,16 @@ def cancel_reason(event: Event) -> str:
         return event.error.message
     return event.payload or ""
 
+
+_IGNORED_NAME = {
+    EventType.STEP_SUCCEEDED: EventType.STEP_SUCCEEDED.value,
+    EventType.STEP_FAILED: EventType.STEP_FAILED.value,
+    EventType.COMPENSATION_SUCCEEDED: EventType.COMPENSATION_SUCCEEDED.value,
+    EventType.COMPENSATION_FAILED: EventType.COMPENSATION_FAILED.value,
+    EventType.CHILD_ENDED: EventType.CHILD_ENDED.value,
+    EventType.CANCEL_REQUESTED: "cancel",
+}
+"""Per input the processor may leave unapplied, the ``name`` of its ``answer_ignored``."""
 
 _FINAL_STATUS = {
     EventType.COMPLETED: WorkflowStatus.COMPLETED,

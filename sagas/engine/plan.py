@@ -25,6 +25,7 @@ from sagas.engine.fold import (
     Fold,
     can_cancel,
     cancel_reason,
+    ignored_inputs,
     is_live_answer,
     is_live_heartbeat,
     refused_answers,
@@ -202,12 +203,17 @@ class Plan:
         # The processor never applied an answer whose result it refused as too large:
         # its own step_failed, later in the log, took the answer's place.
         refused = refused_answers(events)
+        # Nor an input it recorded as ignored, though the log may show it before the
+        # decision that made the processor ignore it.
+        ignored = ignored_inputs(events)
         for event in events:
-            if (
-                refused
-                and event.type is EventType.STEP_SUCCEEDED
-                and event.origin is not Origin.PROCESSOR
-                and (event.step, event.attempt) in refused
+            if event.origin is not Origin.PROCESSOR and (
+                event.event_id in ignored
+                or (
+                    refused
+                    and event.type is EventType.STEP_SUCCEEDED
+                    and (event.step, event.attempt) in refused
+                )
             ):
                 continue
             if state is None:

@@ -78,6 +78,11 @@ class WorkerProcess:
         return process.returncode
 
     @property
+    def pid(self) -> int:
+        """The process id (for SIGSTOP and SIGCONT)."""
+        return self._require().pid
+
+    @property
     def running(self) -> bool:
         """Whether the process is alive."""
         return self._process is not None and self._process.poll() is None
