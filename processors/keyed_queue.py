@@ -47,6 +47,12 @@ class KeyedQueue(Generic[K, T]):
             del self._chains[key]
         return started
 
+    def clear(self) -> None:
+        """Forget every item, running or queued (their runs are abandoned)."""
+        self.running = 0
+        self._chains.clear()
+        self._waiting.clear()
+
     def _admit(self, item: T) -> list[T]:
         if self.running >= self.max_running:
             self._waiting.append(item)  # started when a running item is done

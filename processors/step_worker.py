@@ -128,9 +128,8 @@ class StepWorker:
     def _forget_partitions(self) -> None:
         """Start as a member that owns nothing; commands not answered yet run again."""
         self._progress.clear()
-        self._chains.clear()
-        self._waiting.clear()
-        self._running = self._buffered = self._unacked = 0
+        self._queue.clear()
+        self._buffered = self._unacked = 0
         self._paused = self._dirty = self._delivery_failed = self._closing = False
 
     async def _run(self, instance: str) -> None:

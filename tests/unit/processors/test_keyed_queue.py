@@ -22,6 +22,16 @@ def test_items_of_one_key_run_one_after_another_in_order() -> None:
     assert queue.running == 1
 
 
+def test_a_cleared_queue_starts_afresh() -> None:
+    queue: KeyedQueue[str, int] = KeyedQueue(max_running=1)
+    queue.submit("a", 1)
+    queue.submit("a", 2)
+    queue.submit("b", 3)
+    queue.clear()
+    assert queue.running == 0
+    assert queue.submit("a", 4) == [4]
+
+
 def test_no_more_than_the_limit_run_and_waiting_items_start_as_others_finish() -> None:
     queue: KeyedQueue[int, int] = KeyedQueue(max_running=2)
     assert queue.submit(1, 1) == [1]
