@@ -22,6 +22,7 @@ from processors.log_fold import PartitionFold, ReplayError
 from processors.log_reading import DeadLettered, DeadLetterIndex
 from processors.metrics import Metrics
 from processors.saga_batch import Codecs, PartitionBatch, Routing
+from processors.store.keys import HELD_PREFIX, PARKED_PREFIX, parked_key
 from processors.store.memory import MemoryPartitionStore
 from sagas import NonRetryableError, Retry, Saga, StepContext, StepKind
 from sagas.engine.execution import answer_event
@@ -185,11 +186,11 @@ def test_a_dead_lettered_input_parks_its_workflow_and_later_inputs_are_held() ->
     part.append(_input("w1", EventType.START_REQUESTED, "w1/again", "{}"))
     for _ in range(5):
         part.batch(max_records=50)
-    assert any(key.startswith(b"p") for key in part.stored())
-    assert any(key.startswith(b"h") for key in part.stored())
+    assert any(key.startswith(PARKED_PREFIX) for key in part.stored())
+    assert any(key.startswith(HELD_PREFIX) for key in part.stored())
     rebuilt = part.fold()
     assert rebuilt == part.stored()
-    assert {k for k in rebuilt if k.startswith(b"p")} == {b"pw1"}
+    assert {k for k in rebuilt if k.startswith(PARKED_PREFIX)} == {parked_key("w1")}
     assert json.loads(rebuilt[b"pw1"])["reason"] == "unapplicable"
 
     # A redrive of the held-up signal with a known name frees the workflow: its held
@@ -202,7 +203,7 @@ def test_a_dead_lettered_input_parks_its_workflow_and_later_inputs_are_held() ->
     part.append(redrive)
     for _ in range(5):
         part.batch(max_records=50)
-    assert not any(key.startswith((b"p", b"h")) for key in part.stored())
+    assert not any(key.startswith((PARKED_PREFIX, HELD_PREFIX)) for key in part.stored())
     assert part.fold() == part.stored()
 
 
