@@ -98,6 +98,20 @@ def test_an_undecodable_record_parks_its_workflow_and_later_inputs_wait() -> Non
         assert env.executed(wf) == ["file", "pay"]
 
 
+def test_a_cancel_takes_a_parked_workflow_out_after_what_was_held_for_it() -> None:
+    with SagaTestEnvironment(review_saga()) as env:
+        wf = env.start(Claim(amount=3))
+        env.deliver_raw(wf.encode(), b"\x00not avro")
+        env.signal(wf, "verdict", Verdict(ok=True))  # held behind the poison record
+        env.cancel(wf)
+        assert not env.parked(wf)
+        # The held signal is applied first, then the cancel; the environment checks after
+        # every step that the history it keeps folds to the state the core stored.
+        asked = [e.type for e in env.history(wf) if e.origin is Origin.CLIENT]
+        assert asked == [EventType.START_REQUESTED, EventType.SIGNAL, EventType.CANCEL_REQUESTED]
+        assert env.run_until_complete(wf).status is WorkflowStatus.CANCELLED
+
+
 def test_an_unknown_signal_is_rejected_by_name_and_parks_nothing_as_on_the_broker() -> None:
     with SagaTestEnvironment(review_saga()) as env:
         wf = env.start(Claim(amount=3))
