@@ -19,15 +19,17 @@ from typing import Any
 
 from processors.store.base import RangeReader
 from processors.store.keys import (
-    MAX_DUE_MS,
     START_INDEX,
     attribute_key,
     attribute_prefix,
-    newest_first,
+    entry_end,
+    indexed_workflow_id,
     prefix_end,
     start_key,
+    started_bound,
     status_key,
     status_prefix,
+    summary_key_of,
     workflow_key,
 )
 from processors.store.transaction import StoreTransaction
@@ -189,44 +191,41 @@ def _scan(
 ) -> Iterator[tuple[str, Mapping[str, Any]]]:
     start = prefix
     if search.started_until_ms is not None:
-        start = prefix + newest_first(search.started_until_ms - 1)
+        start = started_bound(prefix, search.started_until_ms - 1)
     if search.cursor is not None:
         started, wid = parse_cursor(search.cursor)
-        start = max(start, prefix + newest_first(started) + wid.encode() + b"\0")
+        start = max(start, entry_end(prefix, started, wid))
     since = search.started_since_ms
     if since is not None and since > 0:
-        # started >= since is a newest-first key at most the one of ``since``.
-        stop = prefix + (MAX_DUE_MS - since + 1).to_bytes(8, "big")
+        # started >= since: every entry before the bound of the instant before ``since``.
+        stop = started_bound(prefix, since - 1)
     else:
         stop = prefix_end(prefix)
-    width = len(prefix) + 8
     direct = prefix == START_INDEX
     batch: list[tuple[bytes, bytes]] = []
     for key, value in reader.iter_range(start, stop):
         if direct:
             summary = json.loads(value)
-            yield key[width:].decode(), summary
+            yield indexed_workflow_id(key, prefix), summary
             continue
         batch.append((key, value))
         if len(batch) >= 256:
-            yield from _resolve(reader, batch, width)
+            yield from _resolve(reader, batch, prefix)
             batch = []
     if batch:
-        yield from _resolve(reader, batch, width)
+        yield from _resolve(reader, batch, prefix)
 
 
 def _resolve(
-    reader: RangeReader, batch: list[tuple[bytes, bytes]], width: int
+    reader: RangeReader, batch: list[tuple[bytes, bytes]], prefix: bytes
 ) -> Iterator[tuple[str, Mapping[str, Any]]]:
     # The summary may have moved on since the secondary entry was read: the caller checks
     # every condition on the summary, so a stale entry is only ever skipped.
     for key, _ in batch:
-        inverted = key[width - 8 : width]
-        wid = key[width:].decode()
-        value = reader.get(START_INDEX + inverted + wid.encode())
+        value = reader.get(summary_key_of(key, prefix))
         if value is not None:
             summary = json.loads(value)
-            yield wid, summary
+            yield indexed_workflow_id(key, prefix), summary
 
 
 def _matches(

@@ -37,6 +37,7 @@ STATUS_INDEX = b"ix"
 ATTRIBUTE_INDEX = b"ia"
 
 DUE_BYTES = 8
+STARTED_BYTES = 8
 MAX_DUE_MS = (1 << (8 * DUE_BYTES)) - 1
 SEPARATOR = b"\0"
 _OFFSET_BYTES = 8
@@ -136,7 +137,29 @@ def handled_key(position: tuple[int, int]) -> bytes:
 
 def newest_first(started_ms: int) -> bytes:
     """A start time as 8 bytes that sort the newest first."""
-    return (MAX_DUE_MS - max(0, started_ms)).to_bytes(8, "big")
+    return (MAX_DUE_MS - max(0, started_ms)).to_bytes(STARTED_BYTES, "big")
+
+
+def started_bound(prefix: bytes, started_ms: int) -> bytes:
+    """The first key of the index under ``prefix`` whose workflow started at or before
+    ``started_ms``: the entries of workflows started later all sort before it."""
+    return prefix + newest_first(started_ms)
+
+
+def entry_end(prefix: bytes, started_ms: int, workflow_id: str) -> bytes:
+    """The smallest key past a workflow's entry in the index under ``prefix``."""
+    return prefix + newest_first(started_ms) + workflow_id.encode() + SEPARATOR
+
+
+def indexed_workflow_id(key: bytes, prefix: bytes) -> str:
+    """The workflow id an entry of the index under ``prefix`` was made for."""
+    return key[len(prefix) + STARTED_BYTES :].decode()
+
+
+def summary_key_of(key: bytes, prefix: bytes) -> bytes:
+    """The start-index key, which holds the summary, of an entry of the index under
+    ``prefix`` (every index entry ends with the same start time and workflow id)."""
+    return START_INDEX + key[len(prefix) :]
 
 
 def start_key(started_ms: int, workflow_id: str) -> bytes:
