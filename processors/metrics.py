@@ -55,6 +55,9 @@ class Metrics:
     def workflows_parked(self, saga: str, count: int) -> None:
         """How many workflows in this process's partitions wait behind a dead letter."""
 
+    def workflows_in_flight(self, saga: str, count: int) -> None:
+        """How many workflows in this process's partitions have not ended yet."""
+
     def consumer_group_lag(self, lag: GroupLagTime) -> None:
         """The lag of one consumer group of a saga, per partition, in records and seconds."""
 
@@ -123,6 +126,11 @@ class PrometheusMetrics(Metrics):
         self._parked = Gauge(
             "sagas_workflows_parked", "Workflows waiting behind a dead-lettered record.",
             ["saga"], registry=registry,
+        )  # fmt: skip
+        self._in_flight = Gauge(
+            "sagas_workflows_in_flight",
+            "Workflows started and not ended (running or compensating) in this process's "
+            "partitions.", ["saga"], registry=registry,
         )  # fmt: skip
         lag_labels = ["saga", "group", "role", "topic", "partition"]
         self._lag = Gauge(
@@ -197,6 +205,9 @@ class PrometheusMetrics(Metrics):
 
     def workflows_parked(self, saga: str, count: int) -> None:
         self._parked.labels(saga).set(count)
+
+    def workflows_in_flight(self, saga: str, count: int) -> None:
+        self._in_flight.labels(saga).set(count)
 
     def consumer_group_lag(self, lag: GroupLagTime) -> None:
         self._live.labels(lag.saga, lag.group, lag.role).set(1 if lag.live else 0)

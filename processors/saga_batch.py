@@ -167,6 +167,10 @@ class PartitionBatch:
         self.earliest_new_timer: int | None = None
         self.timers_added = 0
         """Timer index entries added minus removed by this batch."""
+        self.started = 0
+        """Workflows this batch began."""
+        self.ended = 0
+        """Workflows this batch brought to a final status."""
         self._visibility = visibility
         self.expired: list[str] = []
         """Workflows this batch removed at the end of their retention."""
@@ -486,12 +490,14 @@ class PartitionBatch:
         self._dirty.add(wid)
         self.outgoing.extend(out)
         if before is None and state is not None:
+            self.started += 1
             self._metrics.workflow_started(routing.saga)
         if (
             state is not None
             and state.status.is_final
             and (before is None or not before.status.is_final)
         ):
+            self.ended += 1
             self._metrics.workflow_ended(routing.saga, state.status.value)
         return None
 

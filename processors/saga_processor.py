@@ -28,6 +28,7 @@ from processors.instance import claim_instance, leave_and_close
 from processors.metrics import Metrics
 from processors.query_endpoint import QueryEndpoint, QuerySettings
 from processors.saga_batch import DECISION_HEADER, Codecs, PartitionBatch, Routing, parked_ids
+from processors.search_index import count_in_flight
 from processors.settings import ProcessorSettings
 from processors.store.base import Store
 from processors.store.changelog import ChangelogWriter
@@ -106,6 +107,8 @@ class SagaProcessor:
         """Per partition, the offset its records must be applied up to before its timers fire."""
         self._partition_count = 0
         self._timers_pending: dict[int, int] = {}
+        self._in_flight: dict[int, int] = {}
+        """Per partition, the workflows not ended: counted at assignment, then per batch."""
         # Per partition: states as last committed (so a busy workflow's state is not
         # parsed again for every event), and the ids of parked workflows.
         self._states: dict[int, dict[str, WorkflowState]] = {}
@@ -200,7 +203,13 @@ class SagaProcessor:
 
     def _forget_partitions(self) -> None:
         """Start as a member that owns nothing: every partition is restored when assigned."""
-        for held in (self._next_due, self._catch_up, self._timers_pending, self._states):
+        for held in (
+            self._next_due,
+            self._catch_up,
+            self._timers_pending,
+            self._in_flight,
+            self._states,
+        ):
             held.clear()
         self._parked.clear()
         self._refusals.clear()
@@ -266,8 +275,11 @@ class SagaProcessor:
             self._update_next_due(partition, batch)
             if partition in self._timers_pending:
                 self._timers_pending[partition] += batch.timers_added
+            if partition in self._in_flight:
+                self._in_flight[partition] += batch.started - batch.ended
         self.metrics.timers_pending(self.versions.name, sum(self._timers_pending.values()))
         self.metrics.workflows_parked(self.versions.name, sum(map(len, self._parked.values())))
+        self.metrics.workflows_in_flight(self.versions.name, sum(self._in_flight.values()))
         self.metrics.transaction_committed(
             "saga", time.perf_counter() - started, sum(b.inputs for b in batches.values())
         )
@@ -437,10 +449,12 @@ class SagaProcessor:
                 log.info("restored %d state records of partition %d", result.records, tp.partition)
             self._next_due[tp.partition] = next_due_ms(store) or _NEVER
             self._timers_pending[tp.partition] = count_timers(store)
+            self._in_flight[tp.partition] = count_in_flight(store)
             self._states[tp.partition] = {}
             self._parked[tp.partition] = parked_ids(store)
         self.metrics.timers_pending(self.versions.name, sum(self._timers_pending.values()))
         self.metrics.workflows_parked(self.versions.name, sum(map(len, self._parked.values())))
+        self.metrics.workflows_in_flight(self.versions.name, sum(self._in_flight.values()))
         if self.query_endpoint is not None:
             self.query_endpoint.assigned(
                 {tp.partition: self._store.partition(tp.partition) for tp in partitions},
@@ -486,6 +500,7 @@ class SagaProcessor:
             self._catch_up.pop(tp.partition, None)
             self._next_due.pop(tp.partition, None)
             self._timers_pending.pop(tp.partition, None)
+            self._in_flight.pop(tp.partition, None)
             self._states.pop(tp.partition, None)
             self._parked.pop(tp.partition, None)
             self._store.close_partition(tp.partition)

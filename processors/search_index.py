@@ -36,10 +36,21 @@ from processors.store.transaction import StoreTransaction
 from sagas.engine.state import WorkflowState
 from sagas.engine.versions import SagaVersions
 from sagas.errors import SagaError
+from sagas.events import WorkflowStatus
 from sagas.visibility import SearchAttribute, SearchValue, attribute_value, coerce
 from sagas.workflow_search import WorkflowSearch, parse_cursor
 
 log = logging.getLogger(__name__)
+
+
+def count_in_flight(reader: RangeReader) -> int:
+    """How many workflows of a partition are running or compensating (a scan of the status
+    index: run it on assignment, not per batch)."""
+    count = 0
+    for status in (WorkflowStatus.RUNNING, WorkflowStatus.COMPENSATING):
+        prefix = status_prefix(status.value)
+        count += sum(1 for _ in reader.iter_range(prefix, prefix_end(prefix)))
+    return count
 
 
 def _index_keys(summary: Mapping[str, Any], workflow_id: str) -> set[bytes]:

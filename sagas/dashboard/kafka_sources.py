@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 
 from sagas.client import SagaClient
-from sagas.client.dead_letters import read_dead_letters, redrive
+from sagas.client.dead_letters import DeadLetter, discard, read_dead_letters, redrive
 from sagas.client.history import read_history
 from sagas.config import KafkaSettings
 from sagas.dashboard.listing import count_by_status, select
@@ -80,9 +80,9 @@ class RecordLag:
 
 
 class KafkaDeadLetters:
-    """Reads a saga's DLQ topic and redrives its records; the client cannot discard yet."""
+    """Reads a saga's DLQ topic, and redrives or discards its records."""
 
-    can_discard = False
+    can_discard = True
 
     def __init__(self, kafka: KafkaSettings) -> None:
         self._kafka = kafka
@@ -97,11 +97,21 @@ class KafkaDeadLetters:
                 reason=letter.reason,
                 exception=letter.exception,
                 size=len(letter.value or b""),
+                state=letter.state.value,
             )
             for letter in read_dead_letters(self._kafka, saga, timeout=_READ_TIMEOUT_S)
         ]
 
     def redrive(self, saga: str, partition: int, offset: int) -> int:
+        return redrive(self._kafka, saga, self._chosen(saga, partition, offset))
+
+    def discard(self, saga: str, partition: int, offset: int) -> None:
+        if discard(self._kafka, saga, self._chosen(saga, partition, offset)) == 0:
+            raise SagaError(
+                f"the record at {partition}:{offset} was already redriven or discarded", saga=saga
+            )
+
+    def _chosen(self, saga: str, partition: int, offset: int) -> list[DeadLetter]:
         chosen = [
             letter
             for letter in read_dead_letters(self._kafka, saga, timeout=_READ_TIMEOUT_S)
@@ -109,10 +119,7 @@ class KafkaDeadLetters:
         ]
         if not chosen:
             raise SagaError(f"no dead-lettered record at {partition}:{offset}", saga=saga)
-        return redrive(self._kafka, saga, chosen)
-
-    def discard(self, saga: str, partition: int, offset: int) -> None:
-        raise SagaError("discarding a dead-lettered record is not supported yet", saga=saga)
+        return chosen
 
 
 class ClientControl:

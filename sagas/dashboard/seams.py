@@ -107,6 +107,8 @@ class DeadLetterRow:
     reason: str
     exception: str
     size: int
+    state: str = "dead"
+    """``dead`` while it waits for an answer; ``redriven`` or ``discarded`` once settled."""
 
     @property
     def at(self) -> str:

@@ -39,6 +39,7 @@ METRICS = {
     "sagas_broker_reachable": ("gauge", {"saga"}),
     "sagas_timers_pending": ("gauge", {"saga"}),
     "sagas_workflows_parked": ("gauge", {"saga"}),
+    "sagas_workflows_in_flight": ("gauge", {"saga"}),
 }
 # Recording rules of deploy/prometheus/rules/kafka-sagas.rules.yml the dashboard may read.
 RECORDED = {
@@ -138,6 +139,7 @@ def test_runtime_exports_exactly_the_dashboard_metrics() -> None:
     metrics.step_ended("order", "reserve", 0.03)
     metrics.timers_pending("order", 2)
     metrics.workflows_parked("order", 0)
+    metrics.workflows_in_flight("order", 3)
     metrics.broker_reachable("order", True)
     partition = PartitionLagTime("order.processor", "order.events", 0, 3, 5, 2, 1.5, 1)
     metrics.consumer_group_lag(

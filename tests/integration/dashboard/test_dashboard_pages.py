@@ -70,6 +70,9 @@ class Shop:
     client: SagaClient
     url: str
     dead_lettered: str
+    """The workflow whose dead-lettered start is redriven."""
+    given_up: str
+    """The workflow whose dead-lettered start is discarded."""
 
 
 def _runner(
@@ -155,16 +158,18 @@ def _run_shop(
         client.start(SAGA, {"order_id": "wait", "amount_cents": 100}, workflow_id=WAITING)
         ahead = client.start(SAGA, {"order_id": "v2", "amount_cents": 1}, version=2,
                              workflow_id="order-v2-1")  # fmt: skip
+        given_up = client.start(SAGA, {"order_id": "v2b", "amount_cents": 2}, version=2,
+                                workflow_id="order-v2-2")  # fmt: skip
         for wid in [*COMPLETED, COMPENSATED]:
             client.result(SAGA, wid, timeout=90)
-        _wait(lambda: len(read_dead_letters(kafka, SAGA)) == 1, "dead-lettering the v2 start")
+        _wait(lambda: len(read_dead_letters(kafka, SAGA)) == 2, "dead-lettering the v2 starts")
     finally:
         old.stop()
     old.raise_errors()
     new = _runner(both, kafka, state / "v2", metrics)
     process, url = _start_dashboard(kafka, "--prometheus-url", prometheus_url)
     try:
-        yield Shop(kafka, client, url, ahead)
+        yield Shop(kafka, client, url, ahead, given_up)
     finally:
         process.terminate()
         process.wait(30)
@@ -302,16 +307,26 @@ def test_lag_rows_for_the_processor_and_the_step_workers(shop: Shop, browser: We
     assert "dash_nowhere" in browser.find_element(By.ID, "error").text
 
 
+def _letter_of(driver: WebDriver, workflow_id: str) -> WebElement:
+    rows = [
+        row
+        for row in _rows(driver, "letters")
+        if row.find_elements(By.TAG_NAME, "td")[1].text == workflow_id
+    ]
+    assert len(rows) == 1, f"{len(rows)} DLQ rows for {workflow_id}"
+    return rows[0]
+
+
 def test_a_dead_letter_is_redriven_through_its_confirmation(shop: Shop, browser: WebDriver) -> None:
     _open(browser, f"{shop.url}/dlq?saga={SAGA}")
     _shot(browser, "dlq")
-    letters = _rows(browser, "letters")
-    assert len(letters) == 1
-    cells = [td.text for td in letters[0].find_elements(By.TAG_NAME, "td")]
-    assert cells[1] == shop.dead_lettered
+    assert len(_rows(browser, "letters")) == 2
+    letter = _letter_of(browser, shop.dead_lettered)
+    cells = [td.text for td in letter.find_elements(By.TAG_NAME, "td")]
     assert cells[2] == "unknown_version"
     assert "version 2" in cells[3]
-    letters[0].find_element(By.LINK_TEXT, "Redrive…").click()
+    assert cells[5] == "dead"
+    letter.find_element(By.LINK_TEXT, "Redrive…").click()
     confirm = browser.find_element(By.ID, "confirm")
     assert "Redrive the dead-lettered record" in confirm.text
     _shot(browser, "confirm")
@@ -327,6 +342,29 @@ def test_a_dead_letter_is_redriven_through_its_confirmation(shop: Shop, browser:
     assert record.version == 2
     _open(browser, f"{shop.url}/workflows?saga={SAGA}&q={shop.dead_lettered}")
     assert _statuses(browser) == {shop.dead_lettered: "COMPLETED"}
+    # The redriven record stays listed, settled: it offers no second redrive.
+    _open(browser, f"{shop.url}/dlq?saga={SAGA}")
+    letter = _letter_of(browser, shop.dead_lettered)
+    assert letter.find_element(By.CLASS_NAME, "state").text == "redriven"
+    assert letter.find_elements(By.LINK_TEXT, "Redrive…") == []
+
+
+def test_a_dead_letter_is_discarded_through_its_confirmation(
+    shop: Shop, browser: WebDriver
+) -> None:
+    _open(browser, f"{shop.url}/dlq?saga={SAGA}")
+    _letter_of(browser, shop.given_up).find_element(By.LINK_TEXT, "Discard…").click()
+    assert "Discard" in browser.find_element(By.ID, "confirm").text
+    browser.find_element(By.ID, "confirm-button").click()
+    assert "Discarded the record" in browser.find_element(By.ID, "done").text
+    # Settled for good: marked in the DLQ, and its start never runs.
+    letters = {letter.workflow_id: letter for letter in read_dead_letters(shop.kafka, SAGA)}
+    assert letters[shop.given_up].state.value == "discarded"
+    _open(browser, f"{shop.url}/dlq?saga={SAGA}")
+    letter = _letter_of(browser, shop.given_up)
+    assert letter.find_element(By.CLASS_NAME, "state").text == "discarded"
+    assert letter.find_elements(By.LINK_TEXT, "Discard…") == []
+    assert shop.given_up not in shop.client.statuses(SAGA)
 
 
 def test_a_waiting_workflow_is_cancelled_through_its_confirmation(
