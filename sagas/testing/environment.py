@@ -56,7 +56,7 @@ from sagas.events import (
     StatusRecord,
     WorkflowStatus,
 )
-from sagas.log_order import processing_order
+from sagas.log_order import ignored_positions, processing_order
 from sagas.testing.memory_processor import BatchResult, LogRecord, MemoryProcessor, Refusal
 from topics.naming import TopicNames
 
@@ -439,10 +439,11 @@ class SagaTestEnvironment:
     def compensated(self, workflow_id: str) -> list[str]:
         """The steps whose compensation succeeded, in order."""
         history = self.histories[workflow_id]
+        ignored = ignored_positions(history)
         return [
             event.step or ""
             for i, event in enumerate(history)
-            if event.type is EventType.COMPENSATION_SUCCEEDED and not _ignored(history, i)
+            if event.type is EventType.COMPENSATION_SUCCEEDED and i not in ignored
         ]
 
     def executed(self, workflow_id: str, kind: CommandKind = CommandKind.ACTION) -> list[str]:
@@ -697,16 +698,6 @@ class _CrashingSender(HeartbeatSender):
             raise _WorkerKilled
         self.left -= 1
         super().beat(details)
-
-
-def _ignored(history: list[Event], i: int) -> bool:
-    """Whether the input at ``i`` was answered with an ``answer_ignored`` decision."""
-    following = history[i + 1] if i + 1 < len(history) else None
-    return (
-        following is not None
-        and following.type is EventType.ANSWER_IGNORED
-        and following.cause == history[i].event_id
-    )
 
 
 def _jsonable(value: Any) -> Any:

@@ -24,7 +24,7 @@ from sagas import Retry, Saga, StepContext
 from sagas.engine.execution import answer_event
 from sagas.engine.versions import compile_versions
 from sagas.events import Command, CommandKind, ErrorInfo, Event, EventType, Origin, WorkflowStatus
-from sagas.log_order import processing_order
+from sagas.log_order import ignored_positions, processing_order
 from sagas.testing.memory_processor import BatchResult, LogRecord, MemoryProcessor
 from topics.naming import TopicNames
 
@@ -191,7 +191,8 @@ class CoreMachine(RuleBasedStateMachine):
             ):
                 continue
             history = self.histories[wid]
-            applied = [e for i, e in enumerate(history) if not _ignored(history, i)]
+            ignored = ignored_positions(history)
+            applied = [e for i, e in enumerate(history) if i not in ignored]
             completed = [e.step for e in applied if e.type is EventType.STEP_SUCCEEDED]
             undone = [e.step for e in applied if e.type is EventType.COMPENSATION_SUCCEEDED]
             assert undone == completed[::-1], f"{wid}: completed {completed}, undone {undone}"
@@ -200,15 +201,6 @@ class CoreMachine(RuleBasedStateMachine):
 
 def _saga_of_topic(topic: str) -> str | None:
     return "machine" if topic == EVENTS_TOPIC else None
-
-
-def _ignored(history: list[Event], i: int) -> bool:
-    following = history[i + 1] if i + 1 < len(history) else None
-    return (
-        following is not None
-        and following.type is EventType.ANSWER_IGNORED
-        and following.cause == history[i].event_id
-    )
 
 
 CoreMachine.TestCase.settings = settings(
