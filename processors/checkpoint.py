@@ -33,6 +33,8 @@ RECORD_ERRORS = frozenset(
 _TIMEOUT_S = 30
 
 DeliveryReport = Callable[[KafkaError | None, Message], None]
+OffsetsSender = Callable[[list[TopicPartition], object], None]
+"""Adds consumed offsets, with the group metadata, to the open transaction."""
 
 
 class TransactionalProducer(Protocol):
@@ -63,12 +65,16 @@ class Checkpoint:
         producer: TransactionalProducer,
         changelog: ChangelogWriter,
         on_delivery: DeliveryReport,
+        *,
+        send_offsets: OffsetsSender | None = None,
     ) -> None:
         """``on_delivery`` hears every output record's delivery report (the refused ones
-        name the workflow to retry the batch without)."""
+        name the workflow to retry the batch without); ``send_offsets`` does step 4 (by
+        default the producer's ``send_offsets_to_transaction``)."""
         self._producer = producer
         self._changelog = changelog
         self._on_delivery = on_delivery
+        self._send_offsets = send_offsets or self._send_offsets_directly
 
     def commit(
         self,
@@ -86,8 +92,9 @@ class Checkpoint:
         6. write each partition's staged changes to its local store, in one write with
            the offset of its last changelog record.
 
-        Steps 1-5 raise ``KafkaException`` or :class:`RecordRefusedError` with nothing
-        written locally: the caller then calls :meth:`abort` and rewinds its consumer.
+        Steps 1-5 raise ``KafkaException`` or :class:`RecordRefusedError` (or what
+        ``send_offsets`` raises) with nothing written locally: the caller then calls
+        :meth:`abort` and rewinds its consumer.
         """
         producer = self._producer
         # 1.
@@ -105,13 +112,16 @@ class Checkpoint:
                 ) from exc  # fmt: skip
         # 4.
         if offsets:
-            producer.send_offsets_to_transaction(list(offsets), group_metadata, _TIMEOUT_S)
+            self._send_offsets(list(offsets), group_metadata)
         # 5.
         producer.commit_transaction(_TIMEOUT_S)
         # 6.
         committed = self._changelog.take_offsets()
         for partition, batch in batches.items():
             batch.txn.commit(committed.get(partition))
+
+    def _send_offsets_directly(self, offsets: list[TopicPartition], metadata: object) -> None:
+        self._producer.send_offsets_to_transaction(offsets, metadata, _TIMEOUT_S)
 
     def abort(self, batches: Mapping[int, PartitionBatch]) -> None:
         """Abort the transaction and drop what the batches staged: nothing reached the store."""

@@ -45,6 +45,7 @@ def command_records(transition: Transition, reply_topic: str) -> list[tuple[str,
                     signals=signals,
                     heartbeat_details=state.heartbeats.get(step),
                     heartbeat_timeout_ms=order.heartbeat_ms,
+                    start_deadline_ms=order.start_deadline_ms,
                 ),
             )
         )

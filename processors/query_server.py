@@ -94,8 +94,11 @@ def query_app(service: QueryService, token: str | None) -> Starlette:
         routes=[
             Route("/v1/health", guarded(health), methods=["GET"]),
             Route("/v1/workflows/search", guarded(listing), methods=["POST"]),
-            Route("/v1/workflows/{workflow_id}", guarded(describe), methods=["GET"]),
-            Route("/v1/workflows/{workflow_id}/queries/{name}", guarded(query), methods=["POST"]),
+            # Ids may hold "/" (a child's is "<parent>/<step>"), which arrives decoded.
+            Route(
+                "/v1/workflows/{workflow_id:path}/queries/{name}", guarded(query), methods=["POST"]
+            ),
+            Route("/v1/workflows/{workflow_id:path}", guarded(describe), methods=["GET"]),
         ]
     )
 

@@ -22,6 +22,7 @@ from collections import defaultdict
 
 from confluent_kafka import Consumer, KafkaError, KafkaException, Message, Producer, TopicPartition
 
+from processors.bounded_call import BoundedCaller, CallOverrunError
 from processors.checkpoint import RECORD_ERRORS, Checkpoint
 from processors.fresh_member import is_member_failure, run_restarting
 from processors.instance import claim_instance, leave_and_close
@@ -32,6 +33,7 @@ from processors.search_index import count_in_flight
 from processors.settings import ProcessorSettings
 from processors.store.base import Store
 from processors.store.changelog import ChangelogWriter
+from processors.store.errors import ChangelogRestoreError
 from processors.store.keys import WORKFLOW_PREFIX, workflow_id_of
 from processors.store.memory import MemoryStore
 from processors.store.recovery import ChangelogRestorer
@@ -53,6 +55,11 @@ from topics.naming import TopicNames
 from topics.record_limits import RecordLimits, RecordRefusedError, producer_max_bytes
 
 log = logging.getLogger(__name__)
+
+_TXN_TIMEOUT_S = 30.0
+"""How long a transaction's offsets and commit may take before the attempt fails."""
+_OVERRUN_MARGIN_S = 5.0
+"""How long past its own timeout a call is waited for before it is taken as hung."""
 
 _NEVER = 2**63 - 1
 
@@ -107,6 +114,7 @@ class SagaProcessor:
         """Per partition, the offset its records must be applied up to before its timers fire."""
         self._partition_count = 0
         self._timers_pending: dict[int, int] = {}
+        self._offsets_caller: BoundedCaller | None = None
         self._in_flight: dict[int, int] = {}
         """Per partition, the workflows not ended: counted at assignment, then per batch."""
         # Per partition: states as last committed (so a busy workflow's state is not
@@ -165,6 +173,7 @@ class SagaProcessor:
             self.kafka, f"{group}.{instance}", self.settings.transaction_timeout
         )
         self._producer = producer
+        self._offsets_caller = BoundedCaller("saga-processor-offsets")
         config = consumer_config(self.kafka, group)
         # Static membership: a process restarted under its stable id takes its
         # partitions back at once, instead of waiting out its dead incarnation's
@@ -179,7 +188,10 @@ class SagaProcessor:
             on_lost=self._on_revoke,
         )
         checkpoint = Checkpoint(
-            producer, ChangelogWriter(producer, self.names.state_changelog), self._on_delivery
+            producer,
+            ChangelogWriter(producer, self.names.state_changelog),
+            self._on_delivery,
+            send_offsets=functools.partial(self._send_offsets, producer),
         )
         max_batch = self.settings.max_batch_records
         timeout = self.settings.poll_timeout.total_seconds()
@@ -283,6 +295,25 @@ class SagaProcessor:
         self.metrics.transaction_committed(
             "saga", time.perf_counter() - started, sum(b.inputs for b in batches.values())
         )
+
+    def _send_offsets(
+        self, producer: Producer, positions: list[TopicPartition], metadata: object
+    ) -> None:
+        """Add the batch's input offsets to the transaction (the checkpoint's step 4),
+        giving up on a call that librdkafka leaves blocked (see
+        :mod:`processors.bounded_call`)."""
+        assert self._offsets_caller is not None
+        try:
+            self._offsets_caller.call(
+                lambda: producer.send_offsets_to_transaction(positions, metadata, _TXN_TIMEOUT_S),
+                _TXN_TIMEOUT_S + _OVERRUN_MARGIN_S,
+            )
+        except CallOverrunError as exc:
+            # Nothing of the batch was committed: a fresh member re-reads its inputs.
+            raise MemberFencedError(
+                f"adding the consumed offsets to the transaction hung past "
+                f"{_TXN_TIMEOUT_S + _OVERRUN_MARGIN_S:g} s (the group coordinator was lost)"
+            ) from exc
 
     def _remember(self, partition: int, batch: PartitionBatch) -> None:
         cache = self._states.get(partition)
@@ -444,7 +475,14 @@ class SagaProcessor:
         self._hold_timers_until_caught_up(consumer, partitions)
         for tp in partitions:
             store = self._store.partition(tp.partition)
-            result = self._restorer.restore(store, tp.partition)
+            try:
+                result = self._restorer.restore(store, tp.partition)
+            except ChangelogRestoreError as exc:
+                if not isinstance(exc.__cause__, KafkaException):
+                    raise
+                # Kafka did not answer in time (a failover that outlasted the wait): a
+                # fresh member restores again, up to its limit of restarts.
+                raise MemberFencedError(f"restoring partition {tp.partition}: {exc}") from exc
             if result.records:
                 log.info("restored %d state records of partition %d", result.records, tp.partition)
             self._next_due[tp.partition] = next_due_ms(store) or _NEVER
@@ -512,13 +550,21 @@ class SagaProcessor:
 
     def _shutdown(self, consumer: Consumer, producer: Producer) -> None:
         leave_and_close(consumer)
-        try:
-            producer.flush(10)
-            producer.close()  # now, not at garbage collection, when the broker may be gone
-        except KafkaException as exc:
-            # A fenced producer refuses even to flush or close; what it held was never
-            # committed, and the member starts over with a new one.
-            log.warning("closing the producer failed: %s", exc)
+        caller, self._offsets_caller = self._offsets_caller, None
+        if caller is not None and caller.overran:
+            # A call is still blocked inside the producer: closing it would block too. It is
+            # left to its thread; the next member's producer fences it under the same id.
+            log.warning("leaving a producer blocked in librdkafka behind, unclosed")
+        else:
+            try:
+                producer.flush(10)
+                producer.close()  # now, not at garbage collection, when the broker may be gone
+            except KafkaException as exc:
+                # A fenced producer refuses even to flush or close; what it held was never
+                # committed, and the member starts over with a new one.
+                log.warning("closing the producer failed: %s", exc)
+        if caller is not None:
+            caller.close()
         # A member that starts over must not share its transactional id with this
         # producer while this one still retries.
         self._consumer = self._producer = None

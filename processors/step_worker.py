@@ -235,8 +235,10 @@ class StepWorker:
         answer: Event | None = None
         try:
             now = _now_ms()
-            if command.deadline_ms is None or now < command.deadline_ms:
-                # (Past its deadline the saga has already timed this attempt out.)
+            if (command.deadline_ms is None or now < command.deadline_ms) and (
+                command.start_deadline_ms is None or now < command.start_deadline_ms
+            ):
+                # (Past either deadline the saga has already timed this attempt out.)
                 self.metrics.command_dispatched(command.saga, command.step,
                                                 (now - command.time_ms) / 1000)  # fmt: skip
                 started = time.perf_counter()

@@ -91,6 +91,12 @@ class Step(Node, Generic[InputT, ResultT]):
     """The longest a started attempt (one that has beaten once) may go without
     ``ctx.heartbeat``; past it, the attempt failed."""
     child_start_timeout: timedelta | None = field(default=None, kw_only=True)
+    schedule_to_start: Duration | None = field(default=None, kw_only=True)
+    """How long each attempt's command may wait for a worker to start it; past it, the
+    attempt failed (and is retried as the retry policy says)."""
+    schedule_to_close: Duration | None = field(default=None, kw_only=True)
+    """The bound on all of the step's attempts, retry pauses included, from its first
+    scheduling; past it, the step failed for good."""
 
     @overload
     def compensation(
@@ -281,6 +287,8 @@ class Saga(Generic[InputT]):
         on_failure: str | Node | None = None,
         dispatch_objective: timedelta | None = None,
         heartbeat_timeout: timedelta | None = None,
+        schedule_to_start: Duration | None = None,
+        schedule_to_close: Duration | None = None,
     ) -> StepDecorator[InputT]: ...
     def step(
         self,
@@ -295,13 +303,18 @@ class Saga(Generic[InputT]):
         on_failure: str | Node | None = None,
         dispatch_objective: timedelta | None = None,
         heartbeat_timeout: timedelta | None = None,
+        schedule_to_start: Duration | None = None,
+        schedule_to_close: Duration | None = None,
     ) -> Any:
         """Declare a step (a decorator, with or without options).
 
         ``retry`` defaults to ``Retry()``; ``timeout`` is start-to-close, a timedelta
         or a function of the workflow view giving one (computed once per attempt and
         recorded); ``heartbeat_timeout`` (needs ``timeout``) fails an attempt that goes
-        that long without ``ctx.heartbeat``;
+        that long without ``ctx.heartbeat``; ``schedule_to_start`` fails an attempt no
+        worker has started within it; ``schedule_to_close`` bounds all attempts, retry
+        pauses included, and fails the step for good past it (both durations like
+        ``timeout``);
         ``queue`` defaults to the saga's queue; ``on_failure`` routes a permanent
         failure of this step to a later node instead of compensating;
         ``dispatch_objective`` (default: the saga's) is the p99 within which the
@@ -320,6 +333,8 @@ class Saga(Generic[InputT]):
                 kind=kind,
                 on_failure=on_failure,
                 heartbeat_timeout=heartbeat_timeout,
+                schedule_to_start=schedule_to_start,
+                schedule_to_close=schedule_to_close,
             )
             self._add(node)
             return node
@@ -416,6 +431,7 @@ class Saga(Generic[InputT]):
         then: str | Node | None = None,
         on_failure: str | Node | None = None,
         start_timeout: timedelta | None = timedelta(seconds=30),
+        timeout: Duration | None = None,
     ) -> Step[InputT, dict[str, Any]]:
         """Declare a step that starts a child saga and waits for its outcome.
 
@@ -424,6 +440,8 @@ class Saga(Generic[InputT]):
         result is the child's result object. Cancelling this workflow cancels the child.
         A child whose start no processor of its saga answers within ``start_timeout``
         is named in this workflow's status ("no processor answers"); the step still waits.
+        A child that has not ended within ``timeout`` (a timedelta or a function of the
+        workflow view) fails this step for good and is cancelled, so it compensates itself.
         Compensating this step runs the child's own compensations, latest first, unless
         the step has a compensation of its own.
         """
@@ -435,6 +453,7 @@ class Saga(Generic[InputT]):
             child_saga=saga,
             child_input=input,
             child_start_timeout=start_timeout,
+            timeout=timeout,
             retry=Retry(max_attempts=1),
         )
         self._add(node)

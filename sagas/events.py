@@ -29,7 +29,8 @@ class EventType(StrEnum):
     HEARTBEAT = "heartbeat"
     """A step attempt in flight is alive; its payload is the details the next attempt gets
     (``ctx.heartbeat_details``). Folded without a decision: it moves the attempt's
-    heartbeat deadline and keeps the details."""
+    heartbeat deadline and keeps the details. One named ``started``, with no payload, only
+    reports that the attempt started (asked for by a command's ``start_deadline_ms``)."""
     REDRIVE_REQUESTED = "redrive_requested"
     """A dead-lettered record put back (``sagas dlq redrive``): the saga processor unparks
     the workflow, applies the record (carried base64 in the JSON payload ``value``), then
@@ -214,6 +215,9 @@ class Command:
     """JSON text: the details the last heartbeat of an earlier attempt of this step gave."""
     heartbeat_timeout_ms: int | None = None
     """The longest the attempt may go without a heartbeat; None: heartbeats are not watched."""
+    start_deadline_ms: int | None = None
+    """When the attempt fails unless a worker reported it started (a heartbeat named
+    ``started``, sent before the function runs); None: no report is asked for."""
 
 
 @dataclass(frozen=True, slots=True)

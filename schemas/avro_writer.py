@@ -122,6 +122,7 @@ def write_command(command: Command) -> bytes:
             _optional_string(command.signals),
             _optional_string(command.heartbeat_details),
             _optional_long(command.heartbeat_timeout_ms),
+            _optional_long(command.start_deadline_ms),
         )
     )
 

@@ -238,6 +238,7 @@ class CommandCodec(AvroCodec[Command]):
             "signals": obj.signals,
             "heartbeat_details": obj.heartbeat_details,
             "heartbeat_timeout_ms": obj.heartbeat_timeout_ms,
+            "start_deadline_ms": obj.start_deadline_ms,
         }
 
     def from_dict(self, fields: dict[str, Any]) -> Command:
@@ -262,6 +263,7 @@ class CommandCodec(AvroCodec[Command]):
             fields["signals"],
             fields.get("heartbeat_details"),
             fields.get("heartbeat_timeout_ms"),
+            fields.get("start_deadline_ms"),
         )
 
 

@@ -104,6 +104,11 @@ class _Compiler:
                         if node.child_start_timeout is None
                         else self._duration(node.child_start_timeout, "start_timeout", node.name)
                     )
+                    child_timeout = (
+                        None
+                        if node.timeout is None
+                        else self._due(node.timeout, "timeout", node.name)
+                    )
                     nodes.append(
                         ChildNode(
                             node.name,
@@ -113,6 +118,7 @@ class _Compiler:
                             node.child_saga.name,
                             node.child_input,
                             start_timeout,
+                            child_timeout,
                         )
                     )
                 else:
@@ -344,6 +350,7 @@ class _Compiler:
                 raise self.fail("heartbeat_timeout must be a timedelta", name)
             if timeout is not None and heartbeat > timeout:
                 raise self.fail("heartbeat_timeout is longer than the step's timeout", name)
+        to_start, to_close = self._schedule_bounds(step, timeout)
         on_failure = (
             None if step.on_failure is None else self._target(step.on_failure, step, "on_failure")
         )
@@ -416,7 +423,46 @@ class _Compiler:
             dispatch_objective_ms=self._dispatch_objective(step),
             timeout_fn=timeout_fn,
             heartbeat_ms=heartbeat,
+            schedule_to_start=to_start,
+            schedule_to_close=to_close,
         )
+
+    def _schedule_bounds(
+        self, step: Step[Any, Any], timeout_ms: int | None
+    ) -> tuple[DueTime | None, DueTime | None]:
+        """A step's schedule_to_start and schedule_to_close, checked against its timeout."""
+        name = step.name
+        to_start = (
+            None
+            if step.schedule_to_start is None
+            else self._due(step.schedule_to_start, "schedule_to_start", name)
+        )
+        to_close = (
+            None
+            if step.schedule_to_close is None
+            else self._due(step.schedule_to_close, "schedule_to_close", name)
+        )
+        if step.child_saga is not None and (to_start is not None or to_close is not None):
+            raise self.fail(
+                "a child step has no schedule_to_start or schedule_to_close: give the child "
+                "saga as a whole a timeout= instead",
+                name,
+            )
+        close_ms = None if to_close is None else to_close.fixed_ms
+        if close_ms is not None and timeout_ms is not None and close_ms < timeout_ms:
+            raise self.fail(
+                f"schedule_to_close ({_ms(close_ms)}) is shorter than the step's timeout "
+                f"({_ms(timeout_ms)}): it bounds all attempts, so it must be at least one",
+                name,
+            )
+        start_ms = None if to_start is None else to_start.fixed_ms
+        if close_ms is not None and start_ms is not None and start_ms > close_ms:
+            raise self.fail(
+                f"schedule_to_start ({_ms(start_ms)}) is longer than schedule_to_close "
+                f"({_ms(close_ms)}): the step would fail for good before its attempt timed out",
+                name,
+            )
+        return to_start, to_close
 
     def _wait(
         self,
@@ -462,6 +508,11 @@ class _Compiler:
             for t in branch.targets
         )
         return BranchNode(branch.name, i, after, branch.choose, targets)
+
+
+def _ms(ms: int) -> str:
+    """A duration in ms as a definition error shows it (``timedelta`` text)."""
+    return str(timedelta(milliseconds=ms))
 
 
 # A definition compiles once: its plan is shared by every caller, and the definition is

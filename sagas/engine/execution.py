@@ -12,7 +12,7 @@ import inspect
 import json
 import threading
 from collections.abc import Callable, Iterator, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from types import MappingProxyType
 from typing import Any, Final
 
@@ -20,6 +20,7 @@ from pydantic import TypeAdapter
 
 from sagas.context import StepContext
 from sagas.definition import Parallel, Saga, Step
+from sagas.engine.fold import STARTED_MARK
 from sagas.errors import SagaError, SerializationError
 from sagas.events import Command, CommandKind, ErrorInfo, Event, EventType, Origin
 from sagas.payloads import PayloadTypes
@@ -125,7 +126,7 @@ still let the next attempt resume)."""
 _DETAILS: Final = TypeAdapter(Any)
 
 
-def heartbeat_event(command: Command, *, time_ms: int, details: str, seq: int) -> Event:
+def heartbeat_event(command: Command, *, time_ms: int, details: str | None, seq: int) -> Event:
     """A heartbeat of ``command``'s attempt carrying ``details`` (JSON text)."""
     return Event(
         event_id=f"{command.command_id}:hb:{seq}",
@@ -178,6 +179,19 @@ class HeartbeatSender:
             now = self._now_ms()
             if self._last is None or now - self._last >= self._interval:
                 self._send(now)
+
+    def started(self) -> None:
+        """Report that the attempt starts (a heartbeat named ``started``, with no details).
+
+        It counts as the attempt's latest heartbeat, so a ``ctx.heartbeat`` right after it
+        waits for the interval like any other: one record more per attempt, not two.
+        """
+        with self._lock:
+            now = self._now_ms()
+            self._last = now
+            self._seq += 1
+            event = heartbeat_event(self._command, time_ms=now, details=None, seq=self._seq)
+            self._sink(replace(event, name=STARTED_MARK))
 
     def flush(self) -> bool:
         """Send details held back by the interval, if any; whether one went out."""
@@ -243,6 +257,8 @@ async def run_command(
     ``heartbeats`` (dropped without one).
     """
     action = functions.action(command.step, command.kind)
+    if heartbeats is not None and command.start_deadline_ms is not None:
+        heartbeats.started()
     try:
         ctx = build_context(functions, command, None if heartbeats is None else heartbeats.beat)
         pending = action.fn(ctx) if action.is_async else asyncio.to_thread(action.fn, ctx)

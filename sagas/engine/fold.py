@@ -24,7 +24,17 @@ from sagas.events import ErrorInfo, Event, EventType, Origin, WorkflowStatus
 COMPENSATE_MARK = "compensate"
 """``name`` of a ``step_timed_out`` decision about a compensation attempt."""
 
+CLOSE_MARK = "schedule_to_close"
+"""``name`` of a ``step_timed_out`` decision that fails a step for good, in flight or
+between attempts: its schedule_to_close passed."""
+
+STARTED_MARK = "started"
+"""``name`` of a heartbeat that reports an attempt started (it carries no details): a
+worker sends one when the command has a ``start_deadline_ms``."""
+
 _WAITING = (Phase.RETRY_PENDING, Phase.BACKOFF, Phase.READY)
+_IN_FLIGHT = (Phase.SCHEDULED,)
+_CLOSABLE = (Phase.SCHEDULED, *_WAITING)
 
 
 RESULT_TOO_LARGE = "ResultTooLarge"
@@ -173,6 +183,7 @@ class Fold:
             if run.phase in _WAITING:
                 run.phase = Phase.FAILED
                 state.timers.pop(timer_id(TimerKind.RETRY, name), None)
+                state.timers.pop(timer_id(TimerKind.SCHEDULE_TO_CLOSE, name), None)
         for timer in [t for t in state.timers if node_of_timer(t) is not None]:
             del state.timers[timer]
 
@@ -195,6 +206,10 @@ class Fold:
         if not is_live_heartbeat(state, event):
             return
         step = event.step or ""
+        # Any heartbeat says a worker started the attempt.
+        state.timers.pop(timer_id(TimerKind.SCHEDULE_TO_START, step), None)
+        if event.name == STARTED_MARK:
+            return  # a start report: no details, and the heartbeat deadline waits for a beat
         state.heartbeats[step] = event.payload if event.payload is not None else "null"
         spec = self.steps[step]
         if spec.heartbeat_ms is not None:
@@ -227,6 +242,8 @@ class Fold:
         state.timers.pop(timer_id(TimerKind.HEARTBEAT, step), None)
         state.heartbeats.pop(step, None)
         state.timers.pop(timer_id(TimerKind.CHILD_START, step), None)
+        state.timers.pop(timer_id(TimerKind.SCHEDULE_TO_START, step), None)
+        state.timers.pop(timer_id(TimerKind.SCHEDULE_TO_CLOSE, step), None)
         state.completed.append(step)
         spec = self.steps[step]
         if spec.kind is not StepKind.COMPENSATABLE:
@@ -248,7 +265,8 @@ class Fold:
                 self._comp_failed(state, event)
                 return
             run = state.steps.get(step)
-            if run is None or run.phase is not Phase.SCHEDULED or run.attempt != event.attempt:
+            phases = _CLOSABLE if event.name == CLOSE_MARK else _IN_FLIGHT
+            if run is None or run.phase not in phases or run.attempt != event.attempt:
                 return
         elif not is_live_answer(state, event):
             return
@@ -257,6 +275,8 @@ class Fold:
         state.timers.pop(timer_id(TimerKind.STEP_DEADLINE, step), None)
         state.timers.pop(timer_id(TimerKind.HEARTBEAT, step), None)
         state.timers.pop(timer_id(TimerKind.CHILD_START, step), None)
+        state.timers.pop(timer_id(TimerKind.SCHEDULE_TO_START, step), None)
+        state.timers.pop(timer_id(TimerKind.RETRY, step), None)
         error = event.error
         if error is None:
             if event.type is EventType.STEP_TIMED_OUT:
@@ -268,12 +288,14 @@ class Fold:
         run.error = error
         if state.error is not None or state.cancel is not None:
             run.phase = Phase.FAILED
+            state.timers.pop(timer_id(TimerKind.SCHEDULE_TO_CLOSE, step), None)
             return
         retryable = not (error.non_retryable or spec.retry.is_non_retryable_name(error.type))
         if retryable and spec.retry.allows_attempt(run.attempt + 1):
             run.phase = Phase.RETRY_PENDING
             return
         run.phase = Phase.FAILED
+        state.timers.pop(timer_id(TimerKind.SCHEDULE_TO_CLOSE, step), None)
         self._fail(state, step, error, spec.on_failure)
 
     def _retry_scheduled(self, state: WorkflowState, event: Event) -> None:
@@ -362,6 +384,7 @@ class Fold:
         error = event.error or ErrorInfo("DeciderFailed", f"{name!r} could not decide", True)
         state.entered = True
         if name in self.steps:
+            state.timers.pop(timer_id(TimerKind.SCHEDULE_TO_CLOSE, name), None)
             run = state.steps.get(name)
             if run is None:
                 state.steps[name] = StepRun(Phase.FAILED, event.attempt, error=error)

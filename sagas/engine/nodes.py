@@ -49,6 +49,10 @@ class StepSpec:
     """A timeout computed from the workflow for each attempt (then ``timeout_ms`` is None)."""
     heartbeat_ms: int | None = None
     """The longest an attempt may go without a heartbeat; None: heartbeats are not watched."""
+    schedule_to_start: DueTime | None = None
+    """How long each attempt's command may wait for a worker to start it; None: for ever."""
+    schedule_to_close: DueTime | None = None
+    """The bound on all the step's attempts from its first scheduling; None: no bound."""
 
     @property
     def has_timeout(self) -> bool:
@@ -121,6 +125,8 @@ class ChildNode(CompiledNode):
     input: Callable[[WorkflowView[Any]], BaseModel]
     start_timeout_ms: int | None = None
     """How long the child's start may go unanswered before the status says so."""
+    timeout: DueTime | None = None
+    """How long the child may run before this step fails and the child is cancelled."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 from collections.abc import Iterable, Mapping
 from dataclasses import replace
+from datetime import timedelta
 from types import MappingProxyType
 from typing import Any, assert_never
 
@@ -21,6 +22,7 @@ from sagas.context import WorkflowView
 from sagas.definition import StepKind
 from sagas.engine.deadlines import DueTime, DueTimeError
 from sagas.engine.fold import (
+    CLOSE_MARK,
     COMPENSATE_MARK,
     Fold,
     can_cancel,
@@ -71,6 +73,9 @@ _ANSWERS = frozenset(
 
 
 _ANY: TypeAdapter[Any] = TypeAdapter(Any)
+
+CHILD_TIMED_OUT = "ChildTimedOut"
+"""The error type of a child step whose child saga ran past the step's timeout."""
 
 
 class _RejectedError(Exception):
@@ -353,6 +358,8 @@ class Plan:
                     attempt=event.attempt,
                     name=t.value,
                 )
+                if t is EventType.CHILD_ENDED:
+                    self._undo_late_child(run, new, event)
             elif cancel_pending and new.cancel is None:
                 run.emit(
                     new,
@@ -421,8 +428,40 @@ class Plan:
             run.decisions.append(event)
             apply(new, event)
             kind, step = TimerId.decode(timer)
-            if kind is TimerKind.STEP_DEADLINE:
+            if kind is TimerKind.STEP_DEADLINE and new.steps[step].child is not None:
+                self._child_timed_out(run, new, step)
+            elif kind is TimerKind.STEP_DEADLINE:
                 run.emit(new, EventType.STEP_TIMED_OUT, step=step, attempt=new.steps[step].attempt)
+            elif kind is TimerKind.SCHEDULE_TO_START:
+                attempt = new.steps[step].attempt
+                bound = _bound_text(self._specs[step].schedule_to_start)
+                run.emit(
+                    new,
+                    EventType.STEP_TIMED_OUT,
+                    step=step,
+                    attempt=attempt,
+                    error=ErrorInfo(
+                        "ScheduleToStartTimedOut",
+                        f"step {step!r} attempt {attempt} was not started by any worker "
+                        f"within its schedule_to_start timeout{bound}",
+                    ),
+                )
+            elif kind is TimerKind.SCHEDULE_TO_CLOSE:
+                step_run = new.steps[step]
+                bound = _bound_text(self._specs[step].schedule_to_close)
+                run.emit(
+                    new,
+                    EventType.STEP_TIMED_OUT,
+                    step=step,
+                    attempt=step_run.attempt,
+                    name=CLOSE_MARK,
+                    error=ErrorInfo(
+                        "ScheduleToCloseTimedOut",
+                        f"step {step!r} did not complete within its schedule_to_close "
+                        f"timeout{bound} ({step_run.attempt} attempts)",
+                        non_retryable=True,
+                    ),
+                )
             elif kind is TimerKind.HEARTBEAT:
                 spec = self._specs[step]
                 run.emit(
@@ -447,6 +486,67 @@ class Plan:
         else:
             raise self._unapplicable(event, "not an input event")
         return True
+
+    def _child_timed_out(self, run: TransitionBuilder, state: WorkflowState, step: str) -> None:
+        """The child of ``step`` ran past its timeout: the step fails for good, and the child
+        is asked to cancel, so that it compensates what it did."""
+        child = state.steps[step].child or ""
+        node = self.nodes[self._specs[step].node]
+        assert isinstance(node, ChildNode)
+        decision = run.emit(
+            state,
+            EventType.STEP_TIMED_OUT,
+            step=step,
+            attempt=1,
+            error=ErrorInfo(
+                CHILD_TIMED_OUT,
+                f"child saga {node.saga!r} of step {step!r} did not end within its "
+                f"timeout{_bound_text(node.timeout)}",
+                non_retryable=True,
+            ),
+        )
+        run.outbound.append(
+            Event(
+                event_id=decision.event_id + ":cancel",
+                workflow_id=child,
+                saga=node.saga,
+                version=0,
+                type=EventType.CANCEL_REQUESTED,
+                origin=Origin.PROCESSOR,
+                time_ms=run.now_ms,
+                error=decision.error,
+                cause=decision.event_id,
+            )
+        )
+
+    def _undo_late_child(self, run: TransitionBuilder, state: WorkflowState, event: Event) -> None:
+        """A child that completed after its step timed out (too late for the cancel sent
+        then) is asked to undo itself: this workflow no longer counts on its work."""
+        step_run = state.steps.get(event.step or "")
+        if (
+            event.name != WorkflowStatus.COMPLETED.value
+            or step_run is None
+            or step_run.child is None
+            or step_run.error is None
+            or step_run.error.type != CHILD_TIMED_OUT
+        ):
+            return
+        step = event.step or ""
+        run.outbound.append(
+            Event(
+                event_id=event.event_id + ":undo",
+                workflow_id=step_run.child,
+                saga=self._specs[step].child_saga or "",
+                version=0,
+                type=EventType.COMPENSATE_REQUESTED,
+                origin=Origin.PROCESSOR,
+                time_ms=run.now_ms,
+                step=step,
+                attempt=1,
+                parent=f"{self.name}/{state.workflow_id}/{step}",
+                cause=event.event_id,
+            )
+        )
 
     def _take_signal(
         self, run: TransitionBuilder, state: WorkflowState, name: str | None, payload: str | None
@@ -608,7 +708,29 @@ class Plan:
                 return
         else:
             due = None if spec.timeout_ms is None else run.now_ms + spec.timeout_ms
+        # Every due time is had before the step is scheduled: one that cannot be had
+        # fails the step before a command goes out.
+        bounds: list[tuple[TimerKind, int]] = []
+        for kind, bound in (
+            (TimerKind.SCHEDULE_TO_START, spec.schedule_to_start),
+            # Set once, at the first attempt: it bounds them all, retry pauses included.
+            (TimerKind.SCHEDULE_TO_CLOSE, spec.schedule_to_close if attempt == 1 else None),
+        ):
+            if bound is not None:
+                bound_ms = self._due_ms(run, state, bound, spec.name, attempt)
+                if bound_ms is None:
+                    return
+                bounds.append((kind, bound_ms))
         run.emit(state, EventType.STEP_SCHEDULED, step=spec.name, attempt=attempt, due_ms=due)
+        for kind, bound_ms in bounds:
+            run.emit(
+                state,
+                EventType.TIMER_STARTED,
+                step=spec.name,
+                attempt=attempt,
+                name=timer_id(kind, spec.name),
+                due_ms=bound_ms,
+            )
 
     def _due_ms(
         self,
@@ -691,6 +813,11 @@ class Plan:
         payload = self._child_input(run, state, node)
         child_id = f"{state.workflow_id}/{node.step}"
         due = None if node.start_timeout_ms is None else run.now_ms + node.start_timeout_ms
+        deadline = None
+        if node.timeout is not None:
+            deadline = self._due_ms(run, state, node.timeout, node.step, 1)
+            if deadline is None:
+                return
         decision = run.emit(
             state,
             EventType.CHILD_STARTED,
@@ -713,6 +840,15 @@ class Plan:
                 cause=decision.event_id,
             )
         )
+        if deadline is not None:
+            run.emit(
+                state,
+                EventType.TIMER_STARTED,
+                step=node.step,
+                attempt=1,
+                name=timer_id(TimerKind.STEP_DEADLINE, node.step),
+                due_ms=deadline,
+            )
 
     def _view(self, state: WorkflowState) -> WorkflowView[Any]:
         """A typed view of ``state`` for user code (branch choosers, child inputs)."""
@@ -824,6 +960,13 @@ class Plan:
         assert undo is not None
         due = None if undo.timeout_ms is None else run.now_ms + undo.timeout_ms
         run.emit(state, EventType.COMPENSATION_SCHEDULED, step=name, attempt=attempt, due_ms=due)
+
+
+def _bound_text(due: DueTime | None) -> str:
+    """`` of <duration>`` for a constant bound; nothing for one computed per workflow."""
+    if due is None or due.fixed_ms is None:
+        return ""
+    return f" of {timedelta(milliseconds=due.fixed_ms)}"
 
 
 def _first_line(text: str) -> str:

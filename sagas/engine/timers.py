@@ -32,6 +32,10 @@ class TimerKind(StrEnum):
     """The heartbeat deadline of a step's attempt in flight (moved by each heartbeat)."""
     CHILD_START = "cs"
     """How long a child saga's start may go unanswered before the status says so."""
+    SCHEDULE_TO_START = "ss"
+    """How long a step's attempt in flight may wait for a worker to start it."""
+    SCHEDULE_TO_CLOSE = "sc"
+    """The bound on all of a step's attempts, retry pauses included."""
 
 
 _KINDS = {kind.value: kind for kind in TimerKind}

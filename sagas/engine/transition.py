@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, NamedTuple
 
 from sagas.engine.state import Phase, WorkflowState
+from sagas.engine.timers import TimerKind, timer_id
 from sagas.events import CommandKind, ErrorInfo, Event, EventType, Origin, WorkflowStatus
 
 if TYPE_CHECKING:
@@ -37,6 +38,8 @@ class CommandOrder(NamedTuple):
     """The ``step_scheduled`` or ``compensation_scheduled`` decision it follows from."""
     heartbeat_ms: int | None = None
     """The step's heartbeat timeout, for an action whose heartbeats are watched."""
+    start_deadline_ms: int | None = None
+    """When the action's attempt fails unless a worker has started it (schedule_to_start)."""
 
 
 @dataclass(slots=True)
@@ -117,7 +120,12 @@ class TransitionBuilder:
                 )
                 spec = steps[decision.step or ""]
                 heartbeat = spec.heartbeat_ms if kind is CommandKind.ACTION else None
-                orders.append(CommandOrder(spec.queue, kind, decision, heartbeat))
+                start_by = (
+                    state.timers.get(timer_id(TimerKind.SCHEDULE_TO_START, spec.name))
+                    if kind is CommandKind.ACTION and spec.schedule_to_start is not None
+                    else None
+                )
+                orders.append(CommandOrder(spec.queue, kind, decision, heartbeat, start_by))
             elif t is EventType.STARTED and state.parent is not None and decision.name is None:
                 self.outbound.append(_child_running(state, decision))
             elif t in _FINAL_DECISIONS and state.parent is not None:

@@ -206,7 +206,8 @@ class SagaTestEnvironment:
     def time_out(
         self, step: str, *, attempts: Iterable[int] | None = None, compensation: bool = False
     ) -> None:
-        """Make ``step`` (or its compensation) never answer on the given attempts."""
+        """Make ``step`` (or its compensation) never answer on the given attempts (nor report
+        them started: a step with ``schedule_to_start`` sees no worker take them)."""
         self.inject(step, Fault.TIME_OUT, attempts=attempts, compensation=compensation)
 
     def deliver_twice(
@@ -598,7 +599,7 @@ class SagaTestEnvironment:
             )
             return
         if fault is Fault.TIME_OUT:
-            if command.deadline_ms is None:
+            if command.deadline_ms is None and command.start_deadline_ms is None:
                 raise SagaError(
                     "an injected time-out needs a step with a timeout; this one would wait forever",
                     saga=command.saga,

@@ -173,3 +173,27 @@ def test_a_failure_at_any_step_leaves_the_store_untouched(step: str) -> None:
     assert list(store.iter_range(b"")) == []
     later = set(STEPS[STEPS.index(step) + 1 :])
     assert not later & set(producer.calls), "the commit went on past the failed step"
+
+
+class _HungError(Exception):
+    """What a bounded offsets call raises when librdkafka never returns."""
+
+
+def test_step_four_goes_through_the_given_offsets_sender() -> None:
+    store = MemoryPartitionStore(0)
+    producer = ProducerDouble()
+    changelog = ChangelogWriter(cast("Producer", producer), ROUTING.changelog_topic)
+    sent: list[tuple[list[TopicPartition], object]] = []
+    metadata = object()
+
+    def hang(positions: list[TopicPartition], group_metadata: object) -> None:
+        sent.append((positions, group_metadata))
+        raise _HungError("offsets call hung")
+
+    checkpoint = Checkpoint(producer, changelog, lambda e, m: None, send_offsets=hang)
+    with pytest.raises(_HungError):
+        checkpoint.commit({0: _batch(store)}, OFFSETS, metadata)
+    assert sent == [(OFFSETS, metadata)]
+    assert "send_offsets" not in producer.calls  # the producer's own call was not made
+    assert "commit" not in producer.calls
+    assert list(store.iter_range(b"")) == []

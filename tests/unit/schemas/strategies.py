@@ -60,6 +60,7 @@ commands = st.builds(
     signals=json_text,
     heartbeat_details=json_text,
     heartbeat_timeout_ms=st.none() | longs,
+    start_deadline_ms=st.none() | longs,
 )
 
 statuses = st.builds(

@@ -15,6 +15,8 @@ STORED = {
     "w:approval": TimerId(TimerKind.WAIT, "approval"),
     "h:import_rows": TimerId(TimerKind.HEARTBEAT, "import_rows"),
     "cs:pay": TimerId(TimerKind.CHILD_START, "pay"),
+    "ss:charge": TimerId(TimerKind.SCHEDULE_TO_START, "charge"),
+    "sc:charge": TimerId(TimerKind.SCHEDULE_TO_CLOSE, "charge"),
 }
 
 
