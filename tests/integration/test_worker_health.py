@@ -34,7 +34,8 @@ def _status(port: int, path: str) -> int:
         with urllib.request.urlopen(f"http://127.0.0.1:{port}{path}", timeout=5) as answer:
             return int(answer.status)
     except urllib.error.HTTPError as exc:
-        return exc.code
+        with exc:  # it holds the response open
+            return exc.code
     except OSError:
         return 0
 

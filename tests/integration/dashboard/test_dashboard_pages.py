@@ -439,7 +439,8 @@ def _status_of(url: str, data: bytes | None = None, token: str | None = None) ->
         with urllib.request.urlopen(request, timeout=30) as response:
             return int(response.status)
     except urllib.error.HTTPError as exc:
-        return exc.code
+        with exc:  # it holds the response open
+            return exc.code
 
 
 def test_requests_without_the_token_are_refused(shop: Shop, browser: WebDriver) -> None:
