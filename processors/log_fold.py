@@ -16,14 +16,14 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 
 from processors.log_reading import DeadLettered, DeadLetterIndex
-from processors.saga_batch import (
-    ESCAPES,
-    dead_letter_position,
+from processors.saga_batch import ESCAPES, dead_letter_position
+from processors.store.keys import (
     handled_key,
     held_key,
     parked_key,
+    timer_key,
+    workflow_key,
 )
-from processors.store.timers import timer_key, workflow_key
 from sagas.engine.state import WorkflowState
 from sagas.engine.versions import SagaVersions
 from sagas.errors import SagaError, SerializationError

@@ -16,10 +16,9 @@ from contextlib import contextmanager
 from datetime import timedelta
 from typing import Any
 
-from processors.saga_batch import parked_key
 from processors.search_index import SearchIndex, search
 from processors.store.base import PartitionStore, RangeReader
-from processors.store.timers import WORKFLOW_PREFIX
+from processors.store.keys import parked_key, workflow_key
 from sagas.engine.nodes import WaitNode
 from sagas.engine.state import WorkflowState
 from sagas.engine.versions import SagaVersions
@@ -112,7 +111,7 @@ class QueryService:
     def _state(self, workflow_id: str) -> tuple[WorkflowState, bool] | None:
         partition = self._partition_of(workflow_id)
         with self.gates.reading(partition) as reader:
-            data = reader.get(WORKFLOW_PREFIX + workflow_id.encode())
+            data = reader.get(workflow_key(workflow_id))
             parked = reader.get(parked_key(workflow_id)) is not None
         if data is None:
             return None

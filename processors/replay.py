@@ -36,11 +36,11 @@ from processors.saga_processor import routing_for
 from processors.store.base import PartitionStore
 from processors.store.changelog import ChangelogWriter
 from processors.store.errors import StoreError
+from processors.store.keys import WORKFLOW_PREFIX, prefix_end, workflow_id_of
 from processors.store.memory import MemoryPartitionStore
 from processors.store.options import RocksDBOptions
 from processors.store.recovery import ChangelogRestorer
 from processors.store.rocksdb import RocksDBStore
-from processors.store.timers import WORKFLOW_PREFIX, workflow_id_of
 from sagas.config import KafkaSettings
 from sagas.engine.state import WorkflowState
 from sagas.engine.versions import SagaVersions
@@ -251,10 +251,9 @@ def live_states(
                     restorer = ChangelogRestorer(client_config(kafka), names.state_changelog)
                 source = MemoryPartitionStore(partition)
                 restorer.restore(source)
-            stop = bytes((WORKFLOW_PREFIX[0] + 1,))
             found[partition] = {
                 workflow_id_of(key): value
-                for key, value in source.iter_range(WORKFLOW_PREFIX, stop)
+                for key, value in source.iter_range(WORKFLOW_PREFIX, prefix_end(WORKFLOW_PREFIX))
             }
     finally:
         store.close()

@@ -19,7 +19,20 @@ from processors.dlq import dlq_record
 from processors.metrics import Metrics
 from processors.outgoing_records import Outgoing
 from processors.store.base import PartitionStore
-from processors.store.timers import WORKFLOW_PREFIX, TimerEntry, due_timers, timer_key
+from processors.store.keys import (
+    PARKED_PREFIX,
+    WORKFLOW_PREFIX,
+    TimerEntry,
+    handled_key,
+    held_key,
+    held_offset_of,
+    held_prefix,
+    parked_id_of,
+    parked_key,
+    prefix_end,
+    timer_key,
+)
+from processors.store.timers import due_timers
 from processors.store.transaction import StoreTransaction
 from processors.visibility_staging import VisibilityStaging
 from sagas.engine.fold import NO_TRACE, RESULT_TOO_LARGE
@@ -46,14 +59,6 @@ log = logging.getLogger(__name__)
 DECISION_HEADER = ("sagas.origin", b"processor")
 """Marks the decisions the processor appends, so it skips them unread when it reads them
 back (they are in its state already). Participants never set it."""
-
-PARKED_PREFIX = b"p"
-"""``p<workflow id>`` -> why the workflow is parked (JSON)."""
-HELD_PREFIX = b"h"
-"""``h<workflow id>\\0<offset>`` -> an input that arrived while its workflow was parked."""
-HANDLED_PREFIX = b"d"
-"""``d<dlq partition>:<dlq offset>`` -> ``redriven`` or ``discarded``: a dead letter already
-put back or given up, so that a second request for it has no effect."""
 
 ESCAPES = frozenset({EventType.CANCEL_REQUESTED, EventType.TERMINATE_REQUESTED})
 """Inputs never held behind a parked record: an operator's way out of a stuck workflow.
@@ -92,22 +97,10 @@ class Codecs:
 _DECISION_HEADERS = (DECISION_HEADER,)
 
 
-def parked_key(workflow_id: str) -> bytes:
-    return PARKED_PREFIX + workflow_id.encode()
-
-
 def parked_ids(store: PartitionStore) -> set[str]:
     """The ids of the workflows parked in a partition's store."""
-    stop = bytes((PARKED_PREFIX[0] + 1,))
-    return {key[len(PARKED_PREFIX) :].decode() for key, _ in store.iter_range(PARKED_PREFIX, stop)}
-
-
-def held_key(workflow_id: str, offset: int) -> bytes:
-    return HELD_PREFIX + workflow_id.encode() + b"\0" + offset.to_bytes(8, "big")
-
-
-def handled_key(position: tuple[int, int]) -> bytes:
-    return HANDLED_PREFIX + f"{position[0]}:{position[1]}".encode()
+    stop = prefix_end(PARKED_PREFIX)
+    return {parked_id_of(key) for key, _ in store.iter_range(PARKED_PREFIX, stop)}
 
 
 def dead_letter_position(payload: str | None) -> tuple[int, int] | None:
@@ -181,6 +174,12 @@ class PartitionBatch:
         self._visibility = visibility
         self.expired: list[str] = []
         """Workflows this batch removed at the end of their retention."""
+        self.refusals: list[tuple[str | None, DlqReason, BaseException | str]] = []
+        """Why each record this batch dead-lettered was refused: (workflow, reason, error)."""
+        self.applied: list[Event] = []
+        """The inputs this batch applied, in the order it applied them: a redriven record
+        and those a redrive, a discard, a cancel or a terminate released from the park
+        included; held and dead-lettered records left out."""
 
     def apply_record(self, offset: int, key: bytes | None, value: bytes | None) -> None:
         """Apply one record read from ``S.events`` at ``offset``."""
@@ -265,6 +264,8 @@ class PartitionBatch:
         if too_large is not None:
             self._dead_letter(offset, key, value, DlqReason.RECORD_TOO_LARGE, too_large, wid)
             self._park(wid, DlqReason.RECORD_TOO_LARGE, offset)
+            return
+        self.applied.append(event)
 
     def _misplaced(self, key: bytes | None, wid: str) -> tuple[DlqReason, str] | None:
         """Why a record of workflow ``wid`` keyed ``key`` must not be applied on this
@@ -339,13 +340,13 @@ class PartitionBatch:
 
     def _release_held(self, wid: str) -> None:
         """Apply what arrived while ``wid`` was parked, in log order, until it parks again."""
-        start = HELD_PREFIX + wid.encode() + b"\0"
-        stop = HELD_PREFIX + wid.encode() + b"\1"
+        start = held_prefix(wid)
+        stop = prefix_end(start)
         for held, held_value in list(self.txn.iter_range(start, stop)):
             if self._is_parked(wid):
                 break
             self.txn.delete(held)
-            self.apply_record(int.from_bytes(held[-8:], "big"), wid.encode(), held_value)
+            self.apply_record(held_offset_of(held), wid.encode(), held_value)
 
     def _restore_timer_index(self, wid: str, state: WorkflowState) -> None:
         # A parked workflow's due timers were taken out of the index unfired.
@@ -560,6 +561,7 @@ class PartitionBatch:
             return self._states[wid]
         state = self._cache.get(wid)
         if state is None:
+            # workflow_key() inline: this runs for every input, on an id already checked.
             data = self.txn.get(WORKFLOW_PREFIX + wid.encode())
             state = WorkflowState.from_bytes(data) if data is not None else None
         self._states[wid] = state
@@ -597,6 +599,7 @@ class PartitionBatch:
         wid: str | None,
     ) -> None:
         self._metrics.dlq_record(self._routing.saga, reason.value)
+        self.refusals.append((wid, reason, exception))
         self.outgoing.append(
             dlq_record(
                 self._routing.dlq_topic,

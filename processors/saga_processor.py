@@ -6,7 +6,9 @@ changelog records and commit the consumed offsets with the group metadata (exact
 v2). Only after the commit is the local store written, with the changelog offset beside
 the data, so a crash at any point recovers from the changelog to a state that matches the
 committed log. The transaction commits as soon as the polled batch is processed: a
-command is invisible to read_committed step workers until then.
+command is invisible to read_committed step workers until then. Each partition's records
+are applied by :class:`~processors.saga_batch.PartitionBatch`; the commit, step by step,
+is :class:`~processors.checkpoint.Checkpoint`.
 """
 
 from __future__ import annotations
@@ -17,15 +19,14 @@ import logging
 import threading
 import time
 from collections import defaultdict
-from collections.abc import Callable
 
 from confluent_kafka import Consumer, KafkaError, KafkaException, Message, Producer, TopicPartition
 
 from processors.bounded_call import BoundedCaller, CallOverrunError
+from processors.checkpoint import RECORD_ERRORS, Checkpoint
 from processors.fresh_member import is_member_failure, run_restarting
 from processors.instance import claim_instance, leave_and_close
 from processors.metrics import Metrics
-from processors.outgoing_records import Outgoing
 from processors.query_endpoint import QueryEndpoint, QuerySettings
 from processors.saga_batch import DECISION_HEADER, Codecs, PartitionBatch, Routing, parked_ids
 from processors.search_index import count_in_flight
@@ -33,10 +34,11 @@ from processors.settings import ProcessorSettings
 from processors.store.base import Store
 from processors.store.changelog import ChangelogWriter
 from processors.store.errors import ChangelogRestoreError
+from processors.store.keys import WORKFLOW_PREFIX, workflow_id_of
 from processors.store.memory import MemoryStore
 from processors.store.recovery import ChangelogRestorer
 from processors.store.rocksdb import RocksDBStore
-from processors.store.timers import WORKFLOW_PREFIX, count_timers, next_due_ms
+from processors.store.timers import count_timers, next_due_ms
 from processors.visibility_staging import VisibilityStaging
 from sagas.config import KafkaSettings
 from sagas.engine.state import WorkflowState
@@ -60,17 +62,6 @@ _OVERRUN_MARGIN_S = 5.0
 """How long past its own timeout a call is waited for before it is taken as hung."""
 
 _NEVER = 2**63 - 1
-
-_RECORD_ERRORS = frozenset(
-    {
-        KafkaError.MSG_SIZE_TOO_LARGE,
-        KafkaError.RECORD_LIST_TOO_LARGE,
-        KafkaError.INVALID_RECORD,
-        KafkaError.INVALID_MSG_SIZE,
-        KafkaError.INVALID_MSG,
-    }
-)
-"""Produce errors tied to one record: the batch is retried without its workflow."""
 
 
 def codecs_for(kafka: KafkaSettings, routing: Routing) -> Codecs:
@@ -196,7 +187,12 @@ class SagaProcessor:
             on_revoke=self._on_revoke,
             on_lost=self._on_revoke,
         )
-        changelog = ChangelogWriter(producer, self.names.state_changelog)
+        checkpoint = Checkpoint(
+            producer,
+            ChangelogWriter(producer, self.names.state_changelog),
+            self._on_delivery,
+            send_offsets=functools.partial(self._send_offsets, producer),
+        )
         max_batch = self.settings.max_batch_records
         timeout = self.settings.poll_timeout.total_seconds()
         try:
@@ -209,7 +205,7 @@ class SagaProcessor:
                 if not messages and not due:
                     producer.poll(0)
                     continue
-                self._process(consumer, producer, changelog, messages, due, now)
+                self._process(consumer, producer, checkpoint, messages, due, now)
         except KafkaException as exc:
             if is_member_failure(exc):
                 raise MemberFencedError(f"the processor's Kafka client failed: {exc}") from exc
@@ -235,7 +231,7 @@ class SagaProcessor:
         self,
         consumer: Consumer,
         producer: Producer,
-        changelog: ChangelogWriter,
+        checkpoint: Checkpoint,
         messages: list[Message],
         due: list[int],
         now: int,
@@ -257,44 +253,36 @@ class SagaProcessor:
                 continue  # revoked while the batch was polled
             batches[partition] = self._batch(partition, now)
         started = time.perf_counter()
-        producer.begin_transaction()
+        offsets = []
+        for partition, batch in batches.items():
+            records = by_partition.get(partition, ())
+            for message in records:
+                if _is_decision(message):
+                    continue  # our own decision, already in the state: no need to decode
+                batch.apply_record(_offset(message), message.key(), message.value())
+            if records:
+                offsets.append(
+                    TopicPartition(self.names.events, partition, _offset(records[-1]) + 1)
+                )
+            if partition in due:
+                fired = batch.fire_due_timers(self.settings.max_timers_per_batch)
+                if fired >= self.settings.max_timers_per_batch:
+                    self._next_due[partition] = now  # more are due: keep firing
+                else:
+                    self._next_due[partition] = _NEVER  # recomputed after the commit
+            batch.finish()
         try:
-            offsets = []
-            for partition, batch in batches.items():
-                records = by_partition.get(partition, ())
-                for message in records:
-                    if _is_decision(message):
-                        continue  # our own decision, already in the state: no need to decode
-                    batch.apply_record(_offset(message), message.key(), message.value())
-                if records:
-                    offsets.append(
-                        TopicPartition(self.names.events, partition, _offset(records[-1]) + 1)
-                    )
-                if partition in due:
-                    fired = batch.fire_due_timers(self.settings.max_timers_per_batch)
-                    if fired >= self.settings.max_timers_per_batch:
-                        self._next_due[partition] = now  # more are due: keep firing
-                    else:
-                        self._next_due[partition] = _NEVER  # recomputed after the commit
-                batch.finish()
-                _produce_all(producer, batch.outgoing, self._on_delivery)
-                try:
-                    changelog.produce(partition, batch.txn.changes())
-                except KafkaException as exc:
-                    raise RecordRefusedError(
-                        f"the changelog record was refused: {exc}", topic=changelog.topic, key=None
-                    ) from exc
-            if offsets:
-                self._send_offsets(consumer, producer, offsets)
-            producer.commit_transaction(_TXN_TIMEOUT_S)
+            checkpoint.commit(
+                batches,
+                _past_markers(consumer, offsets) if offsets else [],
+                consumer.consumer_group_metadata(),
+            )
         except (KafkaException, RecordRefusedError) as exc:
-            self._recover_from_failed_transaction(consumer, producer, changelog, exc)
+            self._recover_from_failed_transaction(consumer, producer, checkpoint, batches, exc)
             return
         self._refused = frozenset()
         self._refusals.clear()
-        committed = changelog.take_offsets()
         for partition, batch in batches.items():
-            batch.txn.commit(committed.get(partition))
             self._remember(partition, batch)
             self._update_next_due(partition, batch)
             if partition in self._timers_pending:
@@ -309,13 +297,12 @@ class SagaProcessor:
         )
 
     def _send_offsets(
-        self, consumer: Consumer, producer: Producer, offsets: list[TopicPartition]
+        self, producer: Producer, positions: list[TopicPartition], metadata: object
     ) -> None:
-        """Add the batch's input offsets to the transaction, giving up on a call that
-        librdkafka leaves blocked (see :mod:`processors.bounded_call`)."""
+        """Add the batch's input offsets to the transaction (the checkpoint's step 4),
+        giving up on a call that librdkafka leaves blocked (see
+        :mod:`processors.bounded_call`)."""
         assert self._offsets_caller is not None
-        positions = _past_markers(consumer, offsets)
-        metadata = consumer.consumer_group_metadata()
         try:
             self._offsets_caller.call(
                 lambda: producer.send_offsets_to_transaction(positions, metadata, _TXN_TIMEOUT_S),
@@ -378,7 +365,8 @@ class SagaProcessor:
         self,
         consumer: Consumer,
         producer: Producer,
-        changelog: ChangelogWriter,
+        checkpoint: Checkpoint,
+        batches: dict[int, PartitionBatch],
         exc: KafkaException | RecordRefusedError,
     ) -> None:
         # The delivery reports say which records failed: serve them before deciding.
@@ -403,12 +391,8 @@ class SagaProcessor:
             # transactional id can, once the open transaction is aborted.
             raise MemberFencedError(f"transaction failed fatally: {exc}") from exc
         log.warning("aborting transaction after %s; rewinding to committed offsets", error)
-        producer.abort_transaction(30)
-        # Reports of the aborted records (purged or failed) must not be taken for the
-        # next transaction's.
-        producer.poll(0)
+        checkpoint.abort(batches)
         self._refusals.clear()
-        changelog.discard()
         for cache in self._states.values():
             cache.clear()  # a state of the aborted batch may have been cached: start afresh
         # Nothing was written locally; rewinding the consumer re-reads the aborted inputs
@@ -439,7 +423,7 @@ class SagaProcessor:
         if isinstance(exc, RecordRefusedError):
             candidates = [(exc.topic, exc.key)]
         else:
-            refused = [r for r in self._refusals if r[3].code() in _RECORD_ERRORS]
+            refused = [r for r in self._refusals if r[3].code() in RECORD_ERRORS]
             refused.sort(key=lambda r: r[2], reverse=True)
             candidates = [(topic, key) for topic, key, _, _ in refused]
         for topic, key in candidates:
@@ -590,50 +574,16 @@ class SagaProcessor:
             self._store.close()
 
 
-def _produce_all(
-    producer: Producer,
-    records: list[Outgoing],
-    on_delivery: Callable[[KafkaError | None, Message], None],
-) -> None:
-    produce = producer.produce
-    for record in records:
-        try:
-            try:
-                produce(record.topic, record.value, record.key, partition=record.partition,
-                        headers=_headers(record), on_delivery=on_delivery)  # fmt: skip
-            except BufferError:
-                producer.poll(0.05)
-                produce(record.topic, record.value, record.key, partition=record.partition,
-                        headers=_headers(record), on_delivery=on_delivery)  # fmt: skip
-        except KafkaException as exc:
-            error = exc.args[0] if exc.args else None
-            if not isinstance(error, KafkaError) or error.code() not in _RECORD_ERRORS:
-                # Not this record's fault: an earlier record's failure (reported through
-                # its delivery report) has left the transaction to be aborted.
-                raise
-            raise RecordRefusedError(
-                f"the producer refused a record of {record.topic}: {exc}",
-                topic=record.topic,
-                key=record.key,
-            ) from exc
-
-
 def _workflow_of(topic: str, key: bytes | None, changelog_topic: str) -> str | None:
     """The workflow a refused record was written for, as far as its key tells."""
     if key is None:
         return None
-    if topic == changelog_topic:
-        if not key.startswith(WORKFLOW_PREFIX):
-            return None
-        key = key[len(WORKFLOW_PREFIX) :]
     try:
+        if topic == changelog_topic:
+            return workflow_id_of(key) if key.startswith(WORKFLOW_PREFIX) else None
         return key.decode()
     except UnicodeDecodeError:
         return None
-
-
-def _headers(record: Outgoing) -> list[tuple[str, str | bytes | None]] | None:
-    return list(record.headers) if record.headers is not None else None
 
 
 def _past_markers(consumer: Consumer, offsets: list[TopicPartition]) -> list[TopicPartition]:

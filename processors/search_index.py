@@ -1,12 +1,8 @@
 """The secondary indexes of a partition's workflows, staged in the same write as the state.
 
-Key layout (next to ``w`` state, ``t`` timers, ``p`` parked and ``h`` held inputs):
-
-- ``is`` + newest-first start time (8 bytes) + workflow id -> the workflow's summary
-  (JSON: version, status, start and end, current steps, parked, search attributes);
-- ``ix`` + status + NUL + newest-first start time + workflow id -> empty;
-- ``ia`` + attribute name + NUL + value (JSON) + NUL + newest-first start time +
-  workflow id -> empty.
+Three indexes (their keys: :mod:`processors.store.keys`): by start time, whose entry
+holds the workflow's summary (JSON: version, status, start and end, current steps,
+parked, search attributes); by status; by search attribute value.
 
 So a list is a range scan in start order (newest first) of the most selective index the
 request allows, every other condition checked on the summary. The summary also tells
@@ -22,7 +18,20 @@ from dataclasses import dataclass
 from typing import Any
 
 from processors.store.base import RangeReader
-from processors.store.timers import WORKFLOW_PREFIX
+from processors.store.keys import (
+    START_INDEX,
+    attribute_key,
+    attribute_prefix,
+    entry_end,
+    indexed_workflow_id,
+    prefix_end,
+    start_key,
+    started_bound,
+    status_key,
+    status_prefix,
+    summary_key_of,
+    workflow_key,
+)
 from processors.store.transaction import StoreTransaction
 from sagas.engine.state import WorkflowState
 from sagas.engine.versions import SagaVersions
@@ -33,50 +42,15 @@ from sagas.workflow_search import WorkflowSearch, parse_cursor
 
 log = logging.getLogger(__name__)
 
-START_INDEX = b"is"
-STATUS_INDEX = b"ix"
-ATTRIBUTE_INDEX = b"ia"
-_NUL = b"\0"
-_MAX_MS = (1 << 64) - 1
-
-
-def _newest_first(started_ms: int) -> bytes:
-    return (_MAX_MS - max(0, started_ms)).to_bytes(8, "big")
-
-
-def start_key(started_ms: int, workflow_id: str) -> bytes:
-    """The key of a workflow's summary in the start-time index."""
-    return START_INDEX + _newest_first(started_ms) + workflow_id.encode()
-
-
-def status_key(status: str, started_ms: int, workflow_id: str) -> bytes:
-    return STATUS_INDEX + status.encode() + _NUL + _newest_first(started_ms) + workflow_id.encode()
-
 
 def count_in_flight(reader: RangeReader) -> int:
     """How many workflows of a partition are running or compensating (a scan of the status
     index: run it on assignment, not per batch)."""
     count = 0
     for status in (WorkflowStatus.RUNNING, WorkflowStatus.COMPENSATING):
-        prefix = STATUS_INDEX + status.value.encode() + _NUL
-        count += sum(1 for _ in reader.iter_range(prefix, prefix[:-1] + b"\x01"))
+        prefix = status_prefix(status.value)
+        count += sum(1 for _ in reader.iter_range(prefix, prefix_end(prefix)))
     return count
-
-
-def _value_bytes(value: SearchValue) -> bytes:
-    return json.dumps(value, separators=(",", ":")).encode()
-
-
-def attribute_key(name: str, value: SearchValue, started_ms: int, workflow_id: str) -> bytes:
-    return (
-        ATTRIBUTE_INDEX
-        + name.encode()
-        + _NUL
-        + _value_bytes(value)
-        + _NUL
-        + _newest_first(started_ms)
-        + workflow_id.encode()
-    )
 
 
 def _index_keys(summary: Mapping[str, Any], workflow_id: str) -> set[bytes]:
@@ -150,7 +124,7 @@ class SearchIndex:
         if old is not None:
             for stale in _index_keys(json.loads(old), wid):
                 txn.delete(stale)
-        txn.delete(WORKFLOW_PREFIX + wid.encode())
+        txn.delete(workflow_key(wid))
 
     def attributes_of(self, state: WorkflowState) -> dict[str, SearchValue]:
         declared = self.attributes.get(state.version, {})
@@ -209,9 +183,9 @@ def search(
     """Up to ``search.limit`` workflows of one partition matching ``search``, newest first."""
     equality = next(((n, v) for n, op, v in conditions if op == "="), None)
     if equality is not None:
-        prefix = ATTRIBUTE_INDEX + equality[0].encode() + _NUL + _value_bytes(equality[1]) + _NUL
+        prefix = attribute_prefix(equality[0], equality[1])
     elif len(search.status) == 1:
-        prefix = STATUS_INDEX + search.status[0].encode() + _NUL
+        prefix = status_prefix(search.status[0])
     else:
         prefix = START_INDEX
     found: list[Listed] = []
@@ -228,44 +202,41 @@ def _scan(
 ) -> Iterator[tuple[str, Mapping[str, Any]]]:
     start = prefix
     if search.started_until_ms is not None:
-        start = prefix + _newest_first(search.started_until_ms - 1)
+        start = started_bound(prefix, search.started_until_ms - 1)
     if search.cursor is not None:
         started, wid = parse_cursor(search.cursor)
-        start = max(start, prefix + _newest_first(started) + wid.encode() + _NUL)
+        start = max(start, entry_end(prefix, started, wid))
     since = search.started_since_ms
     if since is not None and since > 0:
-        # started >= since is a newest-first key at most the one of ``since``.
-        stop = prefix + (_MAX_MS - since + 1).to_bytes(8, "big")
+        # started >= since: every entry before the bound of the instant before ``since``.
+        stop = started_bound(prefix, since - 1)
     else:
-        stop = prefix[:-1] + bytes([prefix[-1] + 1])
-    width = len(prefix) + 8
+        stop = prefix_end(prefix)
     direct = prefix == START_INDEX
     batch: list[tuple[bytes, bytes]] = []
     for key, value in reader.iter_range(start, stop):
         if direct:
             summary = json.loads(value)
-            yield key[width:].decode(), summary
+            yield indexed_workflow_id(key, prefix), summary
             continue
         batch.append((key, value))
         if len(batch) >= 256:
-            yield from _resolve(reader, batch, width)
+            yield from _resolve(reader, batch, prefix)
             batch = []
     if batch:
-        yield from _resolve(reader, batch, width)
+        yield from _resolve(reader, batch, prefix)
 
 
 def _resolve(
-    reader: RangeReader, batch: list[tuple[bytes, bytes]], width: int
+    reader: RangeReader, batch: list[tuple[bytes, bytes]], prefix: bytes
 ) -> Iterator[tuple[str, Mapping[str, Any]]]:
     # The summary may have moved on since the secondary entry was read: the caller checks
     # every condition on the summary, so a stale entry is only ever skipped.
     for key, _ in batch:
-        inverted = key[width - 8 : width]
-        wid = key[width:].decode()
-        value = reader.get(START_INDEX + inverted + wid.encode())
+        value = reader.get(summary_key_of(key, prefix))
         if value is not None:
             summary = json.loads(value)
-            yield wid, summary
+            yield indexed_workflow_id(key, prefix), summary
 
 
 def _matches(

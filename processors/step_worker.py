@@ -19,7 +19,6 @@ import functools
 import logging
 import threading
 import time
-from collections import deque
 from collections.abc import Iterable
 from dataclasses import dataclass
 
@@ -27,6 +26,7 @@ from confluent_kafka import Consumer, KafkaError, KafkaException, Message, Produ
 
 from processors.fresh_member import is_member_failure, run_restarting
 from processors.instance import claim_instance, leave_and_close
+from processors.keyed_queue import KeyedQueue
 from processors.metrics import Metrics
 from processors.partition_progress import PartitionProgress
 from processors.settings import DEFAULT_STATE_DIR, WorkerSettings
@@ -97,12 +97,10 @@ class StepWorker:
         # Commands queue behind the earlier ones of the same workflow and step (attempts, then
         # the compensation): the saga sends the next step only after this one's answer,
         # and steps of a parallel group are meant to run at once.
-        self._chains: dict[tuple[str, str], deque[_Work]] = {}
+        self._queue: KeyedQueue[tuple[str, str], _Work] = KeyedQueue(self.settings.max_concurrency)
         self._unacked = 0
         """Answers sent whose delivery reports have not come back yet."""
         self._delivery_failed = False
-        self._running = 0
-        self._waiting: deque[_Work] = deque()
         self._buffered = 0
         self._paused = False
         self._dirty = False
@@ -134,9 +132,8 @@ class StepWorker:
     def _forget_partitions(self) -> None:
         """Start as a member that owns nothing; commands not answered yet run again."""
         self._progress.clear()
-        self._chains.clear()
-        self._waiting.clear()
-        self._running = self._buffered = self._unacked = 0
+        self._queue.clear()
+        self._buffered = self._unacked = 0
         self._paused = self._dirty = self._delivery_failed = self._closing = False
 
     async def _run(self, instance: str) -> None:
@@ -229,16 +226,12 @@ class StepWorker:
             return
         work = _Work(topic, partition, offset, self._epoch[key], command)
         self._buffered += 1
-        chain_key = (command.workflow_id, command.step)
-        chain = self._chains.get(chain_key)
-        if chain is not None:
-            self._supersede(chain, command)
-            chain.append(work)  # runs when the earlier command of this step is done
-            return
-        self._chains[chain_key] = deque((work,))
-        self._start(work, tasks)
+        chain = (command.workflow_id, command.step)
+        self._supersede(self._queue.queued(chain), command)
+        for ready in self._queue.submit(chain, work):
+            self._start(ready, tasks)
 
-    def _supersede(self, chain: deque[_Work], command: Command) -> None:
+    def _supersede(self, chain: tuple[_Work, ...], command: Command) -> None:
         """Mark the earlier attempts in ``chain`` of ``command``'s kind stale.
 
         The saga sends an attempt only after the one before it failed or timed out, so an
@@ -257,10 +250,6 @@ class StepWorker:
                          stale.workflow_id, stale.step, command.attempt)  # fmt: skip
 
     def _start(self, work: _Work, tasks: set[asyncio.Task[None]]) -> None:
-        if self._running >= self.settings.max_concurrency:
-            self._waiting.append(work)  # started when a running command finishes
-            return
-        self._running += 1
         task = asyncio.get_running_loop().create_task(self._execute(work, tasks))
         tasks.add(task)
         task.add_done_callback(tasks.discard)
@@ -289,16 +278,8 @@ class StepWorker:
             # Bookkeeping even if something above failed: the partition's offsets and the
             # step's queue must move on (an unanswered command times out in the saga).
             self._finish(work, answer)
-            self._running -= 1
-            if self._waiting:
-                self._start(self._waiting.popleft(), tasks)
-            chain_key = (command.workflow_id, command.step)
-            chain = self._chains[chain_key]
-            chain.popleft()
-            if chain:
-                self._start(chain[0], tasks)
-            else:
-                del self._chains[chain_key]
+            for ready in self._queue.done((command.workflow_id, command.step)):
+                self._start(ready, tasks)
 
     async def _run_one(self, work: _Work) -> Event:
         command = work.command

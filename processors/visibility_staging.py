@@ -12,7 +12,7 @@ from datetime import timedelta
 
 from processors.outgoing_records import Outgoing
 from processors.search_index import SearchIndex
-from processors.store.timers import TimerEntry, timer_key
+from processors.store.keys import TimerEntry, timer_key
 from processors.store.transaction import StoreTransaction
 from sagas.engine.state import WorkflowState
 from sagas.engine.versions import SagaVersions

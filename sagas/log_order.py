@@ -8,7 +8,8 @@ back in front of its own decisions, which is the order a fold must follow.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+from collections import Counter
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 
 from sagas.events import Event, EventType, Origin
@@ -76,7 +77,10 @@ def _in_order(events: list[Event]) -> bool:
 
 
 def _close(segment: Segment, by_id: dict[str, Segment]) -> Segment:
-    by_id.pop(segment.trigger.event_id, None)
+    # A duplicate delivery carries the id of an earlier input: that id may name a later
+    # segment by now, which stays open.
+    if by_id.get(segment.trigger.event_id) is segment:
+        del by_id[segment.trigger.event_id]
     return segment
 
 
@@ -93,3 +97,24 @@ def processing_order(events: Iterable[Event]) -> list[Event]:
             ordered.append(segment.trigger)
             ordered.extend(segment.decisions)
     return ordered
+
+
+def ignored_positions(events: Sequence[Event]) -> set[int]:
+    """The positions of the inputs among ``events`` that the processor answered with
+    ``answer_ignored``, in any order the log holds them.
+
+    A duplicate delivery carries the id of the first, and once one delivery of an id has
+    been applied or ignored, every later one is ignored: so of the ``n`` deliveries of an
+    id that ``k`` ignores name, the last ``k`` are the ignored ones.
+    """
+    ignores = Counter(e.cause for e in events if e.type is EventType.ANSWER_IGNORED)
+    if not ignores:
+        return set()
+    deliveries: dict[str, list[int]] = {}
+    for i, event in enumerate(events):
+        if event.origin is not Origin.PROCESSOR and event.event_id in ignores:
+            deliveries.setdefault(event.event_id, []).append(i)
+    ignored: set[int] = set()
+    for event_id, positions in deliveries.items():
+        ignored.update(positions[max(0, len(positions) - ignores[event_id]) :])
+    return ignored

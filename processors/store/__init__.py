@@ -1,7 +1,8 @@
 """The saga processor's local state: per-partition stores backed by a changelog topic.
 
 Two backends pass one contract suite: RocksDB (rocksdict in raw mode, bytes only) for
-workers and an in-memory twin for tests. The checkpoint of a batch:
+workers and an in-memory twin for tests. Every key's layout is in :mod:`.keys`. The
+checkpoint of a batch (:class:`processors.checkpoint.Checkpoint` runs it):
 
 1. stage the batch's writes in a :class:`StoreTransaction` (reads see them);
 2. produce ``txn.changes()`` with a :class:`ChangelogWriter` to changelog partition ``p``
@@ -26,28 +27,15 @@ from processors.store.errors import (
     StoreError,
     StoreLockedError,
 )
+from processors.store.keys import TimerEntry, timer_key, workflow_id_of, workflow_key
 from processors.store.memory import MemoryPartitionStore, MemoryStore
 from processors.store.options import RocksDBOptions
 from processors.store.recovery import ChangelogRestorer, RestoreResult
 from processors.store.rocksdb import RocksDBPartitionStore, RocksDBStore
-from processors.store.timers import (
-    TIMER_PREFIX,
-    WORKFLOW_PREFIX,
-    TimerEntry,
-    add_timer,
-    due_timers,
-    next_due_ms,
-    parse_timer_key,
-    remove_timer,
-    timer_key,
-    workflow_id_of,
-    workflow_key,
-)
+from processors.store.timers import due_timers, next_due_ms
 from processors.store.transaction import StoreTransaction
 
 __all__ = [
-    "TIMER_PREFIX",
-    "WORKFLOW_PREFIX",
     "ChangelogOffsetError",
     "ChangelogRestoreError",
     "ChangelogRestorer",
@@ -69,11 +57,8 @@ __all__ = [
     "StoreLockedError",
     "StoreTransaction",
     "TimerEntry",
-    "add_timer",
     "due_timers",
     "next_due_ms",
-    "parse_timer_key",
-    "remove_timer",
     "timer_key",
     "workflow_id_of",
     "workflow_key",

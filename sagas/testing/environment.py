@@ -1,8 +1,10 @@
 """An in-memory runtime for testing sagas with pytest: no broker, and a clock that skips.
 
-It drives workflows with the code the real runtime uses (``Plan.handle`` for
-every event, ``run_command`` for every command) and keeps each workflow's log,
-so a test can assert on outcomes and on the history::
+It runs the saga processor's own per-partition core (:class:`PartitionBatch` on the
+memory store, through the real codecs) and the step worker's own step execution
+(``run_command``), with Kafka's part played in memory: an event log per saga, and the
+batch's commands, status records and dead letters routed to where a broker would take
+them. So a test sees what production does, dead letters and parked workflows included::
 
     with SagaTestEnvironment(saga) as env:
         env.fail("create_shipment", non_retryable=True)
@@ -13,16 +15,20 @@ so a test can assert on outcomes and on the history::
 Calls are synchronous: each one runs the workflows until they wait (for an
 answer that an injected time-out withholds, a timer or a signal). Async actions
 run on one event loop the environment owns, so it cannot be used from inside a
-running loop (an ``async def`` test).
+running loop (an ``async def`` test). A record the core refuses (dead-letters) while a
+call runs raises its error from that call, as a failed client request would, and
+parks its workflow as on the broker; :meth:`~SagaTestEnvironment.deliver_raw` puts any
+bytes on a log, raising nothing, for tests of poison records.
 """
 
 from __future__ import annotations
 
 import asyncio
+import functools
 import itertools
 import json
 from collections import deque
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping, MutableMapping
 from dataclasses import dataclass, replace
 from datetime import timedelta
 from enum import StrEnum
@@ -31,10 +37,12 @@ from typing import Any
 
 from pydantic import BaseModel, TypeAdapter
 
-from processors.commands import command_records
+from processors.metrics import Metrics
+from processors.store.keys import TimerEntry
+from sagas.client.dead_letters import DeadLetter
 from sagas.definition import Saga
 from sagas.engine.execution import HeartbeatSender, answer_event, run_command
-from sagas.engine.plan import Plan, timer_fired
+from sagas.engine.plan import Plan
 from sagas.engine.state import WorkflowState
 from sagas.engine.versions import SagaVersions, compile_versions
 from sagas.errors import SagaError, UpdateRejectedError
@@ -48,6 +56,8 @@ from sagas.events import (
     StatusRecord,
     WorkflowStatus,
 )
+from sagas.log_order import ignored_positions, processing_order
+from sagas.testing.memory_processor import BatchResult, LogRecord, MemoryProcessor, Refusal
 from topics.naming import TopicNames
 
 _ANY: TypeAdapter[Any] = TypeAdapter(Any)
@@ -108,7 +118,7 @@ class Execution:
 
 
 class SagaTestEnvironment:
-    """Runs sagas in memory with the runtime's semantics and a virtual clock.
+    """Runs sagas in memory on the runtime's own core, with a virtual clock.
 
     Pass the saga under test first, then any child sagas it starts (or several
     versions of one saga). Use it as a context manager, or call ``close()``.
@@ -131,12 +141,21 @@ class SagaTestEnvironment:
         self.now_ms = start_ms
         self.auto_signals = dict(auto_signals or {})
         self.check_replay = check_replay
-        self.states: dict[str, WorkflowState] = {}
+        metrics = Metrics()
+        self._topics = {TopicNames(name).events: name for name in self.registry}
+        self.processors: dict[str, MemoryProcessor] = {
+            name: MemoryProcessor(versions, metrics, events_topic_saga=self._topics.get)
+            for name, versions in self.registry.items()
+        }
+        self.states = _States(self)
+        """Each workflow's state as its processor's store holds it (writable, for tests
+        that put a workflow in place)."""
         self.histories: dict[str, list[Event]] = {}
         self.executions: list[Execution] = []
         self.injections: list[Injection] = []
-        self._inbox: deque[Event] = deque()
-        self._commands: deque[tuple[str, Command]] = deque()
+        self._inbox: deque[tuple[str, LogRecord]] = deque()
+        self._commands: deque[Command] = deque()
+        self._refusals: list[Refusal] = []
         self._ids = itertools.count(1)
         self._runner = asyncio.Runner()
 
@@ -237,14 +256,13 @@ class SagaTestEnvironment:
 
     def signal(self, workflow_id: str, name: str, payload: Any = None) -> None:
         """Send a signal (a pydantic model, any JSON-able value, or None) to a workflow."""
-        data = (
-            payload.model_dump_json()
-            if isinstance(payload, BaseModel)
-            else (_ANY.dump_json(payload).decode())
-        )
         self._send(
             self._client_event(
-                self._saga_of(workflow_id), workflow_id, EventType.SIGNAL, name=name, payload=data
+                self._saga_of(workflow_id),
+                workflow_id,
+                EventType.SIGNAL,
+                name=name,
+                payload=_json(payload),
             )
         )
 
@@ -322,15 +340,36 @@ class SagaTestEnvironment:
             )
         )
 
+    def deliver_raw(
+        self, key: bytes | None, value: bytes | None, *, saga: str | None = None
+    ) -> None:
+        """Put a record, any bytes, on a saga's event log as a producer would, and run it.
+
+        For tests of poison records: what the core refuses goes to the DLQ
+        (:meth:`dead_letters`) and parks its workflow (:meth:`parked`), raising nothing.
+        """
+        self._inbox.append((saga or self.default_saga, LogRecord(key, value)))
+        self._drain()
+        self._refusals.clear()
+
+    def dead_letters(self, saga: str | None = None) -> list[DeadLetter]:
+        """The records of the saga's DLQ, oldest first, with the headers saying why."""
+        return list(self._processor(saga or self.default_saga).dead_letters)
+
+    def parked(self, workflow_id: str) -> bool:
+        """Whether the workflow is parked: a record of it was dead-lettered, and its later
+        inputs are held until a redrive."""
+        return self._processor(self._saga_of(workflow_id)).is_parked(workflow_id)
+
     def advance(self, delta: timedelta) -> None:
         """Move the clock forward by ``delta``, firing every timer that falls due on the way."""
         target = self.now_ms + delta // timedelta(milliseconds=1)
         while True:
             due = self._next_timer()
-            if due is None or due[0] > target:
+            if due is None or due[0].due_ms > target:
                 break
-            self.now_ms = max(self.now_ms, due[0])
-            self._fire(due[1], due[2])
+            self.now_ms = max(self.now_ms, due[0].due_ms)
+            self._fire(due[1])
         self.now_ms = target
 
     def run_until_complete(
@@ -339,26 +378,38 @@ class SagaTestEnvironment:
         """Skip time from timer to timer until the workflow ends; its final status.
 
         Raises ``SagaError`` if it waits for something no timer brings (a signal,
-        a missing answer) or does not end ``within`` the given span.
+        a missing answer, a redrive of its parked record) or does not end ``within``
+        the given span.
         """
         limit = self.now_ms + within // timedelta(milliseconds=1)
-        while not self.states[workflow_id].status.is_final:
-            due = self._next_timer()
-            if due is None or due[0] > limit:
+        while not self._state(workflow_id).status.is_final:
+            if self.parked(workflow_id):
                 raise SagaError(
-                    "the workflow waits for something no timer will bring "
-                    f"(timers: {self.states[workflow_id].timers})",
+                    "the workflow is parked: a record of it is in the DLQ "
+                    f"({self._dead_letter_of(workflow_id)})",
                     saga=self._saga_of(workflow_id),
                     workflow_id=workflow_id,
                 )
-            self.now_ms = max(self.now_ms, due[0])
-            self._fire(due[1], due[2])
+            due = self._next_timer()
+            if due is None or due[0].due_ms > limit:
+                raise SagaError(
+                    "the workflow waits for something no timer will bring "
+                    f"(timers: {self._state(workflow_id).timers})",
+                    saga=self._saga_of(workflow_id),
+                    workflow_id=workflow_id,
+                )
+            self.now_ms = max(self.now_ms, due[0].due_ms)
+            self._fire(due[1])
         return self.status(workflow_id)
 
     def status(self, workflow_id: str) -> StatusRecord:
-        """The workflow's status record, as the status topic would hold it."""
-        state = self._state(workflow_id)
-        return self._plan(state).status_record(state)
+        """The workflow's status record, as the status topic holds it."""
+        self._state(workflow_id)
+        record = self._processor(self._saga_of(workflow_id)).statuses.get(workflow_id)
+        if record is None:
+            state = self._state(workflow_id)
+            return self._plan(state).status_record(state)
+        return record
 
     def result(self, workflow_id: str) -> dict[str, Any]:
         """The decoded result object of a completed workflow (step name -> result)."""
@@ -379,7 +430,7 @@ class SagaTestEnvironment:
         return self._plan(state).types.parse_result(step, json.loads(run.result))
 
     def history(self, workflow_id: str) -> list[Event]:
-        """Every event of the workflow's log, in order."""
+        """Every event of the workflow's log that its processor applied or decided, in order."""
         return list(self.histories[workflow_id])
 
     def event_types(self, workflow_id: str) -> list[EventType]:
@@ -389,10 +440,11 @@ class SagaTestEnvironment:
     def compensated(self, workflow_id: str) -> list[str]:
         """The steps whose compensation succeeded, in order."""
         history = self.histories[workflow_id]
+        ignored = ignored_positions(history)
         return [
             event.step or ""
             for i, event in enumerate(history)
-            if event.type is EventType.COMPENSATION_SUCCEEDED and not _ignored(history, i)
+            if event.type is EventType.COMPENSATION_SUCCEEDED and i not in ignored
         ]
 
     def executed(self, workflow_id: str, kind: CommandKind = CommandKind.ACTION) -> list[str]:
@@ -402,7 +454,7 @@ class SagaTestEnvironment:
     def replay(self, workflow_id: str) -> WorkflowState:
         """Rebuild the state from the log; raises ``AssertionError`` if it differs from live."""
         state = self._state(workflow_id)
-        rebuilt = self._plan(state).fold(self.histories[workflow_id])
+        rebuilt = self._plan(state).fold(self.histories.get(workflow_id, []))
         if rebuilt is None or rebuilt.to_bytes() != state.to_bytes():
             replayed = None if rebuilt is None else rebuilt.to_bytes()
             raise AssertionError(
@@ -412,22 +464,35 @@ class SagaTestEnvironment:
         return rebuilt
 
     def _state(self, workflow_id: str) -> WorkflowState:
+        state = self._processor(self._saga_of(workflow_id)).state(workflow_id)
+        if state is None:
+            raise SagaError("no workflow with this id", workflow_id=workflow_id)
+        return state
+
+    def _processor(self, saga: str) -> MemoryProcessor:
         try:
-            return self.states[workflow_id]
+            return self.processors[saga]
         except KeyError:
-            raise SagaError("no workflow with this id", workflow_id=workflow_id) from None
+            raise SagaError(f"saga {saga!r} is not registered in the test environment") from None
 
     def _plan(self, state: WorkflowState) -> Plan:
         return self.registry[state.saga].plans[state.version]
 
     def _saga_of(self, workflow_id: str) -> str:
-        state = self.states.get(workflow_id)
-        return state.saga if state is not None else self.default_saga
+        for name, processor in self.processors.items():
+            if name != self.default_saga and processor.holds(workflow_id):
+                return name
+        return self.default_saga
+
+    def _dead_letter_of(self, workflow_id: str) -> str:
+        letters = [x for x in self.dead_letters(self._saga_of(workflow_id))
+                   if x.workflow_id == workflow_id]  # fmt: skip
+        return f"{letters[-1].reason}: {letters[-1].exception}" if letters else "no record"
 
     def _client_event(self, saga: str, workflow_id: str, type_: EventType, **fields: Any) -> Event:
-        fields.setdefault(
-            "version", self.states[workflow_id].version if workflow_id in self.states else 0
-        )
+        if "version" not in fields:
+            state = self._processor(saga).state(workflow_id)
+            fields["version"] = state.version if state is not None else 0
         return Event(
             event_id=f"client-{next(self._ids)}",
             workflow_id=workflow_id,
@@ -439,71 +504,89 @@ class SagaTestEnvironment:
         )
 
     def _send(self, event: Event) -> None:
-        self._inbox.append(event)
+        self._enqueue(event)
         self._drain()
+        self._raise_refusal()
 
-    def _next_timer(self) -> tuple[int, str, str] | None:
-        best: tuple[int, str, str] | None = None
-        for workflow_id, state in self.states.items():
-            for timer, due in state.timers.items():
-                if best is None or (due, workflow_id, timer) < best:
-                    best = (due, workflow_id, timer)
+    def _enqueue(self, event: Event) -> None:
+        processor = self._processor(event.saga)
+        record = LogRecord(event.workflow_id.encode(), processor.codecs.event.encode(event))
+        self._inbox.append((event.saga, record))
+
+    def _raise_refusal(self) -> None:
+        refusals, self._refusals = self._refusals, []
+        if refusals:
+            error = refusals[0].error
+            if isinstance(error, BaseException):
+                raise error
+            raise SagaError(error, workflow_id=refusals[0].workflow_id)
+
+    def _next_timer(self) -> tuple[TimerEntry, str] | None:
+        best: tuple[TimerEntry, str] | None = None
+        for name, processor in self.processors.items():
+            entry = processor.next_timer()
+            if entry is not None and (best is None or entry < best[0]):
+                best = (entry, name)
         return best
 
-    def _fire(self, workflow_id: str, timer: str) -> None:
-        self._inbox.append(timer_fired(self.states[workflow_id], timer, self.now_ms))
+    def _fire(self, saga: str) -> None:
+        result = self.processors[saga].fire_next(self.now_ms)
+        self._take(saga, result)
         self._drain()
+        self._raise_refusal()
 
     def _drain(self) -> None:
         while self._inbox or self._commands:
             while self._inbox:
-                self._apply(self._inbox.popleft())
+                saga, record = self._inbox.popleft()
+                processor = self.processors[saga]
+                offset = processor.append(record)
+                self._take(saga, processor.apply(offset, self.now_ms))
             if self._commands:
-                self._execute(self._commands.popleft()[1])
+                self._execute(self._commands.popleft())
 
-    def _apply(self, event: Event) -> None:
-        versions = self.registry.get(event.saga)
-        if versions is None:
-            raise SagaError(
-                f"saga {event.saga!r} is not registered in the test environment",
-                workflow_id=event.workflow_id,
-            )
-        state = self.states.get(event.workflow_id)
-        plan = versions.plan_for(state, event)
-        transition = plan.handle(state, event, self.now_ms)
-        history = self.histories.setdefault(event.workflow_id, [])
-        if event.type is not EventType.TIMER_FIRED:
-            history.append(event)
-        history.extend(transition.decisions)
-        self.states[event.workflow_id] = transition.state
-        self._commands.extend(command_records(transition, TopicNames(plan.name).events))
-        self._inbox.extend(transition.outbound)
+    def _take(self, saga: str, result: BatchResult) -> None:
+        """Route what a committed batch produced, and keep each workflow's history."""
+        processor = self.processors[saga]
+        for event in [*result.applied, *result.decisions]:
+            self.histories.setdefault(event.workflow_id, []).append(event)
+        if len(result.applied) > 1:
+            # One batch applied several inputs: each goes before its own decisions.
+            for workflow_id in {event.workflow_id for event in result.applied}:
+                self.histories[workflow_id] = processing_order(self.histories[workflow_id])
+        self._refusals.extend(result.refusals)
+        self._commands.extend(result.commands)
+        for topic, key, value in result.inputs:
+            target = self._topics.get(topic)
+            if target is None:
+                raise SagaError(f"no saga of the test environment reads {topic!r}")
+            self._inbox.append((target, LogRecord(key, value)))
         if self.check_replay:
-            self.replay(event.workflow_id)
-        for decision in transition.decisions:
+            for workflow_id in result.changed:
+                if processor.state(workflow_id) is not None:
+                    self.replay(workflow_id)
+        for decision in result.decisions:
             if decision.type is EventType.WAIT_STARTED and decision.name:
                 for signal in decision.name.split(","):
                     if signal in self.auto_signals:
-                        value = self.auto_signals[signal]
-                        self._inbox.append(
+                        self._enqueue(
                             self._client_event(
-                                event.saga,
-                                event.workflow_id,
+                                decision.saga,
+                                decision.workflow_id,
                                 EventType.SIGNAL,
                                 name=signal,
-                                payload=value.model_dump_json()
-                                if isinstance(value, BaseModel)
-                                else _ANY.dump_json(value).decode(),
+                                payload=_json(self.auto_signals[signal]),
                             )
                         )
                         break
 
     def _execute(self, command: Command) -> None:
         injection = next((i for i in self.injections if i.matches(command)), None)
-        plan = self.registry[command.saga].functions[command.version]
+        functions = self.registry[command.saga].functions[command.version]
         fault = injection.fault if injection is not None else None
         if fault is Fault.FAIL or fault is Fault.NON_RETRYABLE:
-            self._inbox.append(
+            self._answer(
+                command,
                 answer_event(
                     command,
                     time_ms=self.now_ms,
@@ -512,7 +595,7 @@ class SagaTestEnvironment:
                         f"injected failure of {command.step!r}",
                         non_retryable=fault is Fault.NON_RETRYABLE,
                     ),
-                )
+                ),
             )
             return
         if fault is Fault.TIME_OUT:
@@ -533,25 +616,65 @@ class SagaTestEnvironment:
                     command.idempotency_key,
                 )
             )
+            sink = functools.partial(self._answer, command)
             heartbeats = (
-                _CrashingSender(
-                    command, lambda: self.now_ms, self._inbox.append, injection.after_heartbeats
-                )
+                _CrashingSender(command, lambda: self.now_ms, sink, injection.after_heartbeats)
                 if injection is not None and injection.fault is Fault.CRASH
-                else HeartbeatSender(command, lambda: self.now_ms, self._inbox.append)
+                else HeartbeatSender(command, lambda: self.now_ms, sink)
             )
             try:
                 answer = self._runner.run(
-                    run_command(plan, command, lambda: self.now_ms, heartbeats)
+                    run_command(functions, command, lambda: self.now_ms, heartbeats)
                 )
             except _WorkerKilled:
                 return
             # The virtual clock stands still while a function runs: the latest details
             # go out when it returns, as the worker sends them once the interval passed.
             heartbeats.flush()
-            self._inbox.append(answer)
+            self._answer(command, answer)
         if fault is Fault.DELIVER_TWICE:
-            self._inbox.append(answer)
+            self._answer(command, answer)
+
+    def _answer(self, command: Command, answer: Event) -> None:
+        """Produce a step's answer to the topic its command names, as a step worker does."""
+        saga = self._topics.get(command.reply_topic)
+        if saga is None:
+            raise SagaError(f"no saga of the test environment reads {command.reply_topic!r}")
+        value = self.processors[saga].codecs.event.encode(answer)
+        self._inbox.append((saga, LogRecord(answer.workflow_id.encode(), value)))
+
+
+class _States(MutableMapping[str, WorkflowState]):
+    """The workflows' states in their processors' stores, as a mapping."""
+
+    def __init__(self, env: SagaTestEnvironment) -> None:
+        self._env = env
+
+    def __getitem__(self, workflow_id: str) -> WorkflowState:
+        for processor in self._env.processors.values():
+            state = processor.state(workflow_id)
+            if state is not None:
+                return state
+        raise KeyError(workflow_id)
+
+    def __setitem__(self, workflow_id: str, state: WorkflowState) -> None:
+        self._env._processor(state.saga).put_state(state)
+
+    def __delitem__(self, workflow_id: str) -> None:
+        raise SagaError("a workflow leaves the store only through its own log")
+
+    def __iter__(self) -> Iterator[str]:
+        for processor in self._env.processors.values():
+            yield from processor.workflow_ids()
+
+    def __len__(self) -> int:
+        return sum(1 for _ in self)
+
+
+def _json(payload: Any) -> str:
+    if isinstance(payload, BaseModel):
+        return payload.model_dump_json()
+    return _ANY.dump_json(payload).decode()
 
 
 class _CrashingSender(HeartbeatSender):
@@ -576,16 +699,6 @@ class _CrashingSender(HeartbeatSender):
             raise _WorkerKilled
         self.left -= 1
         super().beat(details)
-
-
-def _ignored(history: list[Event], i: int) -> bool:
-    """Whether the input at ``i`` was answered with an ``answer_ignored`` decision."""
-    following = history[i + 1] if i + 1 < len(history) else None
-    return (
-        following is not None
-        and following.type is EventType.ANSWER_IGNORED
-        and following.cause == history[i].event_id
-    )
 
 
 def _jsonable(value: Any) -> Any:

@@ -11,7 +11,7 @@ from collections import Counter, defaultdict
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 
-from processors.store.timers import WORKFLOW_PREFIX
+from processors.store.keys import WORKFLOW_PREFIX
 from sagas.engine.fold import is_live_answer
 from sagas.engine.state import WorkflowState
 from sagas.engine.versions import SagaVersions

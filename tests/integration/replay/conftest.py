@@ -10,8 +10,8 @@ from click.testing import CliRunner, Result
 from confluent_kafka.admin import AdminClient
 
 from processors.runner import provision
+from processors.store.keys import WORKFLOW_PREFIX, prefix_end
 from processors.store.rocksdb import RocksDBStore
-from processors.store.timers import WORKFLOW_PREFIX
 from sagas.cli import main
 from sagas.config import KafkaSettings
 from sagas.engine.versions import SagaVersions
@@ -48,7 +48,7 @@ def stored_states(
     try:
         partition = 0
         while store.partition_path(partition).exists():
-            stop = bytes((WORKFLOW_PREFIX[0] + 1,))
+            stop = prefix_end(WORKFLOW_PREFIX)
             found.update(store.partition(partition).iter_range(WORKFLOW_PREFIX, stop))
             partition += 1
     finally:

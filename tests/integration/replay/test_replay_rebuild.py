@@ -133,8 +133,8 @@ def test_verify_reports_a_workflow_whose_live_state_differs(
         runner.stop()
         client.close()
     runner.raise_errors()
+    from processors.store.keys import workflow_key
     from processors.store.rocksdb import RocksDBStore
-    from processors.store.timers import workflow_key
     from sagas.engine.state import WorkflowState
     from topics.partitioning import partition_for
 

@@ -20,8 +20,8 @@ from confluent_kafka.admin import AlterConfigOpType, ConfigEntry, ConfigResource
 
 from processors.query_endpoint import QuerySettings
 from processors.runner import Role, WorkerRunner, provision
-from processors.search_index import START_INDEX
 from processors.settings import ProcessorSettings
+from processors.store.keys import START_INDEX, prefix_end
 from sagas.client import SagaClient
 from sagas.config import KafkaSettings
 from sagas.engine.versions import compile_versions
@@ -256,7 +256,9 @@ def test_retention_removes_ended_workflows_everywhere(
         assert endpoint is not None
         for partition in endpoint.gates.served():
             with endpoint.gates.reading(partition) as reader:
-                indexed = [key for key, _ in reader.iter_range(START_INDEX, b"it")]
+                indexed = [
+                    key for key, _ in reader.iter_range(START_INDEX, prefix_end(START_INDEX))
+                ]
                 for key in indexed:
                     assert key[len(START_INDEX) + 8 :].decode() in kept
                 everything = [key for key, _ in reader.iter_range(b"\0")]

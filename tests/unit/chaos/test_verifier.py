@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from processors.store.timers import WORKFLOW_PREFIX
+from processors.store.keys import WORKFLOW_PREFIX
 from sagas.engine.versions import SagaVersions, compile_versions
 from sagas.events import Event, EventType, Origin
 from sagas.testing import SagaTestEnvironment

@@ -12,8 +12,6 @@ def test_the_runtime_package_exports_nothing_itself() -> None:
 
 def test_store_surface_is_exactly_the_chosen_names() -> None:
     assert set(processors.store.__all__) == {
-        "TIMER_PREFIX",
-        "WORKFLOW_PREFIX",
         "ChangelogOffsetError",
         "ChangelogRestoreError",
         "ChangelogRestorer",
@@ -35,11 +33,8 @@ def test_store_surface_is_exactly_the_chosen_names() -> None:
         "StoreLockedError",
         "StoreTransaction",
         "TimerEntry",
-        "add_timer",
         "due_timers",
         "next_due_ms",
-        "parse_timer_key",
-        "remove_timer",
         "timer_key",
         "workflow_id_of",
         "workflow_key",

@@ -22,12 +22,13 @@ from processors.log_fold import PartitionFold, ReplayError
 from processors.log_reading import DeadLettered, DeadLetterIndex
 from processors.metrics import Metrics
 from processors.saga_batch import Codecs, PartitionBatch, Routing
+from processors.store.keys import HELD_PREFIX, PARKED_PREFIX, parked_key
 from processors.store.memory import MemoryPartitionStore
 from sagas import NonRetryableError, Retry, Saga, StepContext, StepKind
 from sagas.engine.execution import answer_event
 from sagas.engine.versions import SagaVersions, compile_versions
 from sagas.events import Command, ErrorInfo, Event, EventType, Origin
-from sagas.log_order import processing_order
+from sagas.log_order import ignored_positions, processing_order
 from schemas import CommandCodec, EventCodec, StatusCodec
 
 EVENTS = "fold.events"
@@ -185,11 +186,11 @@ def test_a_dead_lettered_input_parks_its_workflow_and_later_inputs_are_held() ->
     part.append(_input("w1", EventType.START_REQUESTED, "w1/again", "{}"))
     for _ in range(5):
         part.batch(max_records=50)
-    assert any(key.startswith(b"p") for key in part.stored())
-    assert any(key.startswith(b"h") for key in part.stored())
+    assert any(key.startswith(PARKED_PREFIX) for key in part.stored())
+    assert any(key.startswith(HELD_PREFIX) for key in part.stored())
     rebuilt = part.fold()
     assert rebuilt == part.stored()
-    assert {k for k in rebuilt if k.startswith(b"p")} == {b"pw1"}
+    assert {k for k in rebuilt if k.startswith(PARKED_PREFIX)} == {parked_key("w1")}
     assert json.loads(rebuilt[b"pw1"])["reason"] == "unapplicable"
 
     # A redrive of the held-up signal with a known name frees the workflow: its held
@@ -202,7 +203,7 @@ def test_a_dead_lettered_input_parks_its_workflow_and_later_inputs_are_held() ->
     part.append(redrive)
     for _ in range(5):
         part.batch(max_records=50)
-    assert not any(key.startswith((b"p", b"h")) for key in part.stored())
+    assert not any(key.startswith((PARKED_PREFIX, HELD_PREFIX)) for key in part.stored())
     assert part.fold() == part.stored()
 
 
@@ -274,7 +275,49 @@ def test_processing_order_puts_each_input_before_its_own_decisions() -> None:
                      cause="a")  # fmt: skip
     other = Event("b:0", "w", "fold", 1, EventType.SIGNAL_RECEIVED, Origin.PROCESSOR, 2, cause="b")
     assert processing_order([a, b, decision, other]) == [a, decision, b, other]
+
     timer = Event("w/t/5", "w", "fold", 1, EventType.TIMER_FIRED, Origin.PROCESSOR, 3)
     after = Event("w/t/5:0", "w", "fold", 1, EventType.STEP_SCHEDULED, Origin.PROCESSOR, 3,
                   cause="w/t/5")  # fmt: skip
     assert processing_order([a, decision, timer, after]) == [a, decision, timer, after]
+
+
+def test_processing_order_keeps_a_duplicate_input_before_its_own_decisions() -> None:
+    # The answer comes twice: the first delivery's segment closes after the second
+    # opened under the same id, which must keep its decision.
+    answer = Event("ans", "w", "fold", 1, EventType.STEP_SUCCEEDED, Origin.WORKER, 1,
+                   step="reserve", attempt=1)  # fmt: skip
+    ignored = Event("ans:0", "w", "fold", 1, EventType.ANSWER_IGNORED, Origin.PROCESSOR, 1,
+                    cause="ans")  # fmt: skip
+    other = _input("w", EventType.SIGNAL, "sig")
+    cancel = _input("w", EventType.CANCEL_REQUESTED, "stop")
+    other_done = Event("sig:0", "w", "fold", 1, EventType.SIGNAL_RECEIVED, Origin.PROCESSOR, 2,
+                       cause="sig")  # fmt: skip
+    stop_done = Event("stop:0", "w", "fold", 1, EventType.ANSWER_IGNORED, Origin.PROCESSOR, 2,
+                      cause="stop")  # fmt: skip
+    log = [answer, ignored, other, answer, cancel, other_done, ignored, stop_done]
+    assert processing_order(log) == [
+        answer,
+        ignored,
+        other,
+        other_done,
+        answer,
+        ignored,
+        cancel,
+        stop_done,
+    ]
+
+
+def test_of_an_answer_delivered_twice_only_the_later_delivery_is_ignored() -> None:
+    answer = Event("ans", "w", "fold", 1, EventType.STEP_SUCCEEDED, Origin.WORKER, 1,
+                   step="reserve", attempt=1)  # fmt: skip
+    ignored = Event("ans:0", "w", "fold", 1, EventType.ANSWER_IGNORED, Origin.PROCESSOR, 1,
+                    cause="ans")  # fmt: skip
+    scheduled = Event("ans:0", "w", "fold", 1, EventType.STEP_SCHEDULED, Origin.PROCESSOR, 1,
+                      step="charge", attempt=1, cause="ans")  # fmt: skip
+    # Both deliveries in one batch: their decisions follow them both.
+    assert ignored_positions([answer, answer, scheduled, ignored]) == {1}
+    assert ignored_positions([answer, scheduled, answer, ignored]) == {2}
+    # A late answer, ignored each time it comes.
+    assert ignored_positions([answer, answer, ignored, ignored]) == {0, 1}
+    assert ignored_positions([answer, scheduled]) == set()

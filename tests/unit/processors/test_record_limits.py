@@ -10,8 +10,9 @@ from pydantic import BaseModel
 
 from processors.dlq import dlq_record
 from processors.metrics import Metrics
-from processors.saga_batch import PartitionBatch, parked_key
+from processors.saga_batch import PartitionBatch
 from processors.saga_processor import _workflow_of, codecs_for, routing_for
+from processors.store.keys import parked_key, workflow_key
 from processors.store.memory import MemoryStore
 from sagas import Saga, StepContext
 from sagas.config import KafkaSettings
@@ -139,7 +140,7 @@ class _Run:
         return batch
 
     def state(self, wid: str) -> WorkflowState | None:
-        data = self.store.partition(0).get(b"w" + wid.encode())
+        data = self.store.partition(0).get(workflow_key(wid))
         return WorkflowState.from_bytes(data) if data is not None else None
 
 

@@ -15,8 +15,8 @@ from pydantic import BaseModel
 from processors.metrics import Metrics
 from processors.saga_batch import PartitionBatch, parked_ids
 from processors.saga_processor import codecs_for, routing_for
+from processors.store.keys import workflow_key
 from processors.store.memory import MemoryPartitionStore
-from processors.store.timers import WORKFLOW_PREFIX
 from sagas import Saga, StepContext, StepKind
 from sagas.config import KafkaSettings
 from sagas.engine.versions import compile_versions
@@ -80,7 +80,7 @@ def _home(workflow_id: str) -> int:
 
 
 def _has_state(store: MemoryPartitionStore, workflow_id: str) -> bool:
-    return store.get(WORKFLOW_PREFIX + workflow_id.encode()) is not None
+    return store.get(workflow_key(workflow_id)) is not None
 
 
 WID = "parcel-1"

@@ -16,7 +16,6 @@ from processors.store import (
     StoreTransaction,
     TimerEntry,
     due_timers,
-    remove_timer,
 )
 
 from .conftest import FAST_OPTIONS
@@ -102,7 +101,7 @@ def _fire_all(store: PartitionStore, count: int) -> None:
     for offset, now in enumerate(range(99, count + 99, 100), start=1):
         txn = StoreTransaction(store)
         for timer, _ in due_timers(txn, now, 100):
-            remove_timer(txn, timer)
+            txn.delete(timer.key)
         txn.commit(offset)
 
 

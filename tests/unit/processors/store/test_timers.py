@@ -9,21 +9,18 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from processors.store import (
-    TIMER_PREFIX,
     InvalidStoreDataError,
     MemoryPartitionStore,
     Store,
     StoreTransaction,
     TimerEntry,
-    add_timer,
     due_timers,
     next_due_ms,
-    parse_timer_key,
-    remove_timer,
     timer_key,
     workflow_id_of,
     workflow_key,
 )
+from processors.store.keys import TIMER_PREFIX, parse_timer_key
 
 workflow_ids = st.text(min_size=1, max_size=12).filter(lambda text: "\0" not in text)
 timers = st.builds(
@@ -82,7 +79,7 @@ def test_workflow_id_of_refuses_other_keys() -> None:
 def _fill(store: Store, entries: list[TimerEntry]) -> None:
     txn = StoreTransaction(store.partition(0))
     for number, timer in enumerate(entries):
-        add_timer(txn, timer, f"payload-{number}".encode())
+        txn.set(timer.key, f"payload-{number}".encode())
     # A workflow state key must never show up among the timers.
     txn.set(workflow_key("wf-1"), b"state")
     txn.commit(len(entries))
@@ -123,8 +120,8 @@ def test_due_timers_pages_with_limit_and_after(store: Store) -> None:
 def test_due_timers_sees_staged_adds_and_removals(store: Store) -> None:
     _fill(store, [TimerEntry(10, "wf-a", "t"), TimerEntry(20, "wf-b", "t")])
     txn = StoreTransaction(store.partition(0))
-    remove_timer(txn, TimerEntry(10, "wf-a", "t"))
-    add_timer(txn, TimerEntry(15, "wf-c", "t"), b"c")
+    txn.delete(TimerEntry(10, "wf-a", "t").key)
+    txn.set(TimerEntry(15, "wf-c", "t").key, b"c")
     assert [timer.workflow_id for timer, _ in due_timers(txn, now_ms=20, limit=10)] == [
         "wf-c",
         "wf-b",
