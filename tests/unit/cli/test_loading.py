@@ -86,3 +86,11 @@ def test_a_reference_that_is_not_one_says_what_one_is() -> None:
             load_saga(ref)
     with pytest.raises(click.BadParameter, match="has no attribute 'v3'"):
         load_saga(f"{LINES}:v3")
+
+
+def test_the_worker_help_says_what_a_module_serves() -> None:
+    result = CliRunner().invoke(main, ["worker", "--help"])
+    assert result.exit_code == 0, result.output
+    assert "worker [OPTIONS] MODULE[:SAGA]" in result.output
+    assert "serves every version of that saga" in result.output
+    assert "MODULE:LIST serves exactly the versions in the list" in result.output
