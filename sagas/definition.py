@@ -307,15 +307,16 @@ class Saga(Generic[InputT]):
             )
         if replaces is not None:
             container, index, group = self._locate(replaces, "replace")
-            del container[index]
         else:
             assert after is not None
             container, index, group = self._locate(after, "put a step after")
             index += 1
         if group is not None:
-            self._join(group, node, index)
+            self._join(group, node, index)  # refuses what a group cannot hold, changing nothing
         else:
             container.insert(index, node)
+        if replaces is not None:
+            del container[index + 1]  # the replaced node, now right after its replacement
 
     def derive(self, *, version: int) -> Saga[InputT]:
         """A new version of this saga, made of this version's nodes, to change in place.

@@ -87,6 +87,22 @@ def test_other_nodes_take_their_place_too() -> None:
     assert _names(v2) == ["reserve", "cool_down", "book", "charge", "approved", "notify"]
 
 
+def test_a_group_can_be_placed_and_replaced_and_only_steps_join_one() -> None:
+    v2 = _base().derive(version=2)
+    with v2.parallel("ship", after="charge"):
+        v2.step(name="ship_a", kind=StepKind.RETRIABLE, timeout=timedelta(seconds=5))(_noop)
+        v2.step(name="ship_b", kind=StepKind.RETRIABLE, timeout=timedelta(seconds=5))(_noop)
+    v2.step(name="book", replaces="book")(_noop).compensation(_noop)
+    with pytest.raises(DefinitionError, match="only steps can be declared inside parallel"):
+        v2.sleep("pause", timedelta(seconds=1), after="ship_a")
+    with pytest.raises(DefinitionError, match="only steps can be declared inside parallel"):
+        v2.sleep("pause", timedelta(seconds=1), replaces="ship_b")
+    plan = compile_saga(v2)
+    assert [n.name for n in plan.nodes] == ["reserve", "book", "charge", "ship", "notify"]
+    assert [s.name for s in plan.steps.values() if s.group == "ship"] == ["ship_a", "ship_b"]
+    assert "book_a" not in plan.steps
+
+
 @pytest.mark.parametrize(
     ("change", "message", "step"),
     [
