@@ -9,9 +9,10 @@ declaration and turns it into the plan the runtime follows.
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Awaitable, Callable, Coroutine, Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import Any, Final, Generic, Protocol, TypeVar, overload
@@ -245,28 +246,123 @@ class Saga(Generic[InputT]):
         self.queries: dict[str, QueryFunction] = {}
         self.updates: dict[str, Update] = {}
         self.nodes: list[Node] = []
+        self.derived_from: Saga[InputT] | None = None
+        """The version this one was derived from (:meth:`derive`), if any."""
         self._group: Parallel | None = None
         self._sealed = False
+        # Every version derived from one root shares this list, so that deriving a
+        # version twice is refused wherever in the line it is asked for.
+        self._line: list[Saga[InputT]] = [self]
 
     def __repr__(self) -> str:
         return f"Saga({self.name!r}, version={self.version})"
 
-    def _add(self, node: Node) -> None:
+    def _fail(self, message: str, step: str | None = None) -> DefinitionError:
+        return DefinitionError(f"version {self.version}: {message}", saga=self.name, step=step)
+
+    def _add(self, node: Node, *, after: str | None = None, replaces: str | None = None) -> None:
         if self._sealed:
             raise DefinitionError(
                 f"cannot add {node.name!r}: the saga is already compiled", saga=self.name
             )
+        if after is not None or replaces is not None:
+            self._place(node, after, replaces)
+            return
         if self._group is not None:
-            if not isinstance(node, Step) or node.child_saga is not None:
-                raise DefinitionError(
-                    f"only steps can be declared inside parallel group {self._group.name!r}",
-                    saga=self.name,
-                    step=node.name,
-                )
-            node.group = self._group
-            self._group.members.append(node)
+            self._join(self._group, node, len(self._group.members))
             return
         self.nodes.append(node)
+
+    def _join(self, group: Parallel, node: Node, index: int) -> None:
+        if not isinstance(node, Step) or node.child_saga is not None:
+            raise DefinitionError(
+                f"only steps can be declared inside parallel group {group.name!r}",
+                saga=self.name,
+                step=node.name,
+            )
+        node.group = group
+        group.members.insert(index, node)
+
+    def _locate(self, name: str, doing: str) -> tuple[list[Any], int, Parallel | None]:
+        """Where the node ``name`` is: its list (the saga's or a group's), index and group."""
+        for i, node in enumerate(self.nodes):
+            if node.name == name:
+                return self.nodes, i, None
+            if isinstance(node, Parallel):
+                for j, member in enumerate(node.members):
+                    if member.name == name:
+                        return node.members, j, node
+        known = ", ".join(_node_names(self.nodes)) or "none"
+        raise self._fail(
+            f"cannot {doing} {name!r}: there is no such step (its steps: {known})", name
+        )
+
+    def _place(self, node: Node, after: str | None, replaces: str | None) -> None:
+        if after is not None and replaces is not None:
+            raise self._fail("give after= or replaces=, not both", node.name)
+        if self._group is not None:
+            raise self._fail(
+                f"after= and replaces= cannot be used inside parallel group {self._group.name!r}",
+                node.name,
+            )
+        if replaces is not None:
+            container, index, group = self._locate(replaces, "replace")
+        else:
+            assert after is not None
+            container, index, group = self._locate(after, "put a step after")
+            index += 1
+        if group is not None:
+            self._join(group, node, index)  # refuses what a group cannot hold, changing nothing
+        else:
+            container.insert(index, node)
+        if replaces is not None:
+            del container[index + 1]  # the replaced node, now right after its replacement
+
+    def derive(self, *, version: int) -> Saga[InputT]:
+        """A new version of this saga, made of this version's nodes, to change in place.
+
+        The copy keeps the name, input model, queue, objectives, search attributes,
+        retention, queries and updates; then ``@v2.step(replaces="charge")``,
+        ``@v2.step(after="reserve")`` (any node takes ``after=``/``replaces=``) and
+        ``v2.remove("notify")`` change what differs, and nothing else is restated.
+        Derive once this version is complete: later changes to it are not copied.
+        """
+        if isinstance(version, bool) or not isinstance(version, int):
+            raise self._fail(f"cannot derive version {version!r}: a version is a positive int")
+        if version <= self.version:
+            raise self._fail(
+                f"cannot derive version {version}: a derived version must be newer than "
+                f"{self.version}"
+            )
+        if any(saga.version == version for saga in self._line):
+            raise self._fail(f"cannot derive version {version}: it is already derived")
+        if self._group is not None:
+            raise self._fail(f"cannot derive inside parallel group {self._group.name!r}")
+        derived = Saga(
+            self.name,
+            input=self.input,
+            version=version,
+            queue=self.queue,
+            dispatch_objective=self.dispatch_objective,
+            search_attributes=self.search_attributes,
+            retention=self.retention,
+        )
+        derived.queries = dict(self.queries)
+        derived.updates = {name: replace(update) for name, update in self.updates.items()}
+        derived.nodes = [_copy_node(node) for node in self.nodes]
+        derived.derived_from = self
+        derived._line = self._line
+        self._line.append(derived)
+        return derived
+
+    def remove(self, name: str) -> None:
+        """Drop the node ``name`` (of a derived version, usually) from this version."""
+        if self._sealed:
+            raise DefinitionError(
+                f"cannot remove {name!r}: the saga is already compiled", saga=self.name
+            )
+        container, index, _ = self._locate(name, "remove")
+        del container[index]
 
     @overload
     def step(
@@ -289,6 +385,8 @@ class Saga(Generic[InputT]):
         heartbeat_timeout: timedelta | None = None,
         schedule_to_start: Duration | None = None,
         schedule_to_close: Duration | None = None,
+        after: str | None = None,
+        replaces: str | None = None,
     ) -> StepDecorator[InputT]: ...
     def step(
         self,
@@ -305,6 +403,8 @@ class Saga(Generic[InputT]):
         heartbeat_timeout: timedelta | None = None,
         schedule_to_start: Duration | None = None,
         schedule_to_close: Duration | None = None,
+        after: str | None = None,
+        replaces: str | None = None,
     ) -> Any:
         """Declare a step (a decorator, with or without options).
 
@@ -319,11 +419,15 @@ class Saga(Generic[InputT]):
         failure of this step to a later node instead of compensating;
         ``dispatch_objective`` (default: the saga's) is the p99 within which the
         step's command should start, watched by the metrics and alert rules.
+        A step goes after the nodes declared so far, or right ``after`` the node so
+        named, or in place of the node it ``replaces`` (whose name it takes unless
+        ``name`` says otherwise); the last two change a version made with :meth:`derive`.
         """
 
         def register(function: Callable[[StepContext[InputT]], Any]) -> Step[InputT, Any]:
+            default = replaces if replaces is not None else function.__name__
             node: Step[InputT, Any] = Step(
-                name if name is not None else function.__name__,
+                name if name is not None else default,
                 then=then,
                 fn=function,
                 retry=retry if retry is not None else Retry(),
@@ -336,23 +440,41 @@ class Saga(Generic[InputT]):
                 schedule_to_start=schedule_to_start,
                 schedule_to_close=schedule_to_close,
             )
-            self._add(node)
+            self._add(node, after=after, replaces=replaces)
             return node
 
         return register(fn) if fn is not None else register
 
-    def sleep(self, name: str, duration: Duration, *, then: str | Node | None = None) -> Sleep:
+    def sleep(
+        self,
+        name: str,
+        duration: Duration,
+        *,
+        then: str | Node | None = None,
+        after: str | None = None,
+        replaces: str | None = None,
+    ) -> Sleep:
         """Declare a durable pause of ``duration``: a timedelta, or a function of the
-        workflow view giving one (called once when the workflow gets here, and recorded)."""
+        workflow view giving one (called once when the workflow gets here, and recorded).
+        ``after``/``replaces`` place it as for :meth:`step`."""
         node = Sleep(name, duration=duration, then=then)
-        self._add(node)
+        self._add(node, after=after, replaces=replaces)
         return node
 
-    def sleep_until(self, name: str, at: Instant, *, then: str | Node | None = None) -> Sleep:
+    def sleep_until(
+        self,
+        name: str,
+        at: Instant,
+        *,
+        then: str | Node | None = None,
+        after: str | None = None,
+        replaces: str | None = None,
+    ) -> Sleep:
         """Declare a durable pause until ``at``: a timezone-aware datetime, or a function of
-        the workflow view giving one; a moment already past goes on at once."""
+        the workflow view giving one; a moment already past goes on at once.
+        ``after``/``replaces`` place it as for :meth:`step`."""
         node = Sleep(name, until=at, then=then)
-        self._add(node)
+        self._add(node, after=after, replaces=replaces)
         return node
 
     def wait_for(
@@ -364,11 +486,14 @@ class Saga(Generic[InputT]):
         payload: Any = None,
         on_timeout: str | Node | None = None,
         then: str | Node | None = None,
+        after: str | None = None,
+        replaces: str | None = None,
     ) -> Wait:
         """Declare a wait for a signal (default: one named like the wait) or one of several.
 
         ``payload`` is the type (a pydantic model, usually) that later steps read
-        the signal's data as, with ``ctx.signal(<signal name>)``.
+        the signal's data as, with ``ctx.signal(<signal name>)``. ``after``/``replaces``
+        place it as for :meth:`step`.
         """
         signals = (signal,) if isinstance(signal, str) else tuple(signal or (name,))
         node = Wait(
@@ -379,7 +504,7 @@ class Saga(Generic[InputT]):
             on_timeout=on_timeout,
             then=then,
         )
-        self._add(node)
+        self._add(node, after=after, replaces=replaces)
         return node
 
     def branch(
@@ -387,11 +512,14 @@ class Saga(Generic[InputT]):
         *,
         targets: Sequence[str | Node],
         name: str | None = None,
+        after: str | None = None,
+        replaces: str | None = None,
     ) -> Callable[[Callable[[WorkflowView[InputT]], str | Node]], Branch]:
         """Declare a branch (a decorator): the function returns one of ``targets``.
 
         The function must be pure: it sees the input, results and signals so far
         and decides once; its choice is recorded so that a replay never calls it.
+        ``after``/``replaces`` place it as for :meth:`step`.
         """
 
         def register(choose: Callable[[WorkflowView[InputT]], str | Node]) -> Branch:
@@ -400,21 +528,29 @@ class Saga(Generic[InputT]):
                 choose=choose,
                 targets=tuple(targets),
             )
-            self._add(node)
+            self._add(node, after=after, replaces=replaces)
             return node
 
         return register
 
     @contextmanager
-    def parallel(self, name: str, *, then: str | Node | None = None) -> Iterator[Parallel]:
-        """Declare a parallel group: the steps declared inside the ``with`` block run at once."""
+    def parallel(
+        self,
+        name: str,
+        *,
+        then: str | Node | None = None,
+        after: str | None = None,
+        replaces: str | None = None,
+    ) -> Iterator[Parallel]:
+        """Declare a parallel group: the steps declared inside the ``with`` block run at once.
+        ``after``/``replaces`` place the group as for :meth:`step`."""
         if self._group is not None:
             raise DefinitionError(
                 f"parallel group {name!r} cannot be nested in {self._group.name!r}",
                 saga=self.name,
             )
         group = Parallel(name, then=then)
-        self._add(group)
+        self._add(group, after=after, replaces=replaces)
         self._group = group
         try:
             yield group
@@ -432,6 +568,8 @@ class Saga(Generic[InputT]):
         on_failure: str | Node | None = None,
         start_timeout: timedelta | None = timedelta(seconds=30),
         timeout: Duration | None = None,
+        after: str | None = None,
+        replaces: str | None = None,
     ) -> Step[InputT, dict[str, Any]]:
         """Declare a step that starts a child saga and waits for its outcome.
 
@@ -443,7 +581,8 @@ class Saga(Generic[InputT]):
         A child that has not ended within ``timeout`` (a timedelta or a function of the
         workflow view) fails this step for good and is cancelled, so it compensates itself.
         Compensating this step runs the child's own compensations, latest first, unless
-        the step has a compensation of its own.
+        the step has a compensation of its own. ``after``/``replaces`` place it as for
+        :meth:`step`.
         """
         node: Step[InputT, dict[str, Any]] = Step(
             name,
@@ -456,19 +595,25 @@ class Saga(Generic[InputT]):
             timeout=timeout,
             retry=Retry(max_attempts=1),
         )
-        self._add(node)
+        self._add(node, after=after, replaces=replaces)
         return node
 
     def continue_as_new(
-        self, name: str, *, input: Callable[[WorkflowView[InputT]], InputT]
+        self,
+        name: str,
+        *,
+        input: Callable[[WorkflowView[InputT]], InputT],
+        after: str | None = None,
+        replaces: str | None = None,
     ) -> ContinueAsNew:
         """Declare the end of a run that starts the workflow again with ``input(view)``.
 
         Status, describe and history name the chain of runs (run id, previous run id);
-        signals received and not yet taken carry over to the next run.
+        signals received and not yet taken carry over to the next run. ``after``/``replaces``
+        place it as for :meth:`step`.
         """
         node = ContinueAsNew(name, input=input)
-        self._add(node)
+        self._add(node, after=after, replaces=replaces)
         return node
 
     def update(
@@ -522,3 +667,19 @@ class Saga(Generic[InputT]):
             )
         self.queries[name] = fn
         return fn
+
+
+def _node_names(nodes: Sequence[Node]) -> Iterator[str]:
+    for node in nodes:
+        yield node.name
+        if isinstance(node, Parallel):
+            yield from (member.name for member in node.members)
+
+
+def _copy_node(node: Node) -> Node:
+    """A node of a derived version: its own object, so that changing it leaves the base be."""
+    if not isinstance(node, Parallel):
+        return copy.copy(node)
+    group = copy.copy(node)
+    group.members = [replace(member, group=group) for member in node.members]
+    return group

@@ -16,7 +16,7 @@ PROBE_TIMEOUT_S = 5.0
 
 
 @click.command()
-@click.argument("saga_refs", metavar="MODULE:SAGA...", nargs=-1, required=True)
+@click.argument("saga_refs", metavar="MODULE[:SAGA]...", nargs=-1, required=True)
 @click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
 @click.option("--port", type=int, default=8080, show_default=True, help="Port (0: any free one).")
 @click.option(

@@ -19,7 +19,7 @@ _KAFKA_TIMEOUT_S = 5.0
 
 
 @click.command()
-@click.argument("saga_ref", metavar="MODULE:SAGA")
+@click.argument("saga_ref", metavar="MODULE[:SAGA]")
 @click.option(
     "--output",
     type=click.Choice(["table", "json"]),

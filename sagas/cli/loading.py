@@ -1,4 +1,4 @@
-"""Find the saga a command line names: ``module:attribute`` or a bare saga name."""
+"""Find the saga a command line names: ``module``, ``module:attribute`` or a bare saga name."""
 
 from __future__ import annotations
 
@@ -6,12 +6,14 @@ import importlib
 import os
 import sys
 from collections.abc import Callable
+from types import ModuleType
 from typing import Any, TypeVar
 
 import click
 
 from sagas.config import KafkaSettings
-from sagas.engine.versions import SagaVersions, compile_versions
+from sagas.definition import Saga
+from sagas.engine.versions import SagaVersions, compile_versions, module_versions
 from sagas.errors import SagaError
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -19,11 +21,17 @@ _CONNECT_TIMEOUT = "sagas.connect_timeout"
 
 
 def load_saga(ref: str) -> SagaVersions:
-    """Import ``module:attribute`` and compile the saga (or versions of one saga) it names."""
+    """Import ``MODULE`` or ``MODULE:ATTRIBUTE`` and compile the versions of the saga it names.
+
+    A module, or a saga of it, stands for every version of that saga the module
+    declares, so that a worker serves each workflow on the version it started with;
+    a list or tuple of sagas stands for exactly the versions it holds.
+    """
     module_name, sep, attribute = ref.partition(":")
-    if not sep or not module_name or not attribute:
+    if not module_name or (sep and not attribute):
         raise click.BadParameter(
-            f"{ref!r} is not MODULE:ATTRIBUTE (e.g. shop.order_saga:saga)", param_hint="SAGA"
+            f"{ref!r} is not MODULE or MODULE:ATTRIBUTE (e.g. shop.order_saga:saga)",
+            param_hint="SAGA",
         )
     # Like uvicorn: the user's package is importable from the directory the command runs in.
     if os.getcwd() not in sys.path:
@@ -34,13 +42,16 @@ def load_saga(ref: str) -> SagaVersions:
         raise click.BadParameter(
             f"cannot import {module_name!r}: {exc}", param_hint="SAGA"
         ) from exc
-    try:
-        obj: Any = getattr(module, attribute)
-    except AttributeError as exc:
+    if sep and not hasattr(module, attribute):
         raise click.BadParameter(
             f"module {module_name!r} has no attribute {attribute!r}", param_hint="SAGA"
-        ) from exc
+        )
+    obj: Any = getattr(module, attribute) if sep else module
     try:
+        if isinstance(obj, ModuleType):
+            return compile_versions(module_versions(obj))
+        if isinstance(obj, Saga):
+            return compile_versions(module_versions(module, obj.name))
         return compile_versions(obj)
     except SagaError as exc:
         raise click.ClickException(str(exc)) from exc

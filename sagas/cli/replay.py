@@ -56,7 +56,7 @@ class _Progress:
 
 
 @click.command()
-@click.argument("saga_ref", metavar="MODULE:SAGA")
+@click.argument("saga_ref", metavar="MODULE[:SAGA]")
 @click.option(
     "--shadow",
     is_flag=True,
@@ -177,7 +177,7 @@ def _shadow(versions: Any, kafka: Any, progress: _Progress, output: str) -> None
 
 
 @click.command()
-@click.argument("saga_ref", metavar="MODULE:SAGA")
+@click.argument("saga_ref", metavar="MODULE[:SAGA]")
 @click.option(
     "--to-datetime",
     default=None,

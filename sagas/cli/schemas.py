@@ -39,7 +39,7 @@ def schemas() -> None:
 
 
 @schemas.command("export")
-@click.argument("saga_ref", metavar="MODULE:SAGA")
+@click.argument("saga_ref", metavar="MODULE[:SAGA]")
 @click.option(
     "--dir",
     "directory",
@@ -114,7 +114,7 @@ def schemas_export(
 
 
 @schemas.command("check")
-@click.argument("saga_ref", metavar="MODULE:SAGA")
+@click.argument("saga_ref", metavar="MODULE[:SAGA]")
 @registry_option
 @prefix_option
 @output_option

@@ -81,7 +81,7 @@ def _topic_settings(
 
 
 @topics.command("create")
-@click.argument("saga_ref", metavar="MODULE:SAGA")
+@click.argument("saga_ref", metavar="MODULE[:SAGA]")
 @_topic_settings_options
 @click.option(
     "--schema-compatibility",
@@ -138,7 +138,7 @@ def topics_create(
 
 
 @topics.command("describe")
-@click.argument("saga_ref", metavar="MODULE:SAGA")
+@click.argument("saga_ref", metavar="MODULE[:SAGA]")
 @_topic_settings_options
 @click.option(
     "--output",

@@ -16,7 +16,7 @@ log = logging.getLogger("sagas.worker")
 
 
 @click.command()
-@click.argument("saga_ref", metavar="MODULE:SAGA")
+@click.argument("saga_ref", metavar="MODULE[:SAGA]")
 @click.option(
     "--role",
     type=click.Choice(["all", "processor", "steps"]),
@@ -126,7 +126,14 @@ def worker(
     query_token: str | None, retention: int | None, log_level: str, log_format: str,
     bootstrap_servers: str | None, topic_prefix: str | None,
 ) -> None:  # fmt: skip
-    """Run the saga processor and/or step worker of MODULE:SAGA until Ctrl-C or SIGTERM."""
+    """Run the saga processor and/or step worker of MODULE:SAGA until Ctrl-C or SIGTERM.
+
+    \b
+    MODULE, or MODULE:SAGA naming one saga of it, serves every version of that saga
+    the module declares (module-level sagas of that name, and those in module-level
+    lists or tuples), each workflow on the version it started with; new workflows
+    start on the newest. MODULE:LIST serves exactly the versions in the list.
+    """
     from prometheus_client import CollectorRegistry
 
     from processors.broker_watch import BrokerWatch

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
-from types import MappingProxyType
+from types import MappingProxyType, ModuleType
 from typing import Any
 
 from sagas.definition import Saga
@@ -86,3 +86,62 @@ def compile_versions(obj: Saga[Any] | SagaVersions | Iterable[Saga[Any]]) -> Sag
         newest,
         MappingProxyType(dict(sorted(functions.items()))),
     )
+
+
+def module_versions(module: ModuleType, name: str | None = None) -> list[Saga[Any]]:
+    """Every version of saga ``name`` that ``module`` declares, oldest first.
+
+    A version is declared by a module-level ``Saga`` or one inside a module-level list
+    or tuple; the same object under several names counts once. Without ``name`` the
+    module must declare one saga only. Raises ``DefinitionError`` naming the module,
+    saga and version when two objects claim one version.
+    """
+    where = module.__name__
+    found: dict[int, tuple[str, Saga[Any]]] = {}
+    for label, saga in _declared(module):
+        if id(saga) not in found:
+            found[id(saga)] = (label, saga)
+    names = sorted({saga.name for _, saga in found.values()})
+    if name is None:
+        if not names:
+            raise DefinitionError(f"module {where!r} declares no saga")
+        if len(names) > 1:
+            examples = ", ".join(
+                f"{where}:{next(label for label, s in found.values() if s.name == saga_name)}"
+                for saga_name in names
+            )
+            raise DefinitionError(
+                f"module {where!r} declares several sagas ({', '.join(names)}): name one, "
+                f"e.g. {examples}"
+            )
+        name = names[0]
+    by_version: dict[object, tuple[str, Saga[Any]]] = {}
+    for label, saga in found.values():
+        if saga.name != name:
+            continue
+        other = by_version.get(saga.version)
+        if other is not None:
+            raise DefinitionError(
+                f"module {where!r} declares version {saga.version} of saga {name!r} twice "
+                f"({other[0]} and {label})",
+                saga=name,
+            )
+        by_version[saga.version] = (label, saga)
+    return [saga for _, saga in sorted(by_version.values(), key=lambda pair: _order(pair[1]))]
+
+
+def _declared(module: ModuleType) -> Iterator[tuple[str, Saga[Any]]]:
+    for attribute, value in vars(module).items():
+        if isinstance(value, Saga):
+            yield attribute, value
+        elif isinstance(value, list | tuple):
+            for i, item in enumerate(value):
+                if isinstance(item, Saga):
+                    yield f"{attribute}[{i}]", item
+
+
+def _order(saga: Saga[Any]) -> tuple[int, int]:
+    # A malformed version is left for the compiler to name; it sorts last meanwhile.
+    version = saga.version
+    valid = isinstance(version, int) and not isinstance(version, bool)
+    return (0, version) if valid else (1, 0)

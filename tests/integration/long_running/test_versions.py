@@ -61,7 +61,7 @@ def test_in_flight_version_1_finishes_on_it_after_version_2_is_deployed(
     assert missing_versions(v2_only, kafka) == {1: 3}
     worker = subprocess.run(
         [sys.executable, "-m", "sagas.cli", "worker",
-         "tests.integration.long_running.versioned_saga:saga_v2", "--role", "processor",
+         "tests.integration.long_running.versioned_saga:v2_only", "--role", "processor",
          "--state-dir", str(tmp_path / "v2-only"), "--no-create-topics",
          "--bootstrap-servers", kafka.bootstrap_servers, "--topic-prefix", kafka.topic_prefix],
         cwd=_REPO, capture_output=True, text=True, timeout=120,
@@ -73,7 +73,7 @@ def test_in_flight_version_1_finishes_on_it_after_version_2_is_deployed(
     # would park the version-1 workflows).
     with subprocess.Popen(
         [sys.executable, "-m", "sagas.cli", "worker",
-         "tests.integration.long_running.versioned_saga:saga_v2", "--role", "steps",
+         "tests.integration.long_running.versioned_saga:v2_only", "--role", "steps",
          "--allow-missing-versions", "--no-create-topics",
          "--bootstrap-servers", kafka.bootstrap_servers, "--topic-prefix", kafka.topic_prefix],
         cwd=_REPO, stderr=subprocess.PIPE, text=True,

@@ -44,3 +44,5 @@ saga_v2.step(name="finish_v2", kind=StepKind.RETRIABLE, timeout=timedelta(minute
 
 both = (saga_v1, saga_v2)
 """What the new deployment runs: versions 1 and 2."""
+v2_only = [saga_v2]
+"""A deployment that dropped version 1 too early (``:saga_v2`` serves both versions)."""

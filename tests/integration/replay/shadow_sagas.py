@@ -63,6 +63,10 @@ def build(*, retry_pause_ms: int = 5, extra_step: bool = False) -> Saga[Order]:
 
 
 saga = build()
-same = build()
-slower_retry = build(retry_pause_ms=500)
-extra_step = build(extra_step=True)
+# Each candidate is a version 1 too, so the command line loads it as a one-element list
+# (``MODULE:same``: exactly the versions it holds). A saga reference (``MODULE:saga``)
+# stands for every version the module declares and would be refused here: four objects
+# claim version 1. The recorded log is written by ``saga``, compiled in the test itself.
+same = [build()]
+slower_retry = [build(retry_pause_ms=500)]
+extra_step = [build(extra_step=True)]

@@ -122,4 +122,4 @@ def test_history_jsonl_is_what_the_test_kit_replays(recorded_log: KafkaSettings)
     assert any(e.type.value == "retry_scheduled" for e in events)
     assert replay_history(shadow_sagas.saga, events).status.value == "COMPLETED"
     with pytest.raises(HistoryMismatchError):
-        replay_history(shadow_sagas.slower_retry, events)
+        replay_history(shadow_sagas.slower_retry[0], events)
