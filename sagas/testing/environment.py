@@ -32,6 +32,7 @@ from typing import Any
 from pydantic import BaseModel, TypeAdapter
 
 from processors.commands import command_records
+from processors.search_index import SearchIndex
 from sagas.definition import Saga
 from sagas.engine.execution import HeartbeatSender, answer_event, run_command
 from sagas.engine.plan import Plan, timer_fired
@@ -48,6 +49,7 @@ from sagas.events import (
     StatusRecord,
     WorkflowStatus,
 )
+from sagas.visibility import SearchValue
 from topics.naming import TopicNames
 
 _ANY: TypeAdapter[Any] = TypeAdapter(Any)
@@ -359,6 +361,12 @@ class SagaTestEnvironment:
         """The workflow's status record, as the status topic would hold it."""
         state = self._state(workflow_id)
         return self._plan(state).status_record(state)
+
+    def search_attributes(self, workflow_id: str) -> dict[str, SearchValue]:
+        """The search attributes the workflow is listed by, as ``client.describe`` shows
+        them: those read from its input, then those its steps set."""
+        state = self._state(workflow_id)
+        return SearchIndex(self.registry[state.saga]).attributes_of(state)
 
     def result(self, workflow_id: str) -> dict[str, Any]:
         """The decoded result object of a completed workflow (step name -> result)."""
