@@ -11,7 +11,7 @@ from pydantic import BaseModel
 from sagas import Retry, Saga, StepContext, StepKind
 from sagas.errors import DefinitionError
 from sagas.events import EventType, WorkflowStatus
-from sagas.testing import SagaTestEnvironment
+from sagas.testing import SagaTestEnvironment, dump_history, load_history
 from sagas.visibility import SearchAttribute
 
 QUICK = Retry(max_attempts=3, initial_interval=timedelta(seconds=1))
@@ -62,6 +62,9 @@ def test_a_value_a_step_sets_is_listed_with_the_input_attributes_and_replayed() 
                       and e.step == "price")  # fmt: skip
         assert answer.search_attributes == '{"order_total":120}'
         assert env.replay(wf).search_attributes == {"order_total": 120}
+        recorded = dump_history(env.history(wf))
+        assert recorded.count('"search_attributes"') == 1  # written only where set
+        assert load_history(recorded) == env.history(wf)
 
 
 def test_a_value_set_by_a_failed_attempt_is_not_applied() -> None:
