@@ -91,7 +91,13 @@ class SearchIndex:
         key = start_key(state.started_ms, wid)
         old_bytes = txn.get(key)
         old = json.loads(old_bytes) if old_bytes is not None else None
-        attributes = old["a"] if old is not None else self.attributes_of(state)
+        # Input values are read once; step-set values change with the state, in this write.
+        if old is None:
+            attributes = self.attributes_of(state)
+        elif state.search_attributes:
+            attributes = {**old["a"], **state.search_attributes}
+        else:
+            attributes = old["a"]
         final = state.status.is_final
         summary = {
             "v": state.version,
@@ -127,8 +133,14 @@ class SearchIndex:
         txn.delete(workflow_key(wid))
 
     def attributes_of(self, state: WorkflowState) -> dict[str, SearchValue]:
+        """The workflow's search attributes: those read from its input, then those its
+        steps set."""
+        return {**self.input_attributes_of(state), **state.search_attributes}
+
+    def input_attributes_of(self, state: WorkflowState) -> dict[str, SearchValue]:
+        """The values of the attributes the workflow's version reads from its input."""
         declared = self.attributes.get(state.version, {})
-        if not declared:
+        if not any(attribute.from_input is not None for attribute in declared.values()):
             return {}
         plan = self._versions.plans[state.version]
         try:

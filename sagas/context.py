@@ -115,6 +115,7 @@ class StepContext(WorkflowView[InputT]):
 
     __slots__ = (
         "_beat",
+        "_set_attribute",
         "attempt",
         "heartbeat_details",
         "idempotency_key",
@@ -137,6 +138,7 @@ class StepContext(WorkflowView[InputT]):
         is_compensation: bool,
         heartbeat_details: Any = None,
         beat: Callable[[Any], None] | None = None,
+        set_attribute: Callable[[str, object], None] | None = None,
     ) -> None:
         super().__init__(
             types=types,
@@ -154,6 +156,7 @@ class StepContext(WorkflowView[InputT]):
         """What the last heartbeat of an earlier attempt of this step gave (parsed JSON), or
         ``None``: a long job resumes from it."""
         self._beat = beat
+        self._set_attribute = set_attribute
 
     def heartbeat(self, details: Any = None) -> None:
         """Say this attempt is alive, with JSON-able ``details`` of where it is.
@@ -165,3 +168,23 @@ class StepContext(WorkflowView[InputT]):
         """
         if self._beat is not None:
             self._beat(details)
+
+    def set_search_attribute(self, name: str, value: str | int | float | bool) -> None:
+        """Set a search attribute the saga declares for steps to set
+        (``SearchAttribute(name, type)`` without ``from_input``).
+
+        The value is applied when this attempt succeeds, with its result (a failed
+        attempt sets nothing), and the workflow is listed by it from then on. Raises
+        ``SagaError`` naming saga, step and attribute for a name the saga does not
+        declare so, or a value of another type; uncaught, it fails the attempt like
+        any other error of the action.
+        """
+        if self._set_attribute is None:
+            raise SagaError(
+                f"saga {self.saga!r}, step {self.step!r}: search attributes are set by a "
+                "step's action, not by its compensation",
+                saga=self.saga,
+                workflow_id=self.workflow_id,
+                step=self.step,
+            )
+        self._set_attribute(name, value)

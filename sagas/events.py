@@ -166,6 +166,8 @@ class Event:
     result on ``step_succeeded``, a signal's data on ``signal``, a workflow's
     result on ``completed``. ``name`` names the signal or the timer an event is
     about. ``parent`` is ``"<saga>/<workflow_id>/<step>"`` for a child workflow.
+    ``search_attributes`` is the JSON object of the search attributes a step's action
+    set, on its ``step_succeeded``.
     """
 
     event_id: str
@@ -183,6 +185,7 @@ class Event:
     due_ms: int | None = None
     parent: str | None = None
     cause: str | None = None
+    search_attributes: str | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -9,7 +9,10 @@ index, answer and expire from that.
 
 from __future__ import annotations
 
+import json
+import math
 import re
+import reprlib
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import timedelta
@@ -32,16 +35,19 @@ _NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,62}")
 
 @dataclass(frozen=True, slots=True)
 class SearchAttribute(Generic[InputT]):
-    """A named, typed value a workflow is searched by, taken from its input.
+    """A named, typed value a workflow is searched by, taken from its input or set by a step.
 
-    ``SearchAttribute("customer_id", str, lambda order: order.customer_id)``.
+    ``SearchAttribute("customer_id", str, lambda order: order.customer_id)`` is read from
+    the input once; ``SearchAttribute("order_total", int)`` (no ``from_input``) is set by
+    step actions with ``ctx.set_search_attribute("order_total", 120)``.
     """
 
     name: str
     type: type[SearchValue]
     """``str``, ``int``, ``float`` or ``bool``; list filters are compared as this type."""
-    from_input: Callable[[InputT], SearchValue | None]
-    """Reads the value from the saga input (``None``: the workflow has no such value)."""
+    from_input: Callable[[InputT], SearchValue | None] | None = None
+    """Reads the value from the saga input (returning ``None``: the workflow has no such
+    value); ``None`` here: the attribute is set by steps instead."""
 
 
 class QueryView(WorkflowView[InputT]):
@@ -118,9 +124,11 @@ def visibility_of(
                 "use str, int, float or bool",
                 saga=saga,
             )
-        if not callable(attribute.from_input):
+        if attribute.from_input is not None and not callable(attribute.from_input):
             raise DefinitionError(
-                f"search attribute {attribute.name!r} needs a function of the input", saga=saga
+                f"search attribute {attribute.name!r}: from_input must be a function of the "
+                "input (or None for an attribute steps set)",
+                saga=saga,
             )
         checked[attribute.name] = attribute
     for name, function in queries.items():
@@ -140,8 +148,11 @@ def visibility_of(
 def attribute_value(attribute: SearchAttribute[Any], input_model: BaseModel) -> SearchValue | None:
     """The attribute's value for one workflow input, as its declared type.
 
-    Raises :class:`SagaError` when the function fails or returns a value of another type.
+    Raises :class:`SagaError` when the function fails or returns a value of another type;
+    an attribute set by steps has no value from the input.
     """
+    if attribute.from_input is None:
+        return None
     try:
         value = attribute.from_input(input_model)
     except Exception as exc:
@@ -179,3 +190,83 @@ def coerce(attribute: SearchAttribute[Any], value: object) -> SearchValue:
         raise SagaError(
             f"search attribute {attribute.name!r} takes {kind.__name__} values: {exc}"
         ) from exc
+
+
+def step_value(attribute: SearchAttribute[Any], value: object) -> SearchValue:
+    """``value`` as the attribute's type, taken strictly (a step's value, not a filter's text).
+
+    Only a whole number widens (to ``float``); raises :class:`SagaError` otherwise.
+    """
+    kind = attribute.type
+    if kind is float and type(value) is int:
+        value = float(value)
+    if type(value) is not kind:
+        problem = f"got {type(value).__name__} {reprlib.repr(value)}"
+    elif isinstance(value, str) and "\0" in value:
+        problem = "text may not contain NUL"
+    elif isinstance(value, float) and not math.isfinite(value):
+        problem = f"got {value!r}"
+    else:
+        checked: SearchValue = value
+        return checked
+    raise SagaError(f"search attribute {attribute.name!r} takes {kind.__name__} values: {problem}")
+
+
+class StepAttributes:
+    """The search attributes one attempt of a step's action sets, checked as they are set.
+
+    They go out with the attempt's ``step_succeeded`` answer only: an attempt that fails
+    sets nothing.
+    """
+
+    __slots__ = ("_declared", "saga", "step", "values", "workflow_id")
+
+    def __init__(
+        self,
+        *,
+        saga: str,
+        step: str,
+        workflow_id: str,
+        declared: Mapping[str, SearchAttribute[Any]],
+    ) -> None:
+        self.saga = saga
+        self.step = step
+        self.workflow_id = workflow_id
+        self._declared = declared
+        self.values: dict[str, SearchValue] = {}
+
+    def set(self, name: str, value: object) -> None:
+        """Record ``value`` for ``name``; :class:`SagaError` naming saga, step and attribute
+        when the saga declares no such step-set attribute or the value has another type."""
+        attribute = self._declared.get(name)
+        where = f"saga {self.saga!r}, step {self.step!r}"
+        if attribute is None or attribute.from_input is not None:
+            settable = sorted(n for n, a in self._declared.items() if a.from_input is None)
+            why = (
+                "is not declared"
+                if attribute is None
+                else "is read from the input, so steps cannot set it"
+            )
+            raise SagaError(
+                f"{where}: search attribute {name!r} {why}; steps may set "
+                f"{', '.join(map(repr, settable)) or 'none'} (declare "
+                f"SearchAttribute({name!r}, <type>) without from_input)",
+                saga=self.saga,
+                workflow_id=self.workflow_id,
+                step=self.step,
+            )
+        try:
+            self.values[name] = step_value(attribute, value)
+        except SagaError as exc:
+            raise SagaError(
+                f"{where}: {exc.message}",
+                saga=self.saga,
+                workflow_id=self.workflow_id,
+                step=self.step,
+            ) from None
+
+    def to_json(self) -> str | None:
+        """The values as the JSON object an answer carries (``None`` when none was set)."""
+        if not self.values:
+            return None
+        return json.dumps(self.values, separators=(",", ":"))

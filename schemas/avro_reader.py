@@ -3,7 +3,8 @@
 The twin of :func:`schemas.avro_writer.write_event`: the schema is fixed, so reading the
 fields in order, without a generic schema walk, costs a fraction of it. Bytes past the
 last field are ignored, as a reader of an older schema ignores fields a newer writer
-appended. ``tests/unit/schemas`` checks it against fastavro on generated records.
+appended; a record of an older writer, which ends before the fields appended since,
+reads them as null. ``tests/unit/schemas`` checks it against fastavro on generated records.
 """
 
 from __future__ import annotations
@@ -13,6 +14,12 @@ from sagas.events import ErrorInfo, Event, EventType, Origin
 
 _TYPES = {member.value: member for member in EventType}
 _ORIGINS = {member.value: member for member in Origin}
+
+# Field kinds in schema order: s string, i int/long, o optional string,
+# l optional long, e optional error.
+_FIELDS = "sssiSSioioeoloo" + "o"
+_FIRST_WRITTEN = 15
+"""How many fields every writer so far has written (the rest were appended later)."""
 
 
 def read_event(data: bytes) -> Event:
@@ -32,10 +39,11 @@ def _read(data: bytes) -> Event:
     end = len(data)
     values: list[object] = []
     append = values.append
-    # Field kinds in schema order: s string, i int/long, o optional string,
-    # l optional long, e optional error.
-    for kind in "sssiSSioioeoloo":
+    for kind in _FIELDS:
         if kind == "o" or kind == "l" or kind == "e":
+            if pos == end and len(values) >= _FIRST_WRITTEN:
+                append(None)
+                continue
             branch = data[pos]
             pos += 1
             if branch == 0:
@@ -78,7 +86,7 @@ def _read(data: bytes) -> Event:
         append(data[pos : pos + value].decode())
         pos += value
     (event_id, workflow_id, saga, version, type_text, origin_text, time_ms, step, attempt,
-     payload, error, name, due_ms, parent, cause) = values  # fmt: skip
+     payload, error, name, due_ms, parent, cause, search_attributes) = values  # fmt: skip
     event_type = _TYPES.get(str(type_text))
     if event_type is None:
         raise SerializationError(
@@ -96,6 +104,7 @@ def _read(data: bytes) -> Event:
     return Event(
         event_id, workflow_id, saga, version, event_type, origin, time_ms,  # type: ignore[arg-type]
         step, attempt, payload, error, name, due_ms, parent, cause,  # type: ignore[arg-type]
+        search_attributes,  # type: ignore[arg-type]
     )  # fmt: skip
 
 

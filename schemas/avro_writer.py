@@ -98,6 +98,7 @@ def write_event(event: Event) -> bytes:
             _optional_long(event.due_ms),
             _optional_string(event.parent),
             _optional_string(event.cause),
+            _optional_string(event.search_attributes),
         )
     )
 

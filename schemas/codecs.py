@@ -23,6 +23,7 @@ from sagas.events import (
     StatusRecord,
     WorkflowStatus,
 )
+from schemas.avro_reader import read_event
 from schemas.avro_writer import write_command, write_event, write_status
 from schemas.loading import LoadedSchema, SchemaName, load_schema
 
@@ -161,6 +162,11 @@ class EventCodec(AvroCodec[Event]):
         """The Avro body of an event, written directly (the hot path)."""
         return write_event(obj)
 
+    def decode(self, data: bytes) -> Event:
+        """The event in a plain Avro body, read directly: also one of an older writer,
+        which ends before the fields appended since (they read as null)."""
+        return read_event(data)
+
     def to_dict(self, obj: Event) -> dict[str, Any]:
         """The Avro record dict of an event."""
         return {
@@ -179,6 +185,7 @@ class EventCodec(AvroCodec[Event]):
             "due_ms": obj.due_ms,
             "parent": obj.parent,
             "cause": obj.cause,
+            "search_attributes": obj.search_attributes,
         }
 
     def from_dict(self, fields: dict[str, Any]) -> Event:
@@ -206,6 +213,7 @@ class EventCodec(AvroCodec[Event]):
             fields["due_ms"],
             fields["parent"],
             fields["cause"],
+            fields.get("search_attributes"),
         )
 
 

@@ -12,10 +12,18 @@ from typing import Any
 from sagas.errors import SerializationError
 from sagas.events import ErrorInfo, Event, EventType, Origin
 
+_LATER_FIELDS = ("search_attributes",)
+"""Fields added to events after histories were first recorded: written only when set, so
+a history without them reads and writes back as it was recorded."""
+
 
 def dump_line(event: Event) -> str:
     """One event as one JSON line, without its newline."""
-    return json.dumps(asdict(event), separators=(",", ":"))
+    fields = asdict(event)
+    for name in _LATER_FIELDS:
+        if fields[name] is None:
+            del fields[name]
+    return json.dumps(fields, separators=(",", ":"))
 
 
 def dump_history(events: Iterable[Event]) -> str:

@@ -25,6 +25,7 @@ from sagas.errors import AttemptSupersededError, SagaError, SerializationError
 from sagas.events import Command, CommandKind, ErrorInfo, Event, EventType, Origin
 from sagas.payloads import PayloadTypes
 from sagas.retry import Retry
+from sagas.visibility import SearchAttribute, StepAttributes
 
 _ANSWERS = {
     (CommandKind.ACTION, True): EventType.STEP_SUCCEEDED,
@@ -58,7 +59,12 @@ class StepAction:
 
 
 def answer_event(
-    command: Command, *, time_ms: int, payload: str | None = None, error: ErrorInfo | None = None
+    command: Command,
+    *,
+    time_ms: int,
+    payload: str | None = None,
+    error: ErrorInfo | None = None,
+    search_attributes: str | None = None,
 ) -> Event:
     """The answer to ``command``: succeeded when ``error`` is None, else failed."""
     return Event(
@@ -74,17 +80,19 @@ def answer_event(
         payload=payload,
         error=error,
         cause=command.command_id,
+        search_attributes=search_attributes,
     )
 
 
 @dataclass(frozen=True, slots=True)
 class StepFunctions:
     """The user functions of one saga version, by step and kind of command, with the
-    payload types their contexts read."""
+    payload types their contexts read and the search attributes their actions may set."""
 
     saga: str
     types: PayloadTypes
     actions: Mapping[tuple[str, CommandKind], StepAction]
+    attributes: Mapping[str, SearchAttribute[Any]]
 
     @classmethod
     def of(cls, definition: Saga[Any], types: PayloadTypes) -> StepFunctions:
@@ -99,7 +107,8 @@ class StepFunctions:
                 actions[step.name, CommandKind.COMPENSATE] = StepAction(
                     step.name, CommandKind.COMPENSATE, step.undo.fn, step.undo.retry
                 )
-        return cls(definition.name, types, MappingProxyType(actions))
+        attributes = {attribute.name: attribute for attribute in definition.search_attributes}
+        return cls(definition.name, types, MappingProxyType(actions), MappingProxyType(attributes))
 
     def action(self, step: str, kind: CommandKind) -> StepAction:
         """The user function a command of this step and kind runs; ``SagaError`` if none."""
@@ -230,7 +239,10 @@ class HeartbeatSender:
 
 
 def build_context(
-    functions: StepFunctions, command: Command, beat: Callable[[Any], None] | None = None
+    functions: StepFunctions,
+    command: Command,
+    beat: Callable[[Any], None] | None = None,
+    attributes: StepAttributes | None = None,
 ) -> StepContext[Any]:
     """The context a command's function receives; raises ``SerializationError`` on bad JSON."""
     try:
@@ -258,6 +270,7 @@ def build_context(
         is_compensation=command.kind is CommandKind.COMPENSATE,
         heartbeat_details=details,
         beat=beat,
+        set_attribute=None if attributes is None else attributes.set,
     )
 
 
@@ -274,13 +287,25 @@ async def run_command(
     failed) when the deadline passes; a plain function's thread cannot be killed in
     Python, so it runs on and its late value is dropped. Any exception becomes a failed
     answer whose error says whether retrying could help. ``ctx.heartbeat`` calls go to
-    ``heartbeats`` (dropped without one).
+    ``heartbeats`` (dropped without one). The search attributes an action sets go out
+    with its succeeded answer.
     """
     action = functions.action(command.step, command.kind)
     if heartbeats is not None and command.start_deadline_ms is not None:
         heartbeats.started()
+    attributes = (
+        StepAttributes(
+            saga=command.saga,
+            step=command.step,
+            workflow_id=command.workflow_id,
+            declared=functions.attributes,
+        )
+        if command.kind is CommandKind.ACTION
+        else None
+    )
     try:
-        ctx = build_context(functions, command, None if heartbeats is None else heartbeats.beat)
+        beat = None if heartbeats is None else heartbeats.beat
+        ctx = build_context(functions, command, beat, attributes)
         pending = action.fn(ctx) if action.is_async else asyncio.to_thread(action.fn, ctx)
         if command.deadline_ms is not None:
             remaining = max(command.deadline_ms - now_ms(), 0) / 1000
@@ -297,4 +322,9 @@ async def run_command(
         return answer_event(command, time_ms=now_ms(), error=error)
     except Exception as exc:
         return answer_event(command, time_ms=now_ms(), error=action.error_info(exc))
-    return answer_event(command, time_ms=now_ms(), payload=payload)
+    return answer_event(
+        command,
+        time_ms=now_ms(),
+        payload=payload,
+        search_attributes=None if attributes is None else attributes.to_json(),
+    )

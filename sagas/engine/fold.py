@@ -13,13 +13,16 @@ from __future__ import annotations
 import dataclasses
 import json
 from collections.abc import Mapping, Sequence
+from typing import Any
 
 from compensations import retry_compensation
 from sagas.definition import StepKind
 from sagas.engine.nodes import BranchNode, Node, ParallelNode, StepSpec, WaitNode
 from sagas.engine.state import Phase, StepRun, WorkflowState
 from sagas.engine.timers import TimerId, TimerKind, node_of_timer, timer_id
+from sagas.errors import SagaError
 from sagas.events import ErrorInfo, Event, EventType, Origin, WorkflowStatus
+from sagas.visibility import SearchAttribute, step_value
 
 COMPENSATE_MARK = "compensate"
 """``name`` of a ``step_timed_out`` decision about a compensation attempt."""
@@ -129,12 +132,19 @@ def can_cancel(state: WorkflowState) -> bool:
 class Fold:
     """Applies events to a state in place (:class:`~sagas.engine.plan.Plan` copies first)."""
 
-    __slots__ = ("end", "nodes", "steps")
+    __slots__ = ("attributes", "end", "nodes", "steps")
 
-    def __init__(self, nodes: Sequence[Node], steps: Mapping[str, StepSpec]) -> None:
+    def __init__(
+        self,
+        nodes: Sequence[Node],
+        steps: Mapping[str, StepSpec],
+        attributes: Mapping[str, SearchAttribute[Any]] | None = None,
+    ) -> None:
         self.nodes = nodes
         self.steps = steps
         self.end = len(nodes)
+        self.attributes = attributes or {}
+        """The search attributes steps may set, by name."""
 
     def create(self, event: Event) -> WorkflowState:
         """The state a ``started`` decision begins."""
@@ -245,6 +255,8 @@ class Fold:
         state.timers.pop(timer_id(TimerKind.SCHEDULE_TO_START, step), None)
         state.timers.pop(timer_id(TimerKind.SCHEDULE_TO_CLOSE, step), None)
         state.completed.append(step)
+        if event.search_attributes is not None:
+            self._set_search_attributes(state, event.search_attributes)
         spec = self.steps[step]
         if spec.kind is not StepKind.COMPENSATABLE:
             state.committed = True
@@ -257,6 +269,25 @@ class Fold:
         ):
             return
         self._advance(state, node.next)
+
+    def _set_search_attributes(self, state: WorkflowState, text: str) -> None:
+        """Take the values an answer's action set that the saga declares for steps, of the
+        declared types: an answer written by another participant may carry anything, and
+        its mistake costs those values, not the workflow."""
+        try:
+            values = json.loads(text)
+        except ValueError:
+            return
+        if not isinstance(values, dict):
+            return
+        for name, value in values.items():
+            attribute = self.attributes.get(name)
+            if attribute is None:
+                continue
+            try:
+                state.search_attributes[name] = step_value(attribute, value)
+            except SagaError:
+                continue
 
     def _failed(self, state: WorkflowState, event: Event) -> None:
         step = event.step or ""

@@ -186,7 +186,12 @@ class Plan:
         init(self, "signals", frozenset(signals) - frozenset(self.updates))
         init(self, "queues", frozenset(spec.queue for spec in frozen_steps.values()))
         init(self, "_specs", specs)
-        init(self, "_fold", Fold(self.nodes, specs))
+        settable = {
+            name: attribute
+            for name, attribute in self.visibility.attributes.items()
+            if attribute.from_input is None
+        }
+        init(self, "_fold", Fold(self.nodes, specs, settable))
         init(
             self,
             "_group_of",

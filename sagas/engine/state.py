@@ -111,6 +111,9 @@ class WorkflowState:
     """The parent's compensation attempt this completed child is undoing itself for."""
     unanswered: list[str] = field(default_factory=list)
     """Child steps whose start no processor of the child saga has answered in time."""
+    search_attributes: dict[str, str | int | float | bool] = field(default_factory=dict)
+    """The search attributes steps set (name -> value), latest value of each; those read
+    from the input are not kept here."""
 
     def copy(self) -> WorkflowState:
         """A copy that can be changed without touching this state (containers are copied)."""
@@ -143,6 +146,7 @@ class WorkflowState:
             dict(self.updates),
             self.undo_for,
             list(self.unanswered),
+            dict(self.search_attributes),
         )
 
     def in_flight(self) -> list[str]:
@@ -357,6 +361,7 @@ STATE_FIELDS: tuple[StateField, ...] = (
     StateField("updates", since=4),
     StateField("undo_for", since=4),
     StateField("unanswered", since=4),
+    StateField("search_attributes", since=5),
 )
 """The stored fields of a workflow state, in the order they are written."""
 

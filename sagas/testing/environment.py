@@ -38,6 +38,7 @@ from typing import Any
 from pydantic import BaseModel, TypeAdapter
 
 from processors.metrics import Metrics
+from processors.search_index import SearchIndex
 from processors.store.keys import TimerEntry
 from sagas.client.dead_letters import DeadLetter
 from sagas.definition import Saga
@@ -58,6 +59,7 @@ from sagas.events import (
 )
 from sagas.log_order import ignored_positions, processing_order
 from sagas.testing.memory_processor import BatchResult, LogRecord, MemoryProcessor, Refusal
+from sagas.visibility import SearchValue
 from topics.naming import TopicNames
 
 _ANY: TypeAdapter[Any] = TypeAdapter(Any)
@@ -410,6 +412,12 @@ class SagaTestEnvironment:
             state = self._state(workflow_id)
             return self._plan(state).status_record(state)
         return record
+
+    def search_attributes(self, workflow_id: str) -> dict[str, SearchValue]:
+        """The search attributes the workflow is listed by, as ``client.describe`` shows
+        them: those read from its input, then those its steps set."""
+        state = self._state(workflow_id)
+        return SearchIndex(self.registry[state.saga]).attributes_of(state)
 
     def result(self, workflow_id: str) -> dict[str, Any]:
         """The decoded result object of a completed workflow (step name -> result)."""

@@ -40,6 +40,7 @@ events = st.builds(
     due_ms=st.none() | longs,
     parent=st.none() | text,
     cause=st.none() | text,
+    search_attributes=json_text,
 )
 
 commands = st.builds(

@@ -138,6 +138,35 @@ def test_a_field_appended_by_a_newer_writer_is_ignored() -> None:
     assert EVENT_CODEC.decode(body) == FAILED
 
 
+def _before_search_attributes() -> dict[str, Any]:
+    older = json.loads(load_schema("event").text)
+    older["fields"] = [f for f in older["fields"] if f["name"] != "search_attributes"]
+    return older
+
+
+def test_an_event_of_a_writer_before_search_attributes_decodes_with_none() -> None:
+    older = _before_search_attributes()
+    fields = EVENT_CODEC.to_dict(FAILED)
+    del fields["search_attributes"]
+    body = _write(older, fields)
+    assert EVENT_CODEC.decode(body) == FAILED
+    resolved = EVENT_CODEC.read(BytesIO(body), parse_schema(older, named_schemas={}))
+    assert resolved == FAILED
+
+
+def test_a_reader_before_search_attributes_reads_an_answer_carrying_them() -> None:
+    answer = dataclasses.replace(
+        FAILED, type=EventType.STEP_SUCCEEDED, error=None, search_attributes='{"total":120}'
+    )
+    body = EVENT_CODEC.encode(answer)
+    assert EVENT_CODEC.decode(body) == answer
+    older = parse_schema(_before_search_attributes(), named_schemas={})
+    fields = schemaless_reader(BytesIO(body), older, None)
+    assert isinstance(fields, dict)
+    assert "search_attributes" not in fields
+    assert fields["step"] == "charge_card"
+
+
 def test_empty_id_is_refused_when_encoding() -> None:
     with pytest.raises(SerializationError, match="event_id is empty"):
         EVENT_CODEC.encode(dataclasses.replace(FAILED, event_id=""))

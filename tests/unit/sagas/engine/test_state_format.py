@@ -50,11 +50,32 @@ def test_a_state_of_format_1_loads_and_is_written_in_the_newest_format() -> None
     assert (state.failed_compensation, state.last_rejection) == (None, None)
     assert (state.run_id, state.previous_run_id, state.updates, state.undo_for) == ("", None, {}, 0)
     # Format 2 added the heartbeat details at the end, format 3 the failed compensation
-    # and the last rejection, format 4 the run ids, update outcomes and children's state;
-    # everything before is as it was.
+    # and the last rejection, format 4 the run ids, update outcomes and children's state,
+    # format 5 the search attributes steps set; everything before is as it was.
     data = state.to_bytes()
-    assert data == b"[4," + FORMAT_1[3:-1] + b',{},null,null,"",null,{},0,[]]'
+    assert data == b"[5," + FORMAT_1[3:-1] + b',{},null,null,"",null,{},0,[],{}]'
     assert WorkflowState.from_bytes(data) == state
+
+
+def test_a_state_of_format_4_loads_without_step_set_search_attributes() -> None:
+    format_4 = b"[4," + FORMAT_1[3:-1] + b',{},null,null,"r-1",null,{},0,["child"]]'
+    state = WorkflowState.from_bytes(format_4)
+    assert (state.run_id, state.unanswered) == ("r-1", ["child"])
+    assert state.search_attributes == {}
+    assert state.to_bytes() == b"[5," + format_4[3:-1] + b",{}]"
+
+
+def test_search_attributes_steps_set_round_trip_with_their_types() -> None:
+    state = expected_state()
+    state.search_attributes = {"order_total": 120, "ratio": 0.5, "tier": "gold", "vip": True}
+    data = state.to_bytes()
+    assert data.endswith(b',{"order_total":120,"ratio":0.5,"tier":"gold","vip":true}]')
+    loaded = WorkflowState.from_bytes(data)
+    assert loaded == state
+    assert [type(v) for v in loaded.search_attributes.values()] == [int, float, str, bool]
+    copied = loaded.copy()
+    copied.search_attributes["order_total"] = 7
+    assert loaded.search_attributes["order_total"] == 120
 
 
 @dataclass(slots=True)
