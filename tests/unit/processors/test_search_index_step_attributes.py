@@ -5,7 +5,8 @@ from __future__ import annotations
 
 from pydantic import BaseModel
 
-from processors.search_index import ATTRIBUTE_INDEX, SearchIndex, search
+from processors.search_index import SearchIndex, search
+from processors.store.keys import ATTRIBUTE_INDEX
 from processors.store.memory import MemoryPartitionStore
 from processors.store.transaction import StoreTransaction
 from sagas import Saga, StepContext, StepKind
