@@ -5,13 +5,17 @@ is the fold of its events: nothing is decided again and nothing is sent. What th
 processor did with records it could not apply is read from the dead-letter queue (the
 record at that offset went there, so it was not applied and, for most reasons, parked
 its workflow); inputs that arrived while a workflow was parked are held, as the
-processor holds them, until a redrive applies them in log order.
+processor holds them, until a redrive applies them in log order. Given the saga's
+visibility settings, the search index and retention timers are staged as the processor
+stages them, and an ended workflow past its retention is left out, as the processor's
+retention timer removed it (that removal is not in the log).
 """
 
 from __future__ import annotations
 
 import base64
 import json
+import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 
@@ -24,6 +28,9 @@ from processors.store.keys import (
     timer_key,
     workflow_key,
 )
+from processors.store.memory import MemoryPartitionStore
+from processors.store.transaction import StoreTransaction
+from processors.visibility_staging import VisibilityStaging
 from sagas.engine.state import WorkflowState
 from sagas.engine.versions import SagaVersions
 from sagas.errors import SagaError, SerializationError
@@ -51,7 +58,8 @@ class RebuiltPartition:
     partition: int
     states: dict[str, WorkflowState]
     changes: dict[bytes, bytes]
-    """Every key of the rebuilt store with its value: states, timer index, parked, held."""
+    """Every key of the rebuilt store with its value: states, timer index, parked, held,
+    and (given the visibility settings) the search index and retention timers."""
     events: int = 0
     """Events read (records, not transaction markers)."""
     parked: set[str] = field(default_factory=set)
@@ -67,9 +75,12 @@ class PartitionFold:
         partition: int,
         dead_letters: DeadLetterIndex | None = None,
         inputs_end: int | None = None,
+        visibility: VisibilityStaging | None = None,
+        now_ms: int | None = None,
     ) -> None:
         """``inputs_end``: the offset from which inputs were not processed yet (the group's
-        committed offset); they are left for the processor, while decisions are all taken."""
+        committed offset); they are left for the processor, while decisions are all taken.
+        ``visibility`` stages index entries and retention, judged at ``now_ms``."""
         self._versions = versions
         self._decode = _decoder(codec)
         self._saga = versions.name
@@ -84,6 +95,8 @@ class PartitionFold:
         self._handled: dict[tuple[int, int], bytes] = {}
         self.records = 0
         self._inputs_end = inputs_end if inputs_end is not None else 2**63
+        self._visibility = visibility
+        self._now_ms = now_ms if now_ms is not None else time.time_ns() // 1_000_000
 
     def add(self, offset: int, key: bytes | None, value: bytes | None) -> None:
         """Take the record at ``offset`` as the processor took it."""
@@ -207,12 +220,17 @@ class PartitionFold:
         for wid, events in self._events.items():
             events_seen += len(events)
             state = self._fold(wid, events)
-            if state is None:
+            if state is None or self._expired(state):
                 continue
             states[wid] = state
             changes[workflow_key(wid)] = state.to_bytes()
             for timer_id, due in state.timers.items():
                 changes[timer_key(due, wid, timer_id)] = b""
+        if self._visibility is not None:
+            staged = StoreTransaction(MemoryPartitionStore(self.partition))
+            for wid, state in states.items():
+                self._visibility.stage(staged, state, parked=wid in self._parked)
+            changes.update((k, v) for k, v in staged.changes().items() if v is not None)
         for wid, marker in self._parked.items():
             changes[parked_key(wid)] = marker
         for wid, held in self._held.items():
@@ -221,6 +239,13 @@ class PartitionFold:
         for position, what in self._handled.items():
             changes[handled_key(position)] = what
         return RebuiltPartition(self.partition, states, changes, self.records, set(self._parked))
+
+    def _expired(self, state: WorkflowState) -> bool:
+        """Whether the processor's retention timer has removed ``state`` by now."""
+        if self._visibility is None or not state.status.is_final:
+            return False
+        keep = self._visibility.retention_ms(state.version)
+        return keep is not None and state.updated_ms + keep <= self._now_ms
 
     def _fold(self, wid: str, events: list[Event]) -> WorkflowState | None:
         ordered = processing_order(events)

@@ -41,6 +41,7 @@ from processors.store.memory import MemoryPartitionStore
 from processors.store.options import RocksDBOptions
 from processors.store.recovery import ChangelogRestorer
 from processors.store.rocksdb import RocksDBStore
+from processors.visibility_staging import VisibilityStaging
 from sagas.config import KafkaSettings
 from sagas.engine.state import WorkflowState
 from sagas.engine.versions import SagaVersions
@@ -94,9 +95,15 @@ class StateDifference:
 
 
 def fold_log(
-    versions: SagaVersions, kafka: KafkaSettings, progress: Progress | None = None
+    versions: SagaVersions,
+    kafka: KafkaSettings,
+    progress: Progress | None = None,
+    *,
+    retention: timedelta | None = None,
 ) -> tuple[list[PartitionRange], list[RebuiltPartition]]:
-    """Read the saga's event log and DLQ whole and fold them, partition by partition.
+    """Read the saga's event log and DLQ whole and fold them, partition by partition,
+    with the search index and retention the processor keeps (``retention``: the
+    deployment's period, as the workers were given it; else the sagas' own).
 
     The ranges returned end where the processor group has processed the log (its
     committed offsets): inputs past them are left for it.
@@ -112,8 +119,11 @@ def fold_log(
         total = sum(part.end - part.start for part in ranges)
         done = 0
         rebuilt = []
+        visibility = VisibilityStaging(versions, retention)
+        now_ms = time.time_ns() // 1_000_000
         for part in ranges:
-            fold = PartitionFold(versions, codec, part.partition, letters, ends[part.partition])
+            fold = PartitionFold(versions, codec, part.partition, letters, ends[part.partition],
+                                 visibility=visibility, now_ms=now_ms)  # fmt: skip
             add = fold.add
             for chunk in reader.read(part):
                 for message in chunk:
@@ -134,6 +144,7 @@ def replay(
     state_dir: Path,
     *,
     progress: Progress | None = None,
+    retention: timedelta | None = None,
 ) -> ReplayReport:
     """Rebuild the processor's store and changelog from ``S.events``; set its group's offsets.
 
@@ -145,7 +156,7 @@ def replay(
     group = names.processor_group
     check_reachable(kafka, names.events)
     _require_inactive(config, group)
-    ranges, rebuilt = fold_log(versions, kafka, progress)
+    ranges, rebuilt = fold_log(versions, kafka, progress, retention=retention)
     _require_inactive(config, group)
     store = RocksDBStore(state_dir, group, names.events, RocksDBOptions(open_max_retries=0))
     rewrite = ChangelogRewrite(kafka, versions.name)

@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 import sys
 from dataclasses import asdict
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -69,13 +69,20 @@ class _Progress:
     help="Compare the rebuilt states with the live ones (the state directory, else the "
     "changelog) and print the differences; write nothing (exit 1 on any).",
 )
+@click.option(
+    "--retention",
+    type=click.IntRange(min=1),
+    default=None,
+    help="The workers' --retention, if they were given one: ended workflows past it are"
+    " left out, as the processor removed them (default: the saga's own retention).",
+)
 @state_dir_option
 @output_option
 @bootstrap_option
 @prefix_option
 def replay(
-    saga_ref: str, shadow: bool, verify: bool, state_dir: Path, output: str,
-    bootstrap_servers: str | None, topic_prefix: str | None,
+    saga_ref: str, shadow: bool, verify: bool, retention: int | None, state_dir: Path,
+    output: str, bootstrap_servers: str | None, topic_prefix: str | None,
 ) -> None:  # fmt: skip
     """Rebuild the saga processor's state of MODULE:SAGA from its event log.
 
@@ -90,22 +97,26 @@ def replay(
     versions = load_saga(saga_ref)
     kafka = reachable_kafka(bootstrap_servers, topic_prefix)
     progress = _Progress("shadow replay" if shadow else "replay")
+    kept = timedelta(seconds=retention) if retention is not None else None
     try:
         if shadow:
             _shadow(versions, kafka, progress, output)
         elif verify:
-            _verify(versions, kafka, state_dir, progress, output)
+            _verify(versions, kafka, state_dir, progress, output, kept)
         else:
-            _replay(versions, kafka, state_dir, progress, output)
+            _replay(versions, kafka, state_dir, progress, output, kept)
     except SagaError as exc:
         progress.close()
         raise click.ClickException(str(exc)) from exc
 
 
-def _replay(versions: Any, kafka: Any, state_dir: Path, progress: _Progress, output: str) -> None:
+def _replay(
+    versions: Any, kafka: Any, state_dir: Path, progress: _Progress, output: str,
+    retention: timedelta | None,
+) -> None:  # fmt: skip
     from processors.replay import replay as rebuild
 
-    report = rebuild(versions, kafka, state_dir, progress=progress)
+    report = rebuild(versions, kafka, state_dir, progress=progress, retention=retention)
     progress.close()
     if output == "json":
         click.echo(json.dumps({
@@ -127,10 +138,13 @@ def _replay(versions: Any, kafka: Any, state_dir: Path, progress: _Progress, out
     )
 
 
-def _verify(versions: Any, kafka: Any, state_dir: Path, progress: _Progress, output: str) -> None:
+def _verify(
+    versions: Any, kafka: Any, state_dir: Path, progress: _Progress, output: str,
+    retention: timedelta | None,
+) -> None:  # fmt: skip
     from processors.replay import differences, fold_log, live_states
 
-    ranges, rebuilt = fold_log(versions, kafka, progress)
+    ranges, rebuilt = fold_log(versions, kafka, progress, retention=retention)
     progress.close()
     found = differences(
         rebuilt, live_states(versions, kafka, state_dir, [r.partition for r in ranges])

@@ -39,17 +39,18 @@ def run_cli(kafka: KafkaSettings, *args: str) -> Result:
 
 
 def stored_states(
-    versions: SagaVersions, kafka: KafkaSettings, state_dir: Path
+    versions: SagaVersions, kafka: KafkaSettings, state_dir: Path, prefix: bytes = WORKFLOW_PREFIX
 ) -> dict[bytes, bytes]:
-    """Every workflow-state key and value in the processor's local stores."""
+    """Every key under ``prefix`` (default: the workflow states) and its value in the
+    processor's local stores."""
     names = TopicNames(versions.name, kafka.topic_prefix)
     store = RocksDBStore(state_dir, names.processor_group, names.events)
     found: dict[bytes, bytes] = {}
     try:
         partition = 0
         while store.partition_path(partition).exists():
-            stop = prefix_end(WORKFLOW_PREFIX)
-            found.update(store.partition(partition).iter_range(WORKFLOW_PREFIX, stop))
+            stop = prefix_end(prefix)
+            found.update(store.partition(partition).iter_range(prefix, stop))
             partition += 1
     finally:
         store.close()

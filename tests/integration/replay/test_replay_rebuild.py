@@ -11,6 +11,7 @@ import pytest
 
 from processors.runner import Role, WorkerRunner
 from processors.settings import ProcessorSettings
+from processors.store.keys import TIMER_PREFIX
 from sagas.client import SagaClient
 from sagas.config import KafkaSettings
 from sagas.engine.versions import SagaVersions
@@ -31,6 +32,8 @@ from tests.integration.replay.conftest import (
 from topics.naming import TopicNames
 
 SAGAS = 200
+INDEX_PREFIX = b"i"
+"""Every key of the search index (start, status and attribute entries)."""
 
 
 @pytest.mark.timeout(240)
@@ -67,6 +70,10 @@ def test_replay_rebuilds_identical_states_and_the_sagas_in_flight_complete(
         assert 0 < ended < SAGAS, f"{ended} of {SAGAS} ended: the stop was not mid-run"
         before = stored_states(flaky_versions, flaky_kafka, state_dir)
         assert len(before) > SAGAS // 2
+        # The search index and the timers (retention's included), which list and expiry read.
+        indexed = stored_states(flaky_versions, flaky_kafka, state_dir, INDEX_PREFIX)
+        timers = stored_states(flaky_versions, flaky_kafka, state_dir, TIMER_PREFIX)
+        assert len(indexed) > len(before)
         lines_before = ledger.count_lines(ledger_file)
 
         shutil.rmtree(state_dir)
@@ -79,6 +86,8 @@ def test_replay_rebuilds_identical_states_and_the_sagas_in_flight_complete(
         assert summary["events"] > 0
         assert sum(p["workflows"] for p in summary["partitions"]) == len(before)
         assert stored_states(flaky_versions, flaky_kafka, state_dir) == before
+        assert stored_states(flaky_versions, flaky_kafka, state_dir, INDEX_PREFIX) == indexed
+        assert stored_states(flaky_versions, flaky_kafka, state_dir, TIMER_PREFIX) == timers
         assert ledger.count_lines(ledger_file) == lines_before, "replay ran a step"
 
         verify = run_cli(flaky_kafka, "replay", SAGA_REF, "--verify", "--state-dir", str(state_dir))

@@ -7,6 +7,7 @@ shared two-core machine; the benchmark holds many more.
 
 from __future__ import annotations
 
+import json
 import time
 import urllib.error
 import urllib.request
@@ -16,12 +17,14 @@ from datetime import timedelta
 from pathlib import Path
 
 import pytest
+from click.testing import CliRunner
 from confluent_kafka.admin import AlterConfigOpType, ConfigEntry, ConfigResource, ResourceType
 
 from processors.query_endpoint import QuerySettings
 from processors.runner import Role, WorkerRunner, provision
 from processors.settings import ProcessorSettings
 from processors.store.keys import START_INDEX, prefix_end
+from sagas.cli import main
 from sagas.client import SagaClient
 from sagas.config import KafkaSettings
 from sagas.engine.versions import compile_versions
@@ -279,6 +282,65 @@ def test_retention_removes_ended_workflows_everywhere(
             client.flush()
             time.sleep(2)
         assert kept <= seen
+    finally:
+        processor.stop()
+        steps.stop()
+        client.close()
+    processor.raise_errors()
+    steps.raise_errors()
+
+
+@pytest.mark.timeout(180)
+def test_a_replay_leaves_out_what_retention_removed_and_rebuilds_the_index(
+    kafka_bootstrap: str, unique_name: Callable[[str], str], tmp_path: Path
+) -> None:
+    kafka = KafkaSettings(bootstrap_servers=kafka_bootstrap, topic_prefix=unique_name("") + ".")
+    provision(VERSIONS, kafka)
+    steps = WorkerRunner(VERSIONS, kafka, role=Role.STEPS).start()
+    processor = _processor(kafka, tmp_path / "p", "p", retention=timedelta(seconds=2))
+    client = SagaClient(kafka)
+    count = 10
+    ended = {_wid(i) for i in range(count // 2)}
+    kept = {_wid(i) for i in range(count // 2, count)}
+    try:
+        steps.wait_ready()
+        processor.wait_ready()
+        for i in range(count):
+            order = shop_saga.Order(customer_id="c-9", total=i)
+            client.start(shop_saga.saga, order, workflow_id=_wid(i), wait=False)
+        client.flush()
+        deadline = time.monotonic() + 60
+        while len(_all(client, WorkflowSearch(step="approve", limit=100))) < count:
+            assert time.monotonic() < deadline, "not every workflow reached its wait"
+            time.sleep(0.3)
+        for wid in ended:
+            client.signal(shop_saga.saga, wid, "approve", check=False)
+        client.flush()
+        deadline = time.monotonic() + 60
+        while {str(i["workflow_id"]) for i in _all(client, WorkflowSearch(limit=100))} != kept:
+            assert time.monotonic() < deadline, "retention did not remove the ended workflows"
+            time.sleep(0.3)
+        processor.stop()
+        processor.raise_errors()
+
+        # The state and changelog are rebuilt from the event log, which still holds the
+        # removed workflows' events: they stay removed, and the index is whole again.
+        replayed = CliRunner().invoke(main, [
+            "replay", "tests.integration.visibility.shop_saga:saga", "--retention", "2",
+            "--state-dir", str(tmp_path / "p"), "--output", "json",
+            "--bootstrap-servers", kafka.bootstrap_servers, "--topic-prefix", kafka.topic_prefix,
+        ], catch_exceptions=False)  # fmt: skip
+        assert replayed.exit_code == 0, replayed.output
+        rebuilt = sum(p["workflows"] for p in json.loads(replayed.stdout)["partitions"])
+        assert rebuilt == len(kept)
+        processor = _processor(kafka, tmp_path / "p", "p", retention=timedelta(seconds=2))
+        processor.wait_ready()
+        listed = {str(i["workflow_id"]) for i in _all(client, WorkflowSearch(limit=100))}
+        assert listed == kept
+        waiting = _all(client, WorkflowSearch(step="approve", limit=100))
+        assert {str(i["workflow_id"]) for i in waiting} == kept
+        with pytest.raises(Exception, match="no such workflow"):
+            client.describe(shop_saga.saga, sorted(ended)[0])
     finally:
         processor.stop()
         steps.stop()

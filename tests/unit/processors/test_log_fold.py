@@ -22,8 +22,16 @@ from processors.log_fold import PartitionFold, ReplayError
 from processors.log_reading import DeadLettered, DeadLetterIndex
 from processors.metrics import Metrics
 from processors.saga_batch import Codecs, PartitionBatch, Routing
-from processors.store.keys import HELD_PREFIX, PARKED_PREFIX, parked_key
+from processors.store.keys import (
+    HELD_PREFIX,
+    PARKED_PREFIX,
+    START_INDEX,
+    TIMER_PREFIX,
+    parked_key,
+    parse_timer_key,
+)
 from processors.store.memory import MemoryPartitionStore
+from processors.visibility_staging import RETENTION_TIMER_ID, VisibilityStaging
 from sagas import NonRetryableError, Retry, Saga, StepContext, StepKind
 from sagas.engine.execution import answer_event
 from sagas.engine.versions import SagaVersions, compile_versions
@@ -66,8 +74,9 @@ def _saga(version: int = 1) -> Saga[Order]:
 class Partition:
     """One simulated partition of ``fold.events`` and the processor working on it."""
 
-    def __init__(self, versions: SagaVersions) -> None:
+    def __init__(self, versions: SagaVersions, visibility: VisibilityStaging | None = None) -> None:
         self.versions = versions
+        self.visibility = visibility
         self.codec = EventCodec()
         self.commands = CommandCodec()
         self.codecs = Codecs(
@@ -101,6 +110,7 @@ class Partition:
         batch = PartitionBatch(
             routing=self.routing, codecs=self.codecs, versions=self.versions, store=self.store,
             partition=0, partitions=1, now_ms=self.now, metrics=Metrics(),
+            visibility=self.visibility,
         )  # fmt: skip
         end = min(len(self.log), self.read + max_records)
         for offset in range(self.read, end):
@@ -135,7 +145,8 @@ class Partition:
     def fold(self, versions: SagaVersions | None = None) -> dict[bytes, bytes]:
         # Inputs not read yet wait for the processor, as past a group's committed offset.
         letters = DeadLetterIndex(self.dead_letters, {})
-        fold = PartitionFold(versions or self.versions, self.codec, 0, letters, self.read)
+        fold = PartitionFold(versions or self.versions, self.codec, 0, letters, self.read,
+                             visibility=self.visibility, now_ms=self.now)  # fmt: skip
         for offset, (key, value) in enumerate(self.log):
             fold.add(offset, key, value)
         return fold.finish().changes
@@ -150,6 +161,46 @@ def _input(wid: str, kind: EventType, event_id: str, payload: str | None = None,
         event_id=event_id, workflow_id=wid, saga="fold", version=0, type=kind,
         origin=Origin.CLIENT, time_ms=1, payload=payload, name=name,
     )  # fmt: skip
+
+
+def _run_to_the_end(part: Partition, workflows: int) -> None:
+    for i in range(workflows):
+        part.start(f"w{i}", Order(failing_attempts=list(range(1, 1 + i % 3))))
+    for step in range(40):
+        part.batch(max_records=5 if step % 2 else 50)
+
+
+def test_the_fold_rebuilds_the_search_index_and_retention_timers_the_batches_staged() -> None:
+    versions = compile_versions(_saga())
+    part = Partition(versions, VisibilityStaging(versions, timedelta(hours=1)))
+    _run_to_the_end(part, 8)
+    stored = part.stored()
+    assert any(k.startswith(START_INDEX) for k in stored), "the batches indexed nothing"
+    retention = [k for k in stored if k.startswith(TIMER_PREFIX)
+                 and parse_timer_key(k).timer_id == RETENTION_TIMER_ID]  # fmt: skip
+    assert len(retention) == 8, "every ended workflow waits for its removal"
+    assert part.fold() == stored
+
+
+def test_the_fold_leaves_out_what_retention_removed_as_the_processor_did() -> None:
+    versions = compile_versions(_saga())
+    part = Partition(versions, VisibilityStaging(versions, timedelta(seconds=2)))
+    _run_to_the_end(part, 6)
+    part.now += 3_000  # past every ended workflow's retention: the next batch removes them
+    part.batch(max_records=50)
+    stored = part.stored()
+    assert [k for k in stored if not k.startswith(b"t")] == [], "retention left keys behind"
+    assert part.fold() == stored == {}
+
+
+def test_without_visibility_settings_the_fold_keeps_every_workflow() -> None:
+    versions = compile_versions(_saga())
+    part = Partition(versions, VisibilityStaging(versions, timedelta(seconds=2)))
+    _run_to_the_end(part, 3)
+    part.now += 3_000
+    part.batch(max_records=50)
+    part.visibility = None  # a fold that does not know the retention
+    assert len([k for k in part.fold() if k.startswith(b"w")]) == 3
 
 
 def test_the_fold_rebuilds_the_store_the_batches_built_with_shared_batches() -> None:
