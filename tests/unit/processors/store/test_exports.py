@@ -3,11 +3,9 @@
 from __future__ import annotations
 
 import processors.store
+from tests.public_surface import public_names
 
 
 def test_all_is_the_public_surface() -> None:
-    public = {name for name in vars(processors.store) if not name.startswith("_")}
-    modules = {"base", "changelog", "errors", "memory", "options", "recovery", "rocksdb"}
-    modules |= {"keys", "timers", "transaction"}
-    assert public - modules == set(processors.store.__all__)
+    assert public_names(processors.store) == set(processors.store.__all__)
     assert all(hasattr(processors.store, name) for name in processors.store.__all__)
