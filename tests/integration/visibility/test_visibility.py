@@ -61,6 +61,24 @@ def _processor(
     ).start()
 
 
+def _approve_half(client: SagaClient, count: int, customer: str) -> set[str]:
+    """Start ``count`` orders, wait until each waits for its approval, approve the first
+    half (which then end); returns the ids approved."""
+    for i in range(count):
+        order = shop_saga.Order(customer_id=customer, total=i)
+        client.start(shop_saga.saga, order, workflow_id=_wid(i), wait=False)
+    client.flush()
+    deadline = time.monotonic() + 60
+    while len(_all(client, WorkflowSearch(step="approve", limit=1000))) < count:
+        assert time.monotonic() < deadline, "not every workflow reached its wait"
+        time.sleep(0.3)
+    approved = {_wid(i) for i in range(count // 2)}
+    for wid in approved:
+        client.signal(shop_saga.saga, wid, "approve", check=False)
+    client.flush()
+    return approved
+
+
 def _all(client: SagaClient, search: WorkflowSearch) -> list[dict[str, object]]:
     items: list[dict[str, object]] = []
     page = client.list(shop_saga.saga, search)
@@ -232,18 +250,7 @@ def test_retention_removes_ended_workflows_everywhere(
     try:
         steps.wait_ready()
         processor.wait_ready()
-        for i in range(count):
-            order = shop_saga.Order(customer_id="c-1", total=i)
-            client.start(shop_saga.saga, order, workflow_id=_wid(i), wait=False)
-        client.flush()
-        deadline = time.monotonic() + 60
-        while len(_all(client, WorkflowSearch(step="approve", limit=1000))) < count:
-            assert time.monotonic() < deadline, "not every workflow reached its wait"
-            time.sleep(0.3)
-        for i in range(count // 2):
-            client.signal(shop_saga.saga, _wid(i), "approve", check=False)
-        client.flush()
-        ended = {_wid(i) for i in range(count // 2)}
+        ended = _approve_half(client, count, "c-1")
         kept = {_wid(i) for i in range(count // 2, count)}
         deadline = time.monotonic() + 60
         while True:
@@ -305,17 +312,7 @@ def test_a_replay_leaves_out_what_retention_removed_and_rebuilds_the_index(
     try:
         steps.wait_ready()
         processor.wait_ready()
-        for i in range(count):
-            order = shop_saga.Order(customer_id="c-9", total=i)
-            client.start(shop_saga.saga, order, workflow_id=_wid(i), wait=False)
-        client.flush()
-        deadline = time.monotonic() + 60
-        while len(_all(client, WorkflowSearch(step="approve", limit=100))) < count:
-            assert time.monotonic() < deadline, "not every workflow reached its wait"
-            time.sleep(0.3)
-        for wid in ended:
-            client.signal(shop_saga.saga, wid, "approve", check=False)
-        client.flush()
+        assert _approve_half(client, count, "c-9") == ended
         deadline = time.monotonic() + 60
         while {str(i["workflow_id"]) for i in _all(client, WorkflowSearch(limit=100))} != kept:
             assert time.monotonic() < deadline, "retention did not remove the ended workflows"
