@@ -13,7 +13,7 @@ from sagas.client.undecodable import undecodable
 from sagas.errors import KafkaUnavailableError, SerializationError
 from sagas.events import StatusRecord
 from schemas.codecs import Codec
-from topics.consumer_reads import poll_batch
+from topics.consumer_reads import poll_batch, watermarks
 
 
 class StatusView:
@@ -93,19 +93,14 @@ class StatusView:
 
     def _end_of(self, partition: int, deadline: float) -> int:
         tp = TopicPartition(self.topic, partition)
-        while True:
-            remaining = max(0.1, deadline - time.monotonic())
-            try:
-                return int(
-                    self._offsets.get_watermark_offsets(tp, timeout=remaining, cached=False)[1]
-                )
-            except KafkaException as exc:
-                # A broker restarting or a leader moving: ask again until the deadline.
-                if time.monotonic() >= deadline:
-                    raise KafkaUnavailableError(
-                        f"cannot read the end of {self.topic}[{partition}]: {exc.args[0]}"
-                    ) from exc
-                time.sleep(0.2)
+        try:
+            # A leader moving is waited out by ``watermarks``, up to the caller's deadline.
+            _, high = watermarks(self._offsets, tp, timeout=max(0.1, deadline - time.monotonic()))
+        except KafkaException as exc:
+            raise KafkaUnavailableError(
+                f"cannot read the end of {self.topic}[{partition}]: {exc.args[0]}"
+            ) from exc
+        return high
 
     def catch_up(self, timeout: float = 30.0) -> None:
         """Block until everything committed to the topic before this call has been read."""
