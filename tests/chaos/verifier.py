@@ -117,6 +117,8 @@ class Verdict:
     children_terminal: int = 0
     children_undone: int = 0
     """Completed children a parent asked to undo themselves."""
+    children_failed: int = 0
+    """Children that failed (compensated, failed or cancelled): their step failed."""
 
     @property
     def ok(self) -> bool:
@@ -224,6 +226,7 @@ def _check_child_outcome(
         e.type is EventType.COMPENSATION_SCHEDULED and e.step == step for e in parent_events
     )
     if first.type is not EventType.COMPLETED:
+        verdict.children_failed += 1
         if parent_end.type is EventType.COMPLETED:
             verdict.add("child-outcome", child, f"ended {first.type.value}, its parent completed")
         if undoing or undo_asked:
