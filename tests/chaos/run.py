@@ -156,7 +156,7 @@ class Context:
         fault = Fault(kind, detail, recover, self.progress.longest_stall(began, end))
         self.faults.append(fault)
         print(
-            f"  {kind:16} {detail:44} recover {_fmt(recover)} stall {fault.stall_s:.1f}s",
+            f"  {kind:16} {detail:58} recover {_fmt(recover)} stall {fault.stall_s:.1f}s",
             flush=True,
         )
         return fault
