@@ -1,5 +1,6 @@
-"""The saga the chaos run drives: a trip with a charge, parallel bookings, a durable timer,
-a signal with a timeout, a pivot and a retriable step after it.
+"""The sagas the chaos run drives: a trip with a charge, a child insurance saga, parallel
+bookings, a durable timer, a signal with a timeout, a pivot and a retriable step after it;
+and the insurance saga the trip starts as its child (a quote, then a policy bound).
 
 Every action and compensation fails or succeeds by a hash of (workflow, step, kind,
 attempt), as :mod:`tests.integration.participants.flaky_order` does, and appends each
@@ -15,11 +16,13 @@ from datetime import timedelta
 
 from pydantic import BaseModel
 
-from sagas import NonRetryableError, Retry, Saga, StepContext, StepKind
+from sagas import NonRetryableError, Retry, Saga, StepContext, StepKind, WorkflowView
 from sagas.events import CommandKind
 from tests.integration.participants import ledger
 
 SAGA_NAME = "chaos_trip"
+CHILD_SAGA_NAME = "chaos_insurance"
+CHILD_STEP = "insure"
 APPROVAL_SIGNAL = "approved"
 STEP_TIMEOUT = timedelta(seconds=90)
 """Longer than any outage the nemeses cause, so no attempt times out only because a
@@ -98,6 +101,35 @@ async def _attempt(ctx: StepContext[TripInput], kind: CommandKind, effect: str) 
         raise FlakyError(f"{ctx.step} {kind.value} attempt {ctx.attempt} failed")
 
 
+insurance = Saga(CHILD_SAGA_NAME, input=TripInput, version=1)
+
+
+@insurance.step(retry=_RETRY, timeout=STEP_TIMEOUT, queue="insurance")
+async def quote(ctx: StepContext[TripInput]) -> Booking:
+    """Get a quote for the trip's cover."""
+    await _attempt(ctx, CommandKind.ACTION, f"quote {ctx.input.nights} nights")
+    return Booking(reference=f"QU-{ctx.input.trip_id}")
+
+
+@quote.compensation(retry=_RETRY)
+async def withdraw_quote(ctx: StepContext[TripInput]) -> None:
+    """Withdraw the quote."""
+    await _attempt(ctx, CommandKind.COMPENSATE, f"withdraw {ctx.result_of(quote).reference}")
+
+
+@insurance.step(retry=_RETRY, timeout=STEP_TIMEOUT, queue="insurance")
+async def bind_policy(ctx: StepContext[TripInput]) -> Booking:
+    """Bind the policy the quote offered."""
+    await _attempt(ctx, CommandKind.ACTION, f"policy for {ctx.input.traveller}")
+    return Booking(reference=f"PO-{ctx.input.trip_id}")
+
+
+@bind_policy.compensation(retry=_RETRY)
+async def cancel_policy(ctx: StepContext[TripInput]) -> None:
+    """Cancel the policy."""
+    await _attempt(ctx, CommandKind.COMPENSATE, f"cancel {ctx.result_of(bind_policy).reference}")
+
+
 saga = Saga(SAGA_NAME, input=TripInput, version=1)
 
 
@@ -113,6 +145,13 @@ async def refund(ctx: StepContext[TripInput]) -> None:
     """Give the deposit back."""
     await _attempt(ctx, CommandKind.COMPENSATE, f"refund {ctx.result_of(charge).reference}")
 
+
+def _cover(view: WorkflowView[TripInput]) -> TripInput:
+    return view.input
+
+
+# Compensating it runs the child's own compensations, latest first.
+saga.child(CHILD_STEP, saga=insurance, input=_cover)
 
 with saga.parallel("bookings"):
 

@@ -1,6 +1,7 @@
-"""The processes of the chaos run: saga processors and step workers, each a ``sagas worker``
-process with its own state directory and instance id, that nemeses kill, pause, scale
-and replace; and the probes that tell when the groups and the saga have recovered."""
+"""The processes of the chaos run: saga processors and step workers of the trip saga and of
+its child insurance saga, each a ``sagas worker`` process with its own state directory and
+instance id, that nemeses kill, pause, scale and replace; and the probes that tell when
+the groups and the sagas have recovered."""
 
 from __future__ import annotations
 
@@ -18,7 +19,14 @@ from tests.integration.long_running.worker_process import WorkerProcess
 from tests.integration.participants import ledger
 
 SAGA_REF = "tests.chaos.chaos_saga:saga"
-ROLES = ("processor", "steps")
+CHILD_SAGA_REF = "tests.chaos.chaos_saga:insurance"
+ROLES: dict[str, tuple[str, str]] = {
+    "processor": (SAGA_REF, "processor"),
+    "steps": (SAGA_REF, "steps"),
+    "child_processor": (CHILD_SAGA_REF, "processor"),
+    "child_steps": (CHILD_SAGA_REF, "steps"),
+}
+"""Each role of the fleet: the saga its members serve and their ``--role``."""
 
 
 @dataclass
@@ -33,11 +41,12 @@ class Fleet:
     def add(self, role: str) -> WorkerProcess:
         """Start one more member of ``role`` under a new instance id."""
         self._serial += 1
-        name = f"{role}-{self._serial}"
+        name = f"{role.replace('_', '-')}-{self._serial}"
+        saga_ref, worker_role = ROLES[role]
         process = WorkerProcess(
-            SAGA_REF,
+            saga_ref,
             self.kafka,
-            role=role,
+            role=worker_role,
             state_dir=self.workdir / "state" / name,
             instance_id=name,
             log_path=self.workdir / f"{name}.log",

@@ -1,5 +1,6 @@
-"""One chaos run: the chaos trip saga on a three-broker cluster while nemeses act, one kind
-at a time and then combined; then every topic is read back and verified."""
+"""One chaos run: the chaos trip saga and the insurance saga it starts as a child, on a
+three-broker cluster while nemeses act, one kind at a time and then combined; then every
+topic of both is read back and verified."""
 
 from __future__ import annotations
 
@@ -32,9 +33,10 @@ from sagas.events import Event
 from sagas.kafka_logs import LOGGER_NAME as LIBRDKAFKA_LOGGER
 from schemas import EventCodec
 from tests.chaos import chaos_saga
-from tests.chaos.fleet import Fleet, Progress, pause, resume, wait_settled
+from tests.chaos.fleet import ROLES, Fleet, Progress, pause, resume, wait_settled
 from tests.chaos.poison import poison_records
 from tests.chaos.verifier import DeadLetter, Offsets, RunRecord, Verdict, verify
+from tests.integration.long_running.worker_process import WorkerProcess
 from tests.integration.participants import ledger
 from tests.integration.processors.saga_run_checks import read_topic
 from topics.client_configs import producer_config
@@ -154,7 +156,7 @@ class Context:
         fault = Fault(kind, detail, recover, self.progress.longest_stall(began, end))
         self.faults.append(fault)
         print(
-            f"  {kind:16} {detail:44} recover {_fmt(recover)} stall {fault.stall_s:.1f}s",
+            f"  {kind:16} {detail:58} recover {_fmt(recover)} stall {fault.stall_s:.1f}s",
             flush=True,
         )
         return fault
@@ -219,7 +221,7 @@ def broker_pause(ctx: Context) -> None:
 def process_kill(ctx: Context) -> None:
     rng = random.Random(7)
     for n in range(ctx.config.kills):
-        role = rng.choice(("processor", "steps"))
+        role = rng.choice(tuple(ROLES))
         restart = n % 2 == 0
         began = time.monotonic()
         ctx.fleet.kill_one(role, restart=restart)
@@ -229,8 +231,9 @@ def process_kill(ctx: Context) -> None:
 
 
 def scale(ctx: Context) -> None:
-    for role in ("processor", "steps"):
-        for count in (3, 2, 1, 2):
+    for role in ROLES:
+        # The child saga's members a shorter round, to keep the short run short.
+        for count in (3, 2, 1, 2) if not role.startswith("child") else (2, 1):
             before = len(ctx.fleet.members[role])
             began = time.monotonic()
             ctx.fleet.scale(role, count)
@@ -238,7 +241,7 @@ def scale(ctx: Context) -> None:
 
 
 def graceful_stop(ctx: Context) -> None:
-    for role in ("processor", "steps"):
+    for role in ROLES:
         ctx.fleet.add(role)
         wait_settled(ctx.fresh_admin(), ctx.groups, ctx.fleet, timeout=60)
         began = time.monotonic()
@@ -260,43 +263,54 @@ def redeploy(ctx: Context) -> None:
 
 
 def pause_member(ctx: Context) -> None:
-    """A zombie: SIGSTOP a processor past its session timeout, then SIGCONT it."""
-    if len(ctx.fleet.members["processor"]) < 2:
-        ctx.fleet.add("processor")
-        wait_settled(ctx.fresh_admin(), ctx.groups, ctx.fleet, timeout=60)
-    victim = ctx.fleet.members["processor"][0]
+    """Zombies: SIGSTOP a trip processor and a child saga processor past their session
+    timeout, then SIGCONT them."""
+    victims: dict[str, WorkerProcess] = {}
+    for role in ("processor", "child_processor"):
+        if len(ctx.fleet.members[role]) < 2:
+            ctx.fleet.add(role)
+    wait_settled(ctx.fresh_admin(), ctx.groups, ctx.fleet, timeout=60)
     began = time.monotonic()
-    pause(victim)
-    # The others take its partitions after the session timeout; it holds its open
-    # transaction meanwhile, which must never become visible.
-    ctx.fleet.members["processor"].remove(victim)
-    fault = ctx.record("pause_member", f"SIGSTOP {victim.instance_id} 15 s, SIGCONT", began)
+    for role in ("processor", "child_processor"):
+        victims[role] = victim = ctx.fleet.members[role][0]
+        pause(victim)
+        # The others take its partitions after the session timeout; it holds its open
+        # transaction meanwhile, which must never become visible.
+        ctx.fleet.members[role].remove(victim)
+    paused = " and ".join(v.instance_id or "" for v in victims.values())
+    fault = ctx.record("pause_member", f"SIGSTOP {paused} 15 s, SIGCONT", began)
     time.sleep(max(0.0, 15 - (time.monotonic() - began)))
-    resume(victim)
+    for victim in victims.values():
+        resume(victim)
     time.sleep(3)
     # A resumed zombie finds its transaction timed out and its producer fenced; it must
     # start over as a fresh member under its id, not exit.
-    if victim.running:
-        ctx.fleet.members["processor"].append(victim)
-    else:
-        victim.stop()
-        ctx.zombies_exited.append(victim.instance_id or "")
-    fault.detail += f", {'rejoined' if victim.running else 'fenced and exited'} after SIGCONT"
+    for role, victim in victims.items():
+        if victim.running:
+            ctx.fleet.members[role].append(victim)
+        else:
+            victim.stop()
+            ctx.zombies_exited.append(victim.instance_id or "")
+    exited = [v.instance_id for v in victims.values() if not v.running]
+    fault.detail += f", {f'{exited} fenced and exited' if exited else 'rejoined'} after SIGCONT"
 
 
 def combined(ctx: Context) -> None:
-    """A broker bounce while a processor and a worker are SIGKILLed and a member joins."""
+    """A broker bounce while processors and workers of both sagas are SIGKILLed and a
+    member joins."""
     node = _leader(ctx, 2)
     began = time.monotonic()
     ctx.cluster.kill_node(node)
     ctx.fleet.kill_one("processor", restart=False)
     ctx.fleet.kill_one("steps", restart=True)
+    ctx.fleet.kill_one("child_processor", restart=True)
+    ctx.fleet.kill_one("child_steps", restart=False)
     ctx.fleet.add("steps")
     time.sleep(4)
     ctx.cluster.restart_node(node)
     ctx.record(
         "combined",
-        f"broker {node} + processor + worker killed, worker added",
+        f"broker {node} + 2 processors + 2 workers killed, worker added",
         began,
         time.monotonic(),
     )
@@ -403,6 +417,7 @@ def _machine() -> dict[str, Any]:
 def run(config: ChaosConfig, out: Path | None = None) -> tuple[Verdict, dict[str, Any]]:
     """Run the workload under ``config``'s nemeses, verify, and return the verdict and figures."""
     versions = compile_versions(chaos_saga.saga)
+    child_versions = compile_versions(chaos_saga.insurance)
     workdir = Path(tempfile.mkdtemp(prefix="sagas-chaos-"))
     ledger_file = workdir / "ledger.jsonl"
     os.environ[ledger.LEDGER_ENV] = str(ledger_file)
@@ -412,18 +427,20 @@ def run(config: ChaosConfig, out: Path | None = None) -> tuple[Verdict, dict[str
         prefix = f"chaos-{uuid.uuid4().hex[:6]}."
         kafka = KafkaSettings(bootstrap_servers=cluster.bootstrap_servers, topic_prefix=prefix)
         provision(versions, kafka)
+        provision(child_versions, kafka)
         names = TopicNames(chaos_saga.SAGA_NAME, prefix)
-        queues = sorted(versions.queues)
+        queues = sorted(versions.queues | child_versions.queues)
         admin = AdminClient(quiet_client_config(kafka.bootstrap_servers))
-        partitions = len(
-            admin.list_topics(names.events, timeout=30).topics[names.events].partitions
-        )
-        groups = {
-            names.processor_group: partitions,
-            worker_group(queues, prefix): partitions * len(queues),
-        }
+        groups: dict[str, int] = {}
+        for saga_versions in (versions, child_versions):
+            saga_names = TopicNames(saga_versions.name, prefix)
+            topic = saga_names.events
+            partitions = len(admin.list_topics(topic, timeout=30).topics[topic].partitions)
+            served = sorted(saga_versions.queues)
+            groups[saga_names.processor_group] = partitions
+            groups[worker_group(served, prefix)] = partitions * len(served)
         fleet = Fleet(kafka, workdir)
-        for role in ("processor", "steps"):
+        for role in ROLES:
             fleet.add(role)
         progress = Progress(ledger_file)
         progress.start()
@@ -471,7 +488,7 @@ def run(config: ChaosConfig, out: Path | None = None) -> tuple[Verdict, dict[str
             quiet_since_ms=quiet_since_ms,
             terminal_bound_ms=int(config.terminal_bound_s * 1000),
         )
-        verdict = verify(record_, versions)
+        verdict = verify(record_, versions, child_versions)
     if died:
         verdict.add("process-died", None, f"members exited by themselves: {died}")
     if ctx.zombies_exited:
@@ -495,37 +512,49 @@ def read_run(
     quiet_since_ms: int,
     terminal_bound_ms: int,
 ) -> RunRecord:
-    """Read every topic of the chaos saga back ``read_committed``, for the verifier."""
+    """Read every topic of the chaos saga and of its child saga back ``read_committed``, for
+    the verifier; ``queues`` are the command queues of both."""
     names = TopicNames(chaos_saga.SAGA_NAME, kafka.topic_prefix)
+    child_names = TopicNames(chaos_saga.CHILD_SAGA_NAME, kafka.topic_prefix)
     config_ = quiet_client_config(kafka.bootstrap_servers)
-    events: dict[str, list[Event]] = {}
     codec = EventCodec()
-    for record in read_topic(config_, names.events, timeout=120):
-        if record.key in poison_keys or record.value is None:
-            continue
-        event = codec.decode(record.value)
-        events.setdefault(event.workflow_id, []).append(event)
-    changelog = {
-        r.key: r.value for r in read_topic(config_, names.state_changelog, 120) if r.key is not None
-    }
+
+    def workflows(topic: str) -> dict[str, list[Event]]:
+        events: dict[str, list[Event]] = {}
+        for record in read_topic(config_, topic, timeout=120):
+            if record.key in poison_keys or record.value is None:
+                continue
+            event = codec.decode(record.value)
+            events.setdefault(event.workflow_id, []).append(event)
+        return events
+
+    def last_values(topic: str) -> dict[bytes, bytes | None]:
+        return {r.key: r.value for r in read_topic(config_, topic, 120) if r.key is not None}
+
     letters = [DeadLetter(r.key, r.value, r.headers) for r in read_topic(config_, names.dlq)]
     topics = [
-        names.events,
-        names.state_changelog,
-        names.status,
-        names.dlq,
-        *(command_topic(q, kafka.topic_prefix) for q in queues),
+        topic
+        for saga_names in (names, child_names)
+        for topic in (
+            saga_names.events,
+            saga_names.state_changelog,
+            saga_names.status,
+            saga_names.dlq,
+        )
     ]
+    topics += [command_topic(q, kafka.topic_prefix) for q in queues]
     return RunRecord(
         started=started,
-        events=events,
-        changelog=changelog,
+        events=workflows(names.events),
+        changelog=last_values(names.state_changelog),
         dead_letters=letters,
         poison_keys=poison_keys,
         effects=ledger.view(ledger.read(ledger_file)),
         offsets=_offsets(config_, topics),
         quiet_since_ms=quiet_since_ms,
         terminal_bound_ms=terminal_bound_ms,
+        children=workflows(child_names.events),
+        child_changelog=last_values(child_names.state_changelog),
     )
 
 
@@ -574,6 +603,12 @@ def _figures(
         "duration_s": {"nemeses": round(nemesis_s, 1), "drain": round(drain_s, 1)},
         "workflows": verdict.workflows,
         "terminal": verdict.terminal,
+        "children": {
+            "started": verdict.children,
+            "terminal": verdict.children_terminal,
+            "undone_by_parent": verdict.children_undone,
+            "failed": verdict.children_failed,
+        },
         "lost": verdict.lost,
         "stuck": verdict.stuck,
         "duplicated_decisions": verdict.duplicated_decisions,

@@ -16,7 +16,7 @@ from sagas.engine.fold import is_live_answer
 from sagas.engine.state import WorkflowState
 from sagas.engine.versions import SagaVersions
 from sagas.errors import SagaError
-from sagas.events import Event, EventType, Origin
+from sagas.events import INPUT_TYPES, Event, EventType, Origin
 from tests.integration.participants.ledger import LedgerView
 from topics.dead_letter_headers import HEADER_REASON
 
@@ -29,7 +29,9 @@ TERMINAL = frozenset(
         EventType.TERMINATED,
     }
 )
-_SCHEDULES = frozenset({EventType.STEP_SCHEDULED, EventType.COMPENSATION_SCHEDULED})
+_SCHEDULES = frozenset(
+    {EventType.STEP_SCHEDULED, EventType.COMPENSATION_SCHEDULED, EventType.CHILD_STARTED}
+)
 _ANSWERS = frozenset(
     {
         EventType.STEP_SUCCEEDED,
@@ -90,6 +92,10 @@ class RunRecord:
     quiet_since_ms: int
     """When the last fault was undone: every workflow must end within the bound after it."""
     terminal_bound_ms: int
+    children: Mapping[str, list[Event]] = field(default_factory=dict)
+    """Per child workflow (``<parent id>/<step>``), its events in its own saga's log."""
+    child_changelog: Mapping[bytes, bytes | None] = field(default_factory=dict)
+    """The child saga's changelog, last value per key."""
 
 
 @dataclass
@@ -106,6 +112,13 @@ class Verdict:
     dead_lettered_poison: int = 0
     poison_delivered: int = 0
     replayed_states: int = 0
+    children: int = 0
+    """Child workflows the parents started."""
+    children_terminal: int = 0
+    children_undone: int = 0
+    """Completed children a parent asked to undo themselves."""
+    children_failed: int = 0
+    """Children that failed (compensated, failed or cancelled): their step failed."""
 
     @property
     def ok(self) -> bool:
@@ -115,9 +128,16 @@ class Verdict:
         self.violations.append(Violation(check, workflow_id, detail))
 
 
-def verify(run: RunRecord, versions: SagaVersions) -> Verdict:
-    """Check every guarantee on ``run``; the verdict lists each violation found."""
+def verify(
+    run: RunRecord, versions: SagaVersions, child_versions: SagaVersions | None = None
+) -> Verdict:
+    """Check every guarantee on ``run``; the verdict lists each violation found.
+
+    ``child_versions`` is the saga the parents start as children: each child workflow is
+    checked as a workflow of its own, and against the parent that started it.
+    """
     verdict = Verdict(workflows=len(run.started))
+    expected: dict[str, tuple[str, str]] = {}
     for wid in sorted(run.started):
         events = run.events.get(wid, [])
         if not any(e.type is EventType.STARTED for e in events):
@@ -127,15 +147,134 @@ def verify(run: RunRecord, versions: SagaVersions) -> Verdict:
         _check_lifecycle(verdict, wid, events, run)
         _check_decisions(verdict, wid, events, versions)
         _check_replay(verdict, wid, events, run.changelog, versions)
+        for e in events:
+            if e.type is EventType.CHILD_STARTED and e.name is not None:
+                expected.setdefault(e.name, (wid, e.step or ""))
     for wid in sorted(set(run.events) - run.started):
         verdict.add("unknown", wid, f"{len(run.events[wid])} events of a workflow nobody started")
+    if child_versions is not None:
+        _check_children(verdict, run, expected, versions.name, child_versions)
     _check_effects(verdict, run)
     _check_transactions(verdict, run.offsets)
     _check_poison(verdict, run)
     return verdict
 
 
-def _check_lifecycle(verdict: Verdict, wid: str, events: list[Event], run: RunRecord) -> None:
+def _is_input(event: Event) -> bool:
+    """Whether the processor applied ``event`` as it read it; every other event is one of
+    its decisions. By type, not origin: a child's processor writes the child's news into
+    its parent's log, and a parent's processor the start into its child's."""
+    return event.type in INPUT_TYPES
+
+
+def _check_children(
+    verdict: Verdict,
+    run: RunRecord,
+    expected: Mapping[str, tuple[str, str]],
+    parent_saga: str,
+    child_versions: SagaVersions,
+) -> None:
+    """Every child a parent started ran once under ``<parent>/<step>``, ended, and ended the
+    way its parent's log says; a parent that undid its step had the child undo itself."""
+    verdict.children = len(expected)
+    for child, (parent, step) in sorted(expected.items()):
+        events = run.children.get(child, [])
+        if child != f"{parent}/{step}":
+            verdict.add("child-id", parent, f"step {step} started child {child!r}")
+        if not any(e.type is EventType.STARTED for e in events):
+            verdict.lost += 1
+            verdict.add("child-lost", child, f"started by {parent}, never STARTED in its log")
+            continue
+        relation = f"{parent_saga}/{parent}/{step}"
+        for e in events:
+            if e.type in (EventType.START_REQUESTED, EventType.STARTED) and e.parent != relation:
+                verdict.add("child-parent", child, f"{e.type.value} names parent {e.parent!r}")
+        _check_lifecycle(verdict, child, events, run, child=True)
+        _check_decisions(verdict, child, events, child_versions)
+        _check_replay(verdict, child, events, run.child_changelog, child_versions)
+        _check_child_outcome(verdict, run, child, events, run.events.get(parent, []), step)
+    for child in sorted(set(run.children) - set(expected)):
+        verdict.add(
+            "unknown", child, f"{len(run.children[child])} events of a child no parent started"
+        )
+
+
+def _check_child_outcome(
+    verdict: Verdict,
+    run: RunRecord,
+    child: str,
+    events: list[Event],
+    parent_events: list[Event],
+    step: str,
+) -> None:
+    ends = [e for e in events if e.type in TERMINAL]
+    parent_ends = [e for e in parent_events if e.type in TERMINAL]
+    if not ends or not parent_ends:
+        return  # the lifecycle checks name a workflow that never ended
+    first, parent_end = ends[0], parent_ends[0]
+    told = next(
+        (e for e in parent_events if e.type is EventType.CHILD_ENDED and e.step == step), None
+    )
+    if told is None or told.name != first.type.value.upper():
+        verdict.add(
+            "child-outcome",
+            child,
+            f"ended {first.type.value}, its parent was told {told.name if told else 'nothing'}",
+        )
+    undo_asked = any(e.type is EventType.COMPENSATE_REQUESTED for e in events)
+    undoing = any(
+        e.type is EventType.COMPENSATION_SCHEDULED and e.step == step for e in parent_events
+    )
+    if first.type is not EventType.COMPLETED:
+        verdict.children_failed += 1
+        if parent_end.type is EventType.COMPLETED:
+            verdict.add("child-outcome", child, f"ended {first.type.value}, its parent completed")
+        if undoing or undo_asked:
+            verdict.add("child-outcome", child, f"ended {first.type.value}, then asked to undo")
+        return
+    if undoing != undo_asked:
+        verdict.add(
+            "child-undo",
+            child,
+            "asked to undo itself with no compensation of its parent's step"
+            if undo_asked
+            else f"its parent compensated {step}, the child was never asked to undo itself",
+        )
+    if parent_end.type is EventType.COMPENSATED and not undoing:
+        verdict.add("child-undo", child, "its parent compensated, the completed child stayed")
+    if not undo_asked:
+        return
+    verdict.children_undone += 1
+    done = _steps_answered(events, EventType.STEP_SUCCEEDED)
+    undone = _steps_answered(events, EventType.COMPENSATION_SUCCEEDED)
+    last = ends[-1].type
+    if last is EventType.COMPENSATED and sorted(undone) != sorted(done):
+        verdict.add("child-undo", child, f"compensated {undone} of its completed steps {done}")
+    answer = {EventType.COMPENSATED: EventType.COMPENSATION_SUCCEEDED}.get(
+        last, EventType.COMPENSATION_FAILED
+    )
+    if not any(e.type is answer and e.step == step for e in parent_events):
+        verdict.add("child-undo", child, f"ended {last.value}, its parent has no {answer.value}")
+    # Latest first, each once: the ledger's first effects of the child's compensations.
+    order = [
+        k.rsplit("/", 2)[1]
+        for k in run.effects.first_applied_order.get(child, [])
+        if k.endswith("/compensate")
+    ]
+    if order != [s for s in reversed(done) if s in undone]:
+        verdict.add("child-undo", child, f"compensations applied {order}, completed steps {done}")
+
+
+def _steps_answered(events: list[Event], type_: EventType) -> list[str]:
+    """The steps a worker answered ``type_`` for, in log order, each once (an answer
+    re-sent by a worker that started over is a copy)."""
+    answered = (e.step or "" for e in events if e.type is type_ and e.origin is Origin.WORKER)
+    return list(dict.fromkeys(answered))
+
+
+def _check_lifecycle(
+    verdict: Verdict, wid: str, events: list[Event], run: RunRecord, *, child: bool = False
+) -> None:
     counts = Counter(e.type for e in events)
     if counts[EventType.STARTED] != 1:
         verdict.add("one-start", wid, f"{counts[EventType.STARTED]} STARTED events")
@@ -144,10 +283,11 @@ def _check_lifecycle(verdict: Verdict, wid: str, events: list[Event], run: RunRe
         verdict.stuck += 1
         verdict.add("terminal", wid, f"never ended; last event {events[-1].type.value}")
         return
-    verdict.terminal += 1
-    if len(ends) > 1:
+    verdict.terminal += not child
+    verdict.children_terminal += child
+    if len(ends) > 1 and not (child and _undone_after_completing(events, ends)):
         verdict.add("one-end", wid, f"ended {len(ends)} times: {[e.type.value for e in ends]}")
-    late_ms = ends[0].time_ms - run.quiet_since_ms
+    late_ms = ends[-1].time_ms - run.quiet_since_ms
     if late_ms > run.terminal_bound_ms:
         verdict.stuck += 1
         verdict.add(
@@ -160,6 +300,16 @@ def _check_lifecycle(verdict: Verdict, wid: str, events: list[Event], run: RunRe
         if n > 1:
             verdict.duplicated_decisions += 1
             verdict.add("decided-twice", wid, f"{type_.value} {step} attempt {attempt} x{n}")
+
+
+def _undone_after_completing(events: list[Event], ends: list[Event]) -> bool:
+    """A child completes, then its parent asks it to undo itself: it ends a second time."""
+    if len(ends) != 2 or ends[0].type is not EventType.COMPLETED:
+        return False
+    if ends[1].type not in (EventType.COMPENSATED, EventType.FAILED):
+        return False
+    between = events[events.index(ends[0]) : events.index(ends[1])]
+    return any(e.type is EventType.COMPENSATE_REQUESTED for e in between)
 
 
 def _facts(event: Event) -> tuple[object, ...]:
@@ -180,10 +330,8 @@ def _check_decisions(
     # A decision's id derives from its input's, which every re-sent copy of an answer
     # shares: the answer_ignored of a copy repeats the id of the first copy's decision.
     # Those are no-ops; a transaction applied twice repeats the others too.
-    ids = Counter(
-        e.event_id for e in events if e.origin is Origin.PROCESSOR and not _ignores_an_answer(e)
-    )
-    copies = Counter(e.event_id for e in events if e.origin is not Origin.PROCESSOR)
+    ids = Counter(e.event_id for e in events if not _is_input(e) and not _ignores_an_answer(e))
+    copies = Counter(e.event_id for e in events if _is_input(e))
     for event_id, n in ids.items():
         if n > 1:
             verdict.duplicated_decisions += 1
@@ -191,16 +339,16 @@ def _check_decisions(
     groups: dict[str, list[Event]] = defaultdict(list)
     seen: set[str] = set()
     for e in events:
-        if e.origin is Origin.PROCESSOR and (e.event_id not in seen or _ignores_an_answer(e)):
+        if not _is_input(e) and (e.event_id not in seen or _ignores_an_answer(e)):
             seen.add(e.event_id)
             groups[e.event_id if e.type is EventType.TIMER_FIRED else e.cause or ""].append(e)
-    inputs = {e.event_id: e for e in events if e.origin is not Origin.PROCESSOR}
-    pending = [e for e in events if e.origin is not Origin.PROCESSOR]
+    inputs = {e.event_id: e for e in events if _is_input(e)}
+    pending = [e for e in events if _is_input(e)]
     handled: set[str] = set()
     state: WorkflowState | None = None
     answers_applied: Counter[tuple[EventType, str | None, int]] = Counter()
     for e in events:
-        if e.origin is not Origin.PROCESSOR:
+        if _is_input(e):
             continue
         cause = e.event_id if e.type is EventType.TIMER_FIRED else e.cause or ""
         if cause in handled:
@@ -233,8 +381,8 @@ def _check_decisions(
         ):
             answers_applied[trigger.type, trigger.step, trigger.attempt] += 1
         state = _replay(verdict, wid, versions, state, trigger, recorded)
-    for rest in pending:
-        state = _replay(verdict, wid, versions, state, rest, [])
+    for unhandled in pending:
+        state = _replay(verdict, wid, versions, state, unhandled, [])
     for (type_, step, attempt), n in answers_applied.items():
         if n > 1:
             verdict.add("answer-twice", wid, f"{type_.value} {step} attempt {attempt} applied x{n}")
@@ -322,19 +470,29 @@ def _check_effects(verdict: Verdict, run: RunRecord) -> None:
     for key, effects in run.effects.effects_seen.items():
         if len(effects) > 1:
             verdict.duplicated_effects += 1
-            verdict.add("effect-once", key.split("/")[0], f"{key}: effects {sorted(effects)}")
+            verdict.add("effect-once", _workflow_of(key), f"{key}: effects {sorted(effects)}")
     succeeded: set[str] = set()
-    for wid, events in run.events.items():
+    # Worker answers only: a child step's answers come from the child's processor, and its
+    # effects are the child's steps', under the child's own keys.
+    for wid, events in [*run.events.items(), *run.children.items()]:
         for e in events:
-            if e.type is EventType.STEP_SUCCEEDED and e.origin is not Origin.PROCESSOR:
+            if e.origin is not Origin.WORKER:
+                continue
+            if e.type is EventType.STEP_SUCCEEDED:
                 succeeded.add(f"{wid}/{e.step}/action")
             elif e.type is EventType.COMPENSATION_SUCCEEDED:
                 succeeded.add(f"{wid}/{e.step}/compensate")
     for key in run.effects.applied:
         if key not in succeeded:
-            verdict.add("effect-unrecorded", key.split("/")[0], f"{key} applied, never answered")
+            verdict.add("effect-unrecorded", _workflow_of(key), f"{key} applied, never answered")
     for key in succeeded - set(run.effects.applied):
-        verdict.add("effect-missing", key.split("/")[0], f"{key} succeeded with no effect")
+        verdict.add("effect-missing", _workflow_of(key), f"{key} succeeded with no effect")
+
+
+def _workflow_of(key: str) -> str:
+    """The workflow of an idempotency key ``<workflow>/<step>/<kind>``; a child's id holds
+    a ``/`` of its own."""
+    return key.rsplit("/", 2)[0]
 
 
 def _check_transactions(verdict: Verdict, offsets: Iterable[Offsets]) -> None:

@@ -28,6 +28,7 @@ from tests.integration.participants.ledger import LEDGER_ENV
 from topics.naming import TopicNames
 
 SAGA_REF = "tests.chaos.chaos_saga:saga"
+CHILD_SAGA_REF = "tests.chaos.chaos_saga:insurance"
 FRESH = "starting over as a fresh member"
 REWOUND = "rewinding to committed offsets"
 PAUSE_S = 30.0
@@ -94,13 +95,15 @@ def test_a_resumed_zombie_processor_starts_over_and_rejoins(
     ledger_file = tmp_path / "ledger.jsonl"
     monkeypatch.setenv(LEDGER_ENV, str(ledger_file))
     versions = compile_versions(chaos_saga.saga)
+    child_versions = compile_versions(chaos_saga.insurance)
     kafka = KafkaSettings(bootstrap_servers=kafka_bootstrap, topic_prefix=unique_name("") + ".")
     provision(versions, kafka)
+    provision(child_versions, kafka)
     group = TopicNames(chaos_saga.SAGA_NAME, kafka.topic_prefix).processor_group
     admin = AdminClient(quiet_client_config(kafka_bootstrap))
 
-    def member(role: str, name: str) -> WorkerProcess:
-        return WorkerProcess(SAGA_REF, kafka, role=role, state_dir=tmp_path / name,
+    def member(role: str, name: str, saga_ref: str = SAGA_REF) -> WorkerProcess:
+        return WorkerProcess(saga_ref, kafka, role=role, state_dir=tmp_path / name,
                              instance_id=name, log_path=tmp_path / f"{name}.log")  # fmt: skip
 
     zombie, other, steps = (
@@ -108,7 +111,8 @@ def test_a_resumed_zombie_processor_starts_over_and_rejoins(
         member("processor", "other"),
         member("steps", "steps"),
     )
-    processes = [zombie, other, steps]
+    # The trips' insurance children: their processor and worker in one process.
+    processes = [zombie, other, steps, member("all", "insurance", CHILD_SAGA_REF)]
     client = SagaClient(kafka)
     started: list[str] = []
 
@@ -164,13 +168,13 @@ def test_a_resumed_zombie_processor_starts_over_and_rejoins(
     assert "Traceback" not in log
     record = read_run(
         kafka,
-        sorted(versions.queues),
+        sorted(versions.queues | child_versions.queues),
         started=frozenset(started),
         poison_keys=frozenset(),
         ledger_file=ledger_file,
         quiet_since_ms=int(time.time() * 1000),
         terminal_bound_ms=120_000,
     )
-    verdict = verify(record, versions)
+    verdict = verify(record, versions, child_versions)
     assert verdict.ok, "\n".join(str(v) for v in verdict.violations[:30])
     assert verdict.terminal == len(started)
