@@ -22,6 +22,7 @@ import uuid
 from confluent_kafka import Producer
 
 from examples import order_saga
+from processors.commands import command_records
 from processors.log_fold import PartitionFold
 from processors.replay import fold_log
 from processors.runner import provision
@@ -53,6 +54,7 @@ def _log(workflows: int) -> list[Event]:
     """The events of ``workflows`` order sagas, in the order a processor appends them."""
     versions = compile_versions(order_saga.saga)
     plan = versions.newest
+    reply = TopicNames(plan.name).events
     now = 1_700_000_000_000
     events: list[Event] = []
     for n in range(workflows):
@@ -65,7 +67,7 @@ def _log(workflows: int) -> list[Event]:
                       Origin.CLIENT, now, payload=order.model_dump_json())  # fmt: skip
         transition = plan.handle(None, start, now)
         events += [start, *transition.decisions]
-        state, commands = transition.state, [c for _, c in transition.commands]
+        state, commands = transition.state, [c for _, c in command_records(transition, reply)]
         answered = 0
         while commands and answered < 2 + n % 4:  # some stay in flight
             command: Command = commands.pop(0)
@@ -77,13 +79,13 @@ def _log(workflows: int) -> list[Event]:
             transition = plan.handle(state, answer, now)
             events += [answer, *transition.decisions]
             state = transition.state
-            commands += [c for _, c in transition.commands]
+            commands += [c for _, c in command_records(transition, reply)]
             for timer_id in list(state.timers):
                 if timer_id.startswith("retry:"):
                     fired = plan.handle(state, _fired(state, timer_id, now + 10), now + 10)
                     events += fired.decisions
                     state = fired.state
-                    commands += [c for _, c in fired.commands]
+                    commands += [c for _, c in command_records(fired, reply)]
             answered += 1
     return events
 
