@@ -23,7 +23,7 @@ from confluent_kafka import Producer
 
 from examples import order_saga
 from processors.commands import command_records
-from processors.log_fold import PartitionFold
+from processors.log_fold import PartitionFold, collection_paused
 from processors.replay import fold_log
 from processors.runner import provision
 from sagas.config import KafkaSettings
@@ -141,11 +141,12 @@ def main() -> None:
         by_partition[partition_for(key, partitions)].append((key, value))
 
     def fold_in_memory() -> None:
-        for partition, held in by_partition.items():
-            fold = PartitionFold(versions, codec, partition)
-            for offset, (key, value) in enumerate(held):
-                fold.add(offset, key, value)
-            fold.finish()
+        with collection_paused():
+            for partition, held in by_partition.items():
+                fold = PartitionFold(versions, codec, partition)
+                for offset, (key, value) in enumerate(held):
+                    fold.add(offset, key, value)
+                fold.finish()
 
     started = time.perf_counter()
     fold_in_memory()
