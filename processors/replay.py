@@ -22,7 +22,7 @@ from pathlib import Path
 
 from confluent_kafka import KafkaException, Producer
 
-from processors.log_fold import PartitionFold, RebuiltPartition
+from processors.log_fold import PartitionFold, RebuiltPartition, collection_paused
 from processors.log_reading import (
     LogReader,
     PartitionRange,
@@ -121,17 +121,18 @@ def fold_log(
         rebuilt = []
         visibility = VisibilityStaging(versions, retention)
         now_ms = time.time_ns() // 1_000_000
-        for part in ranges:
-            fold = PartitionFold(versions, codec, part.partition, letters, ends[part.partition],
-                                 visibility=visibility, now_ms=now_ms)  # fmt: skip
-            add = fold.add
-            for chunk in reader.read(part):
-                for message in chunk:
-                    add(message.offset() or 0, message.key(), message.value())
-                done += len(chunk)
-                if progress is not None:
-                    progress(done, total)
-            rebuilt.append(fold.finish())
+        with collection_paused():
+            for part in ranges:
+                fold = PartitionFold(versions, codec, part.partition, letters, ends[part.partition],
+                                     visibility=visibility, now_ms=now_ms)  # fmt: skip
+                add = fold.add
+                for chunk in reader.read(part):
+                    for message in chunk:
+                        add(message.offset() or 0, message.key(), message.value())
+                    done += len(chunk)
+                    if progress is not None:
+                        progress(done, total)
+                rebuilt.append(fold.finish())
         processed = [PartitionRange(p.partition, p.start, ends[p.partition]) for p in ranges]
         return processed, rebuilt
     finally:
