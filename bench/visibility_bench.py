@@ -232,8 +232,9 @@ def _drain(load: LoadGenerator, timeout_s: float) -> None:
 
 
 def throughput(run: Held, sizes: Sizes) -> dict[str, Any]:
-    """Completed sagas/s of a closed loop over the same window, without queries and then
-    with a separate client process asking 50/s beside it (four describes to one list)."""
+    """Completed sagas/s of a closed loop over the same window: without queries, with a
+    separate client process asking 50/s beside it (four describes to one list), and
+    without again; the figure without is the mean of the two."""
     steps = start_worker(SAGA_REF, "steps", run.kafka.bootstrap_servers, run.kafka.topic_prefix,
                          run.workdir / f"{run.label}-steps-state",
                          run.workdir / f"{run.label}-steps.log")  # fmt: skip
@@ -244,7 +245,7 @@ def throughput(run: Held, sizes: Sizes) -> dict[str, Any]:
         while not load.poll_ends(0.1):
             if time.monotonic() > deadline:
                 raise RuntimeError(f"no saga completed within 90 s; see {run.workdir}")
-        quiet = load.closed_loop(sizes.in_flight, sizes.warmup_s, sizes.window_s)
+        before = load.closed_loop(sizes.in_flight, sizes.warmup_s, sizes.window_s)
         _drain(load, 60)
         seconds = sizes.warmup_s + sizes.window_s + 2
         prober = subprocess.Popen(
@@ -262,14 +263,21 @@ def throughput(run: Held, sizes: Sizes) -> dict[str, Any]:
         if prober.returncode != 0:
             raise RuntimeError("the query load process failed")
         _drain(load, 60)
+        after = load.closed_loop(sizes.in_flight, sizes.warmup_s, sizes.window_s)
+        _drain(load, 60)
     finally:
         load.close()
         stop(steps)
     with_queries = json.loads(out.strip().splitlines()[-1])
-    quiet_rate, asked_rate = quiet["completed_per_s"], asked["completed_per_s"]
+    # Without queries before and after the window with them: a machine whose load drifts
+    # moves both, not only the one with queries.
+    quiet_rate = (before["completed_per_s"] + after["completed_per_s"]) / 2
+    asked_rate = asked["completed_per_s"]
     return {
         "window_s": sizes.window_s,
         "in_flight": sizes.in_flight,
+        "without_queries_before_per_s": before["completed_per_s"],
+        "without_queries_after_per_s": after["completed_per_s"],
         "without_queries_per_s": quiet_rate,
         "with_queries_per_s": asked_rate,
         "change": asked_rate / quiet_rate - 1 if quiet_rate else None,
