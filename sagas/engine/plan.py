@@ -352,6 +352,16 @@ class Plan:
                 event.payload is not None and not is_json(event.payload)
             ):
                 raise self._unapplicable(event, "the payload is not valid JSON")
+            close_by = new.timers.get(timer_id(TimerKind.SCHEDULE_TO_CLOSE, spec.name))
+            if (
+                t is EventType.STEP_FAILED
+                and close_by is not None
+                and close_by <= run.now_ms
+                and is_live_answer(new, event)
+            ):
+                # The worker gave the attempt up at the close (its deadline), a moment
+                # before the close's timer fired here: the close is what ended it.
+                self._close(run, new, spec.name)
             live = is_live_answer(new, event)
             cancel_pending = new.cancel is not None and spec.compensation is None
             apply(new, event)
@@ -452,21 +462,7 @@ class Plan:
                     ),
                 )
             elif kind is TimerKind.SCHEDULE_TO_CLOSE:
-                step_run = new.steps[step]
-                bound = _bound_text(self._specs[step].schedule_to_close)
-                run.emit(
-                    new,
-                    EventType.STEP_TIMED_OUT,
-                    step=step,
-                    attempt=step_run.attempt,
-                    name=CLOSE_MARK,
-                    error=ErrorInfo(
-                        "ScheduleToCloseTimedOut",
-                        f"step {step!r} did not complete within its schedule_to_close "
-                        f"timeout{bound} ({step_run.attempt} attempts)",
-                        non_retryable=True,
-                    ),
-                )
+                self._close(run, new, step)
             elif kind is TimerKind.HEARTBEAT:
                 spec = self._specs[step]
                 run.emit(
@@ -701,6 +697,24 @@ class Plan:
             return False
         self._enter(run, state, self.nodes[state.cursor])
         return True
+
+    def _close(self, run: TransitionBuilder, state: WorkflowState, step: str) -> None:
+        """Fail ``step`` for good: its schedule_to_close passed."""
+        attempt = state.steps[step].attempt
+        bound = _bound_text(self._specs[step].schedule_to_close)
+        run.emit(
+            state,
+            EventType.STEP_TIMED_OUT,
+            step=step,
+            attempt=attempt,
+            name=CLOSE_MARK,
+            error=ErrorInfo(
+                "ScheduleToCloseTimedOut",
+                f"step {step!r} did not complete within its schedule_to_close "
+                f"timeout{bound} ({attempt} attempts)",
+                non_retryable=True,
+            ),
+        )
 
     def _schedule(
         self, run: TransitionBuilder, state: WorkflowState, spec: StepSpec, attempt: int

@@ -40,6 +40,15 @@ class CommandOrder(NamedTuple):
     """The step's heartbeat timeout, for an action whose heartbeats are watched."""
     start_deadline_ms: int | None = None
     """When the action's attempt fails unless a worker has started it (schedule_to_start)."""
+    close_by_ms: int | None = None
+    """When the action's step fails for good, all attempts counted (schedule_to_close)."""
+
+    @property
+    def deadline_ms(self) -> int | None:
+        """When the worker gives the attempt up: its timeout or the step's schedule_to_close,
+        whichever comes first, since an answer after the close is ignored anyway."""
+        bounds = [t for t in (self.decision.due_ms, self.close_by_ms) if t is not None]
+        return min(bounds, default=None)
 
 
 @dataclass(slots=True)
@@ -120,12 +129,20 @@ class TransitionBuilder:
                 )
                 spec = steps[decision.step or ""]
                 heartbeat = spec.heartbeat_ms if kind is CommandKind.ACTION else None
+                action = kind is CommandKind.ACTION
                 start_by = (
                     state.timers.get(timer_id(TimerKind.SCHEDULE_TO_START, spec.name))
-                    if kind is CommandKind.ACTION and spec.schedule_to_start is not None
+                    if action and spec.schedule_to_start is not None
                     else None
                 )
-                orders.append(CommandOrder(spec.queue, kind, decision, heartbeat, start_by))
+                close_by = (
+                    state.timers.get(timer_id(TimerKind.SCHEDULE_TO_CLOSE, spec.name))
+                    if action and spec.schedule_to_close is not None
+                    else None
+                )
+                orders.append(
+                    CommandOrder(spec.queue, kind, decision, heartbeat, start_by, close_by)
+                )
             elif t is EventType.STARTED and state.parent is not None and decision.name is None:
                 self.outbound.append(_child_running(state, decision))
             elif t in _FINAL_DECISIONS and state.parent is not None:
