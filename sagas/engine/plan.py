@@ -237,8 +237,11 @@ class Plan:
         """Fold ``event`` into ``state`` in place (for callers that own ``state``)."""
         self._fold.apply(state, event)
 
-    def fold(self, events: Iterable[Event]) -> WorkflowState | None:
-        """The state a workflow's events build, in log order (one copy, changed in place)."""
+    def fold(
+        self, events: Iterable[Event], ended_runs: list[WorkflowState] | None = None
+    ) -> WorkflowState | None:
+        """The state a workflow's events build, in log order (one copy, changed in place);
+        each run it continued as new from is added to ``ended_runs`` as it ended."""
         state: WorkflowState | None = None
         events = list(events)
         # The processor never applied an answer whose result it refused as too large:
@@ -261,6 +264,10 @@ class Plan:
                 if event.type is EventType.STARTED:
                     state = self._fold.create(event)
             else:
+                if ended_runs is not None and event.type is EventType.CONTINUED_AS_NEW:
+                    ended = state.copy()
+                    ended.updated_ms = event.time_ms
+                    ended_runs.append(ended)
                 self._fold.apply(state, event)
         return state
 
@@ -821,6 +828,9 @@ class Plan:
             case ContinueAsNewNode():
                 payload = self._next_input(run, state, node)
                 previous = state.run_id or None
+                ended = state.copy()
+                ended.updated_ms = run.now_ms
+                run.ended_runs.append(ended)
                 run.emit(state, EventType.CONTINUED_AS_NEW, step=node.name, payload=payload)
                 run.emit(
                     state, EventType.STARTED, payload=payload, name=previous, parent=state.parent

@@ -62,12 +62,15 @@ class Transition:
     """The commands to send, in order (each from one scheduling decision)."""
     outbound: list[Event] = field(default_factory=list)
     """Events for other workflows' logs; ``Event.saga`` names the destination saga."""
+    ended_runs: list[WorkflowState] = field(default_factory=list)
+    """Each run this transition continued as new, as it stood when it ended, for the
+    processor to keep for the retention period of ended workflows."""
 
 
 class TransitionBuilder:
     """The decisions, commands and outbound events of one ``Plan.handle`` call."""
 
-    __slots__ = ("decisions", "event", "now_ms", "outbound", "plan")
+    __slots__ = ("decisions", "ended_runs", "event", "now_ms", "outbound", "plan")
 
     def __init__(self, plan: Plan, event: Event, now_ms: int) -> None:
         self.plan = plan
@@ -75,6 +78,7 @@ class TransitionBuilder:
         self.now_ms = now_ms
         self.decisions: list[Event] = []
         self.outbound: list[Event] = []
+        self.ended_runs: list[WorkflowState] = []
 
     def decision(self, type_: EventType, **fields: Any) -> Event:
         event = self.event
@@ -150,7 +154,7 @@ class TransitionBuilder:
                     self.outbound.append(undo_answer(state, decision.event_id, decision.time_ms))
                 else:
                     self.outbound.append(_child_ended(state, decision))
-        return Transition(state, self.decisions, orders, self.outbound)
+        return Transition(state, self.decisions, orders, self.outbound, self.ended_runs)
 
     def _undo_child(self, state: WorkflowState, decision: Event) -> Event:
         """The request that makes a completed child saga run its own compensations."""

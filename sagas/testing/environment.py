@@ -437,6 +437,12 @@ class SagaTestEnvironment:
             return self._plan(state).status_record(state)
         return record
 
+    def runs(self, workflow_id: str) -> list[WorkflowState]:
+        """The runs the workflow continued as new from, latest first, each as it ended; kept
+        for the saga's retention of ended workflows, then removed (as ``client.describe``
+        shows them under ``runs``)."""
+        return self._processor(self._saga_of(workflow_id)).runs(workflow_id)
+
     def search_attributes(self, workflow_id: str) -> dict[str, SearchValue]:
         """The search attributes the workflow is listed by, as ``client.describe`` shows
         them: those read from its input, then those its steps set."""
