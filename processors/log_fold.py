@@ -236,9 +236,10 @@ class PartitionFold:
         states: dict[str, WorkflowState] = {}
         changes: dict[bytes, bytes] = {}
         events_seen = 0
+        ended_runs: list[WorkflowState] = []
         for wid, events in self._events.items():
             events_seen += len(events)
-            state = self._fold(wid, events)
+            state = self._fold(wid, events, ended_runs)
             if state is None or self._expired(state):
                 continue
             states[wid] = state
@@ -249,6 +250,13 @@ class PartitionFold:
             staged = StoreTransaction(MemoryPartitionStore(self.partition))
             for wid, state in states.items():
                 self._visibility.stage(staged, state, parked=wid in self._parked)
+            for ended in ended_runs:
+                # Kept as the processor kept it, unless its removal would have come by now.
+                keep = self._visibility.retention_ms(ended.version)
+                if ended.workflow_id in states and (
+                    keep is None or ended.updated_ms + keep > self._now_ms
+                ):
+                    self._visibility.keep_run(staged, ended)
             changes.update((k, v) for k, v in staged.changes().items() if v is not None)
         for wid, marker in self._parked.items():
             changes[parked_key(wid)] = marker
@@ -266,7 +274,9 @@ class PartitionFold:
         keep = self._visibility.retention_ms(state.version)
         return keep is not None and state.updated_ms + keep <= self._now_ms
 
-    def _fold(self, wid: str, events: list[Event]) -> WorkflowState | None:
+    def _fold(
+        self, wid: str, events: list[Event], ended_runs: list[WorkflowState]
+    ) -> WorkflowState | None:
         ordered = processing_order(events)
         started = next((e for e in ordered if e.type is EventType.STARTED), None)
         if started is None:
@@ -279,7 +289,7 @@ class PartitionFold:
                 saga=self._saga,
                 workflow_id=wid,
             )
-        return plan.fold(ordered)
+        return plan.fold(ordered, ended_runs)
 
 
 def _decoder(codec: Codec[Event]) -> Callable[[bytes], Event]:

@@ -19,6 +19,7 @@ from typing import Any
 from processors.search_index import SearchIndex, search
 from processors.store.base import PartitionStore, RangeReader
 from processors.store.keys import parked_key, workflow_key
+from processors.visibility_staging import earlier_runs
 from sagas.engine.nodes import WaitNode
 from sagas.engine.state import WorkflowState
 from sagas.engine.versions import SagaVersions
@@ -171,6 +172,24 @@ class QueryService:
             "last_rejection": state.last_rejection,
             "cancel": state.cancel,
             "attributes": self.index.attributes_of(state),
+            "runs": [self._run(run) for run in self._earlier_runs(workflow_id)],
+        }
+
+    def _earlier_runs(self, workflow_id: str) -> list[WorkflowState]:
+        with self.gates.reading(self._partition_of(workflow_id)) as reader:
+            return earlier_runs(reader, workflow_id)
+
+    def _run(self, run: WorkflowState) -> dict[str, Any]:
+        """An earlier run that continued as new, kept for the retention period."""
+        return {
+            "run_id": run.run_id or None,
+            "previous_run_id": run.previous_run_id,
+            "status": "CONTINUED_AS_NEW",
+            "started_ms": run.started_ms,
+            "ended_ms": run.updated_ms,
+            "input": json.loads(run.input),
+            "results": {n: json.loads(run.steps[n].result or "null") for n in run.completed},
+            "attributes": self.index.attributes_of(run),
         }
 
     def list(self, request: WorkflowSearch) -> dict[str, Any]:

@@ -398,7 +398,9 @@ class PartitionBatch:
     def _stage_visibility(
         self, visibility: VisibilityStaging, state: WorkflowState, parked: bool
     ) -> None:
-        due = visibility.stage(self.txn, state, parked=parked)
+        self._count_new_timer(visibility.stage(self.txn, state, parked=parked))
+
+    def _count_new_timer(self, due: int | None) -> None:
         if due is not None:
             self.timers_added += 1
             if self.earliest_new_timer is None or due < self.earliest_new_timer:
@@ -419,6 +421,10 @@ class PartitionBatch:
     def _fire(self, entry: TimerEntry) -> None:
         if self._visibility is not None and self._visibility.is_expiry(entry):
             self._expire(self._visibility, entry)
+            return
+        if self._visibility is not None and self._visibility.is_run_expiry(entry):
+            self._visibility.expire_run(self.txn, entry)
+            self.timers_added -= 1
             return
         wid = entry.workflow_id
         state = self._load(wid) if not self._is_parked(wid) else None
@@ -489,6 +495,9 @@ class PartitionBatch:
         self._states[wid] = state
         self._dirty.add(wid)
         self.outgoing.extend(out)
+        if self._visibility is not None:
+            for ended in transition.ended_runs:
+                self._count_new_timer(self._visibility.keep_run(self.txn, ended))
         if before is None and state is not None:
             self.started += 1
             self._metrics.workflow_started(routing.saga)

@@ -124,13 +124,16 @@ class SearchIndex:
 
     def remove(self, txn: StoreTransaction, state: WorkflowState) -> None:
         """Stage the removal of the workflow's state and every index entry of it."""
+        self.unindex(txn, state)
+        txn.delete(workflow_key(state.workflow_id))
+
+    def unindex(self, txn: StoreTransaction, state: WorkflowState) -> None:
+        """Stage the removal of the index entries of ``state``'s run (those of its start)."""
         wid = state.workflow_id
-        key = start_key(state.started_ms, wid)
-        old = txn.get(key)
+        old = txn.get(start_key(state.started_ms, wid))
         if old is not None:
             for stale in _index_keys(json.loads(old), wid):
                 txn.delete(stale)
-        txn.delete(workflow_key(wid))
 
     def attributes_of(self, state: WorkflowState) -> dict[str, SearchValue]:
         """The workflow's search attributes: those read from its input, then those its

@@ -97,7 +97,8 @@ class Step(Node, Generic[InputT, ResultT]):
     attempt failed (and is retried as the retry policy says)."""
     schedule_to_close: Duration | None = field(default=None, kw_only=True)
     """The bound on all of the step's attempts, retry pauses included, from its first
-    scheduling; past it, the step failed for good."""
+    scheduling; past it, the step failed for good. Each command's deadline is the earlier
+    of its attempt's timeout and this bound, so a worker gives the attempt up at it."""
 
     @overload
     def compensation(
@@ -413,8 +414,8 @@ class Saga(Generic[InputT]):
         recorded); ``heartbeat_timeout`` (needs ``timeout``) fails an attempt that goes
         that long without ``ctx.heartbeat``; ``schedule_to_start`` fails an attempt no
         worker has started within it; ``schedule_to_close`` bounds all attempts, retry
-        pauses included, and fails the step for good past it (both durations like
-        ``timeout``);
+        pauses included, and fails the step for good past it (the worker gives an attempt
+        up at the earlier of its timeout and this bound; both durations like ``timeout``);
         ``queue`` defaults to the saga's queue; ``on_failure`` routes a permanent
         failure of this step to a later node instead of compensating;
         ``dispatch_objective`` (default: the saga's) is the p99 within which the

@@ -6,6 +6,8 @@ One byte (two for the visibility indexes) says what a key holds:
 - ``t`` + due_ms (8 bytes, big-endian) + workflow id + NUL + timer id -> empty: the
   due-time index of durable timers, sorted by due time, so the due timers are a range
   scan from the start of the prefix up to ``now``, however many are pending;
+- ``r`` + workflow id + NUL + run id -> the state an earlier run of the workflow ended
+  with when it continued as new, kept for the retention period of ended workflows;
 - ``p`` + workflow id -> why the workflow is parked (JSON);
 - ``h`` + workflow id + NUL + offset (8 bytes) -> an input that arrived while its
   workflow was parked, in log order;
@@ -29,6 +31,7 @@ from sagas.visibility import SearchValue
 
 WORKFLOW_PREFIX = b"w"
 TIMER_PREFIX = b"t"
+RUN_PREFIX = b"r"
 PARKED_PREFIX = b"p"
 HELD_PREFIX = b"h"
 HANDLED_PREFIX = b"d"
@@ -103,6 +106,16 @@ def parse_timer_key(key: bytes) -> TimerEntry:
 def timers_due_by(now_ms: int) -> bytes:
     """The smallest index key past every timer due at ``now_ms``."""
     return TIMER_PREFIX + due_bytes(now_ms + 1) if now_ms < MAX_DUE_MS else prefix_end(TIMER_PREFIX)
+
+
+def runs_prefix(workflow_id: str) -> bytes:
+    """The prefix of the keys of a workflow's earlier runs."""
+    return RUN_PREFIX + workflow_id_bytes(workflow_id) + SEPARATOR
+
+
+def run_key(workflow_id: str, run_id: str) -> bytes:
+    """The key of the state an earlier run of a workflow ended with."""
+    return runs_prefix(workflow_id) + run_id.encode()
 
 
 def parked_key(workflow_id: str) -> bytes:

@@ -50,10 +50,16 @@ class _DirectReader:
             read_options.set_iterate_upper_bound(stop)
         iterator = self._db.iter(read_options)
         iterator.seek(start)
-        return _walk_plain(iterator, limit)
+        return _walk_plain(iterator, limit, (read_options, stop))
 
 
-def _walk_plain(iterator: rocksdict.RdictIter, limit: int | None) -> Iterator[tuple[bytes, bytes]]:
+def _walk_plain(
+    iterator: rocksdict.RdictIter, limit: int | None, bound: object
+) -> Iterator[tuple[bytes, bytes]]:
+    # ``bound`` (the read options and the upper bound key) lives as long as the walk:
+    # the iterator reads the bound without owning it, and once it was collected a scan
+    # ended early, at whatever that memory then held (seen: a prefix scan of two keys
+    # giving one, more often than not).
     remaining = -1 if limit is None else limit
     while remaining != 0 and iterator.valid():
         yield iterator.key(), iterator.value()

@@ -308,7 +308,8 @@ class SagaClient:
 
     def describe(self, saga: SagaRef, workflow_id: str) -> dict[str, Any]:
         """One workflow as its processor holds it: status, steps and attempts, timers and
-        waits, parked flag, input, results and search attributes."""
+        waits, parked flag, input, results and search attributes, and (``runs``, latest
+        first) the runs it continued as new from, kept for the retention period."""
         name, _ = self._resolve(saga)
         described = self.queries.describe(name, workflow_id)
         if described is None:

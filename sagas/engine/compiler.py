@@ -350,7 +350,7 @@ class _Compiler:
                 raise self.fail("heartbeat_timeout must be a timedelta", name)
             if timeout is not None and heartbeat > timeout:
                 raise self.fail("heartbeat_timeout is longer than the step's timeout", name)
-        to_start, to_close = self._schedule_bounds(step, timeout)
+        to_start, to_close = self._schedule_bounds(step)
         on_failure = (
             None if step.on_failure is None else self._target(step.on_failure, step, "on_failure")
         )
@@ -427,10 +427,8 @@ class _Compiler:
             schedule_to_close=to_close,
         )
 
-    def _schedule_bounds(
-        self, step: Step[Any, Any], timeout_ms: int | None
-    ) -> tuple[DueTime | None, DueTime | None]:
-        """A step's schedule_to_start and schedule_to_close, checked against its timeout."""
+    def _schedule_bounds(self, step: Step[Any, Any]) -> tuple[DueTime | None, DueTime | None]:
+        """A step's schedule_to_start and schedule_to_close, checked against each other."""
         name = step.name
         to_start = (
             None
@@ -448,13 +446,9 @@ class _Compiler:
                 "saga as a whole a timeout= instead",
                 name,
             )
+        # A schedule_to_close shorter than the timeout is allowed: each command carries the
+        # earlier of the two as its deadline, so it caps the attempt as it caps the step.
         close_ms = None if to_close is None else to_close.fixed_ms
-        if close_ms is not None and timeout_ms is not None and close_ms < timeout_ms:
-            raise self.fail(
-                f"schedule_to_close ({_ms(close_ms)}) is shorter than the step's timeout "
-                f"({_ms(timeout_ms)}): it bounds all attempts, so it must be at least one",
-                name,
-            )
         start_ms = None if to_start is None else to_start.fixed_ms
         if close_ms is not None and start_ms is not None and start_ms > close_ms:
             raise self.fail(

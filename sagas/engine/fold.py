@@ -496,7 +496,13 @@ class Fold:
 
     def _continued(self, state: WorkflowState, event: Event) -> None:
         """Begin the next run in place: a fresh state under the same workflow id, keeping
-        the parent and the signals no wait has taken yet."""
+        the parent, the signals no wait has taken yet and the search attributes steps set.
+
+        The attributes carry over as a workflow's labels, not a run's (as in Temporal):
+        a subscription a step marked ``plan=gold`` is still found by it in its next
+        period, until a step of a later run sets it anew. Those read from the input are
+        read from the new input.
+        """
         fresh = WorkflowState(
             workflow_id=state.workflow_id,
             saga=state.saga,
@@ -509,6 +515,7 @@ class Fold:
             pending=list(state.pending),
             run_id=event.event_id,
             previous_run_id=state.run_id or None,
+            search_attributes=dict(state.search_attributes),
         )
         for f in _STATE_ATTRIBUTES:
             setattr(state, f, getattr(fresh, f))

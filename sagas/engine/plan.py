@@ -237,8 +237,11 @@ class Plan:
         """Fold ``event`` into ``state`` in place (for callers that own ``state``)."""
         self._fold.apply(state, event)
 
-    def fold(self, events: Iterable[Event]) -> WorkflowState | None:
-        """The state a workflow's events build, in log order (one copy, changed in place)."""
+    def fold(
+        self, events: Iterable[Event], ended_runs: list[WorkflowState] | None = None
+    ) -> WorkflowState | None:
+        """The state a workflow's events build, in log order (one copy, changed in place);
+        each run it continued as new from is added to ``ended_runs`` as it ended."""
         state: WorkflowState | None = None
         events = list(events)
         # The processor never applied an answer whose result it refused as too large:
@@ -261,6 +264,10 @@ class Plan:
                 if event.type is EventType.STARTED:
                     state = self._fold.create(event)
             else:
+                if ended_runs is not None and event.type is EventType.CONTINUED_AS_NEW:
+                    ended = state.copy()
+                    ended.updated_ms = event.time_ms
+                    ended_runs.append(ended)
                 self._fold.apply(state, event)
         return state
 
@@ -352,6 +359,16 @@ class Plan:
                 event.payload is not None and not is_json(event.payload)
             ):
                 raise self._unapplicable(event, "the payload is not valid JSON")
+            close_by = new.timers.get(timer_id(TimerKind.SCHEDULE_TO_CLOSE, spec.name))
+            if (
+                t is EventType.STEP_FAILED
+                and close_by is not None
+                and close_by <= run.now_ms
+                and is_live_answer(new, event)
+            ):
+                # The worker gave the attempt up at the close (its deadline), a moment
+                # before the close's timer fired here: the close is what ended it.
+                self._close(run, new, spec.name)
             live = is_live_answer(new, event)
             cancel_pending = new.cancel is not None and spec.compensation is None
             apply(new, event)
@@ -452,21 +469,7 @@ class Plan:
                     ),
                 )
             elif kind is TimerKind.SCHEDULE_TO_CLOSE:
-                step_run = new.steps[step]
-                bound = _bound_text(self._specs[step].schedule_to_close)
-                run.emit(
-                    new,
-                    EventType.STEP_TIMED_OUT,
-                    step=step,
-                    attempt=step_run.attempt,
-                    name=CLOSE_MARK,
-                    error=ErrorInfo(
-                        "ScheduleToCloseTimedOut",
-                        f"step {step!r} did not complete within its schedule_to_close "
-                        f"timeout{bound} ({step_run.attempt} attempts)",
-                        non_retryable=True,
-                    ),
-                )
+                self._close(run, new, step)
             elif kind is TimerKind.HEARTBEAT:
                 spec = self._specs[step]
                 run.emit(
@@ -702,6 +705,24 @@ class Plan:
         self._enter(run, state, self.nodes[state.cursor])
         return True
 
+    def _close(self, run: TransitionBuilder, state: WorkflowState, step: str) -> None:
+        """Fail ``step`` for good: its schedule_to_close passed."""
+        attempt = state.steps[step].attempt
+        bound = _bound_text(self._specs[step].schedule_to_close)
+        run.emit(
+            state,
+            EventType.STEP_TIMED_OUT,
+            step=step,
+            attempt=attempt,
+            name=CLOSE_MARK,
+            error=ErrorInfo(
+                "ScheduleToCloseTimedOut",
+                f"step {step!r} did not complete within its schedule_to_close "
+                f"timeout{bound} ({attempt} attempts)",
+                non_retryable=True,
+            ),
+        )
+
     def _schedule(
         self, run: TransitionBuilder, state: WorkflowState, spec: StepSpec, attempt: int
     ) -> None:
@@ -807,6 +828,9 @@ class Plan:
             case ContinueAsNewNode():
                 payload = self._next_input(run, state, node)
                 previous = state.run_id or None
+                ended = state.copy()
+                ended.updated_ms = run.now_ms
+                run.ended_runs.append(ended)
                 run.emit(state, EventType.CONTINUED_AS_NEW, step=node.name, payload=payload)
                 run.emit(
                     state, EventType.STARTED, payload=payload, name=previous, parent=state.parent

@@ -40,6 +40,15 @@ class CommandOrder(NamedTuple):
     """The step's heartbeat timeout, for an action whose heartbeats are watched."""
     start_deadline_ms: int | None = None
     """When the action's attempt fails unless a worker has started it (schedule_to_start)."""
+    close_by_ms: int | None = None
+    """When the action's step fails for good, all attempts counted (schedule_to_close)."""
+
+    @property
+    def deadline_ms(self) -> int | None:
+        """When the worker gives the attempt up: its timeout or the step's schedule_to_close,
+        whichever comes first, since an answer after the close is ignored anyway."""
+        bounds = [t for t in (self.decision.due_ms, self.close_by_ms) if t is not None]
+        return min(bounds, default=None)
 
 
 @dataclass(slots=True)
@@ -53,12 +62,15 @@ class Transition:
     """The commands to send, in order (each from one scheduling decision)."""
     outbound: list[Event] = field(default_factory=list)
     """Events for other workflows' logs; ``Event.saga`` names the destination saga."""
+    ended_runs: list[WorkflowState] = field(default_factory=list)
+    """Each run this transition continued as new, as it stood when it ended, for the
+    processor to keep for the retention period of ended workflows."""
 
 
 class TransitionBuilder:
     """The decisions, commands and outbound events of one ``Plan.handle`` call."""
 
-    __slots__ = ("decisions", "event", "now_ms", "outbound", "plan")
+    __slots__ = ("decisions", "ended_runs", "event", "now_ms", "outbound", "plan")
 
     def __init__(self, plan: Plan, event: Event, now_ms: int) -> None:
         self.plan = plan
@@ -66,6 +78,7 @@ class TransitionBuilder:
         self.now_ms = now_ms
         self.decisions: list[Event] = []
         self.outbound: list[Event] = []
+        self.ended_runs: list[WorkflowState] = []
 
     def decision(self, type_: EventType, **fields: Any) -> Event:
         event = self.event
@@ -120,12 +133,20 @@ class TransitionBuilder:
                 )
                 spec = steps[decision.step or ""]
                 heartbeat = spec.heartbeat_ms if kind is CommandKind.ACTION else None
+                action = kind is CommandKind.ACTION
                 start_by = (
                     state.timers.get(timer_id(TimerKind.SCHEDULE_TO_START, spec.name))
-                    if kind is CommandKind.ACTION and spec.schedule_to_start is not None
+                    if action and spec.schedule_to_start is not None
                     else None
                 )
-                orders.append(CommandOrder(spec.queue, kind, decision, heartbeat, start_by))
+                close_by = (
+                    state.timers.get(timer_id(TimerKind.SCHEDULE_TO_CLOSE, spec.name))
+                    if action and spec.schedule_to_close is not None
+                    else None
+                )
+                orders.append(
+                    CommandOrder(spec.queue, kind, decision, heartbeat, start_by, close_by)
+                )
             elif t is EventType.STARTED and state.parent is not None and decision.name is None:
                 self.outbound.append(_child_running(state, decision))
             elif t in _FINAL_DECISIONS and state.parent is not None:
@@ -133,7 +154,7 @@ class TransitionBuilder:
                     self.outbound.append(undo_answer(state, decision.event_id, decision.time_ms))
                 else:
                     self.outbound.append(_child_ended(state, decision))
-        return Transition(state, self.decisions, orders, self.outbound)
+        return Transition(state, self.decisions, orders, self.outbound, self.ended_runs)
 
     def _undo_child(self, state: WorkflowState, decision: Event) -> Event:
         """The request that makes a completed child saga run its own compensations."""

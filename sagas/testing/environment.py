@@ -58,6 +58,7 @@ from sagas.events import (
     WorkflowStatus,
 )
 from sagas.log_order import ignored_positions, processing_order
+from sagas.testing.handover import Handover
 from sagas.testing.memory_processor import BatchResult, LogRecord, MemoryProcessor, Refusal
 from sagas.visibility import SearchValue
 from topics.naming import TopicNames
@@ -81,7 +82,8 @@ class Fault(StrEnum):
     the same idempotency key and both answers arrive."""
     CRASH = "crash"
     """The worker dies while the function runs (at its heartbeat after ``after_heartbeats``):
-    the heartbeats sent so far stay in the log, no answer comes."""
+    the heartbeats sent so far stay in the log, no answer comes, and the command is
+    delivered again to the worker that takes the partition over."""
 
 
 class _WorkerKilled(BaseException):
@@ -98,6 +100,8 @@ class Injection:
     kind: CommandKind
     workflow_id: str | None
     after_heartbeats: int | None = None
+    handover_ms: int = 0
+    """For a crash: how long until another worker has the dead worker's partition."""
 
     def matches(self, command: Command) -> bool:
         return (
@@ -117,6 +121,8 @@ class Execution:
     kind: CommandKind
     attempt: int
     idempotency_key: str
+    deadline_ms: int | None = None
+    """When the worker gives the call up: the command's deadline (None: none)."""
 
 
 class SagaTestEnvironment:
@@ -157,6 +163,9 @@ class SagaTestEnvironment:
         self.injections: list[Injection] = []
         self._inbox: deque[tuple[str, LogRecord]] = deque()
         self._commands: deque[Command] = deque()
+        self._handovers: list[Handover] = []
+        self._survivors: set[str] = set()
+        """Ids of the commands delivered again after a crash, which no crash hits again."""
         self._refusals: list[Refusal] = []
         self._ids = itertools.count(1)
         self._runner = asyncio.Runner()
@@ -219,10 +228,26 @@ class SagaTestEnvironment:
         self.inject(step, Fault.DELIVER_TWICE, attempts=attempts, compensation=compensation)
 
     def crash(
-        self, step: str, *, after_heartbeats: int, attempts: Iterable[int] | None = None
+        self,
+        step: str,
+        *,
+        after_heartbeats: int,
+        attempts: Iterable[int] | None = None,
+        handover: timedelta = timedelta(seconds=10),
     ) -> None:
-        """Kill the worker running ``step`` at its heartbeat after ``after_heartbeats``:
-        those heartbeats reach the saga, the answer never does (the attempt times out)."""
+        """Kill the worker running ``step`` at its heartbeat after ``after_heartbeats``.
+
+        Those heartbeats reach the saga, the answer never comes. As on the broker, where
+        the killed worker never committed the command's offset, the command is delivered
+        again to the worker that takes the partition over, ``handover`` later (the step
+        workers' session timeout, 10 s; ``timedelta(0)`` for a worker restarted at once
+        under its own instance id), with the workflow's commands sent meanwhile. That
+        worker runs the command again, from the beginning (so an effect without the
+        idempotency key happens twice), unless a later attempt of the step is among
+        them: then the killed attempt is skipped and the later one runs, resuming from
+        the heartbeat details. A crash kills a worker once per command: the redelivery
+        is not killed again.
+        """
         self.injections.append(
             Injection(
                 step,
@@ -231,6 +256,7 @@ class SagaTestEnvironment:
                 CommandKind.ACTION,
                 None,
                 after_heartbeats,
+                handover // timedelta(milliseconds=1),
             )
         )
 
@@ -367,11 +393,10 @@ class SagaTestEnvironment:
         """Move the clock forward by ``delta``, firing every timer that falls due on the way."""
         target = self.now_ms + delta // timedelta(milliseconds=1)
         while True:
-            due = self._next_timer()
-            if due is None or due[0].due_ms > target:
+            due = self._next_due_ms()
+            if due is None or due > target:
                 break
-            self.now_ms = max(self.now_ms, due[0].due_ms)
-            self._fire(due[1])
+            self._fire_next()
         self.now_ms = target
 
     def run_until_complete(
@@ -392,16 +417,15 @@ class SagaTestEnvironment:
                     saga=self._saga_of(workflow_id),
                     workflow_id=workflow_id,
                 )
-            due = self._next_timer()
-            if due is None or due[0].due_ms > limit:
+            due = self._next_due_ms()
+            if due is None or due > limit:
                 raise SagaError(
                     "the workflow waits for something no timer will bring "
                     f"(timers: {self._state(workflow_id).timers})",
                     saga=self._saga_of(workflow_id),
                     workflow_id=workflow_id,
                 )
-            self.now_ms = max(self.now_ms, due[0].due_ms)
-            self._fire(due[1])
+            self._fire_next()
         return self.status(workflow_id)
 
     def status(self, workflow_id: str) -> StatusRecord:
@@ -412,6 +436,12 @@ class SagaTestEnvironment:
             state = self._state(workflow_id)
             return self._plan(state).status_record(state)
         return record
+
+    def runs(self, workflow_id: str) -> list[WorkflowState]:
+        """The runs the workflow continued as new from, latest first, each as it ended; kept
+        for the saga's retention of ended workflows, then removed (as ``client.describe``
+        shows them under ``runs``)."""
+        return self._processor(self._saga_of(workflow_id)).runs(workflow_id)
 
     def search_attributes(self, workflow_id: str) -> dict[str, SearchValue]:
         """The search attributes the workflow is listed by, as ``client.describe`` shows
@@ -537,6 +567,27 @@ class SagaTestEnvironment:
                 best = (entry, name)
         return best
 
+    def _next_due_ms(self) -> int | None:
+        """When the next timer fires or a killed worker's commands are handed over."""
+        timer = self._next_timer()
+        dues = [handover.due_ms for handover in self._handovers]
+        if timer is not None:
+            dues.append(timer[0].due_ms)
+        return min(dues, default=None)
+
+    def _fire_next(self) -> None:
+        """Fire the next timer, or hand a killed worker's commands over if that comes first."""
+        timer = self._next_timer()
+        handover = min(self._handovers, key=lambda h: h.due_ms, default=None)
+        if handover is not None and (timer is None or handover.due_ms <= timer[0].due_ms):
+            self.now_ms = max(self.now_ms, handover.due_ms)
+            self._drain()
+            self._raise_refusal()
+            return
+        assert timer is not None
+        self.now_ms = max(self.now_ms, timer[0].due_ms)
+        self._fire(timer[1])
+
     def _fire(self, saga: str) -> None:
         result = self.processors[saga].fire_next(self.now_ms)
         self._take(saga, result)
@@ -544,7 +595,7 @@ class SagaTestEnvironment:
         self._raise_refusal()
 
     def _drain(self) -> None:
-        while self._inbox or self._commands:
+        while True:
             while self._inbox:
                 saga, record = self._inbox.popleft()
                 processor = self.processors[saga]
@@ -552,6 +603,14 @@ class SagaTestEnvironment:
                 self._take(saga, processor.apply(offset, self.now_ms))
             if self._commands:
                 self._execute(self._commands.popleft())
+                continue
+            handover = next((h for h in self._handovers if h.due_ms <= self.now_ms), None)
+            if handover is None:
+                return
+            # The partition has a live owner again: it gets what the dead worker left.
+            self._handovers.remove(handover)
+            self._survivors.add(handover.killed.command_id)
+            self._commands.extend(handover.deliveries())
 
     def _take(self, saga: str, result: BatchResult) -> None:
         """Route what a committed batch produced, and keep each workflow's history."""
@@ -589,7 +648,20 @@ class SagaTestEnvironment:
                         break
 
     def _execute(self, command: Command) -> None:
-        injection = next((i for i in self.injections if i.matches(command)), None)
+        for handover in self._handovers:
+            if handover.killed.workflow_id == command.workflow_id:
+                # Its partition has no live worker yet: the next one gets it with the rest.
+                handover.held.append(command)
+                return
+        survivor = command.command_id in self._survivors
+        injection = next(
+            (
+                i
+                for i in self.injections
+                if i.matches(command) and not (survivor and i.fault is Fault.CRASH)
+            ),
+            None,
+        )
         functions = self.registry[command.saga].functions[command.version]
         fault = injection.fault if injection is not None else None
         if fault is Fault.FAIL or fault is Fault.NON_RETRYABLE:
@@ -622,6 +694,7 @@ class SagaTestEnvironment:
                     command.kind,
                     command.attempt,
                     command.idempotency_key,
+                    command.deadline_ms,
                 )
             )
             sink = functools.partial(self._answer, command)
@@ -635,6 +708,8 @@ class SagaTestEnvironment:
                     run_command(functions, command, lambda: self.now_ms, heartbeats)
                 )
             except _WorkerKilled:
+                assert injection is not None
+                self._handovers.append(Handover(self.now_ms + injection.handover_ms, command))
                 return
             # The virtual clock stands still while a function runs: the latest details
             # go out when it returns, as the worker sends them once the interval passed.

@@ -26,7 +26,7 @@ from processors.store.keys import (
 )
 from processors.store.memory import MemoryPartitionStore
 from processors.store.timers import due_timers
-from processors.visibility_staging import VisibilityStaging
+from processors.visibility_staging import VisibilityStaging, earlier_runs
 from sagas.client.dead_letters import DeadLetter
 from sagas.engine.state import WorkflowState
 from sagas.engine.versions import SagaVersions
@@ -135,6 +135,10 @@ class MemoryProcessor:
         """A workflow's state as the store holds it."""
         data = self.store.get(workflow_key(workflow_id))
         return WorkflowState.from_bytes(data) if data is not None else None
+
+    def runs(self, workflow_id: str) -> list[WorkflowState]:
+        """The earlier runs of a workflow that continued as new the store keeps, latest first."""
+        return earlier_runs(self.store, workflow_id)
 
     def workflow_ids(self) -> list[str]:
         """Every workflow whose state the store holds."""

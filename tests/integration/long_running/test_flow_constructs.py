@@ -82,6 +82,18 @@ def test_a_subscription_continues_as_new_each_period(deploy: Deploy) -> None:
     described = client.describe(saga, wid)
     assert described["previous_run_id"] == record.previous_run_id
     assert len(described["steps"]) == 1  # the last run's step only: the state stays bounded
+    # The runs it continued from stay describable, latest first, linked run to run, until
+    # the retention of ended workflows removes them.
+    runs = described["runs"]
+    assert [run["input"]["period"] for run in runs] == [2, 1]
+    assert runs[0]["run_id"] == record.previous_run_id
+    assert runs[0]["previous_run_id"] == runs[1]["run_id"]
+    assert runs[1]["previous_run_id"] is None
+    assert {run["status"] for run in runs} == {"CONTINUED_AS_NEW"}
+    assert [run["results"]["bill_period"] for run in runs] == [300, 300]
+    assert runs[0]["ended_ms"] >= runs[1]["ended_ms"] >= runs[1]["started_ms"]
+    listed = client.list(saga)
+    assert [item["workflow_id"] for item in listed.items] == [wid]  # listed once, not per run
 
 
 def test_signal_with_start_starts_and_signals_in_one_record(deploy: Deploy) -> None:

@@ -3,15 +3,20 @@ saga processor fires the bounds as timers, the step worker reports the attempts 
 
 from __future__ import annotations
 
+import asyncio
+import logging
 import time
 from collections.abc import Callable
 from datetime import timedelta
 from pathlib import Path
 
 import pytest
+from prometheus_client import CollectorRegistry
 from pydantic import BaseModel
 
-from processors.runner import Role, provision
+from processors.metrics import PrometheusMetrics
+from processors.runner import Role, WorkerRunner, provision
+from processors.settings import ProcessorSettings
 from sagas import Retry, Saga, StepContext, StepKind
 from sagas.client.history import read_history
 from sagas.engine.fold import STARTED_MARK
@@ -120,6 +125,70 @@ def test_schedule_to_close_ends_the_retries_and_compensates(
     assert 2 <= len(attempts) < 100  # retried, then stopped by the bound, not by max_attempts
     compensated = [e.step for e in history if e.type is EventType.COMPENSATION_SUCCEEDED]
     assert compensated == ["reserve"]
+
+
+def test_the_worker_gives_the_last_attempt_up_at_the_close_not_at_its_timeout(
+    saga_runtime: Callable[..., Runtime], tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    saga = Saga("bound-cut", input=Order)
+
+    @saga.step(
+        kind=StepKind.PIVOT,
+        queue="slow",
+        timeout=timedelta(seconds=30),
+        schedule_to_close=timedelta(seconds=4),
+        retry=Retry(max_attempts=2, initial_interval=timedelta(milliseconds=100)),
+    )
+    async def export(ctx: StepContext[Order]) -> str:
+        if ctx.attempt == 1:
+            await asyncio.sleep(1.5)
+            raise RuntimeError("the export service dropped the connection")
+        await asyncio.sleep(25)  # far past the close: only the close can stop it in time
+        return "exported"
+
+    runtime = saga_runtime(saga, start_worker=False)
+    runtime.run_worker(runtime.versions, tmp_path / "processor", role=Role.PROCESSOR)
+    registry = CollectorRegistry()
+    steps = WorkerRunner(
+        runtime.versions,
+        runtime.kafka,
+        role=Role.STEPS,
+        queues=["slow"],
+        processor_settings=ProcessorSettings(state_dir=tmp_path / "slow"),
+        metrics=PrometheusMetrics(registry),
+    ).start()
+    runtime.runners.append(steps)
+    steps.wait_ready()
+    caplog.set_level(logging.WARNING, logger="processors.step_worker")
+    wid = runtime.client.start(saga, Order(order_id="x-1"), workflow_id="cut-1")
+    record = runtime.client.result(saga, wid, timeout=20)
+    assert record.status is WorkflowStatus.COMPENSATED, record  # nothing before it to undo
+    assert record.error is not None
+    assert record.error.type == "ScheduleToCloseTimedOut", record.error
+    history = read_history(runtime.kafka, saga.name, wid)
+    scheduled = {e.attempt: e for e in history if e.type is EventType.STEP_SCHEDULED}
+    assert sorted(scheduled) == [1, 2]
+    # The worker's own answer to attempt 2, at the close, about 2.5 s after it started
+    # (its 30 s timeout would have been 30 s).
+    deadline = time.monotonic() + 10
+    while not (cut := [e for e in history if e.type is EventType.STEP_FAILED and e.attempt == 2]):
+        assert time.monotonic() < deadline, [e.type.value for e in history]
+        time.sleep(0.2)
+        history = read_history(runtime.kafka, saga.name, wid)
+    [answer] = cut
+    assert answer.error is not None
+    assert answer.error.type == "StepTimedOut", answer.error
+    close_ms = scheduled[1].time_ms + 4000
+    assert close_ms - 200 <= answer.time_ms < close_ms + 1500
+    assert answer.time_ms - scheduled[2].time_ms < 4000
+    assert any(
+        "abandoned action of cut-1/export attempt 2" in r.getMessage() for r in caplog.records
+    ), [r.getMessage() for r in caplog.records]
+    failed = registry.get_sample_value(
+        "sagas_step_duration_seconds_count",
+        {"saga": saga.name, "step": "export", "outcome": "failed"},
+    )
+    assert failed == 2
 
 
 class Trip(BaseModel):

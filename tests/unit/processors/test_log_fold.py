@@ -25,6 +25,7 @@ from processors.saga_batch import Codecs, PartitionBatch, Routing
 from processors.store.keys import (
     HELD_PREFIX,
     PARKED_PREFIX,
+    RUN_PREFIX,
     START_INDEX,
     TIMER_PREFIX,
     parked_key,
@@ -32,7 +33,7 @@ from processors.store.keys import (
 )
 from processors.store.memory import MemoryPartitionStore
 from processors.visibility_staging import RETENTION_TIMER_ID, VisibilityStaging
-from sagas import NonRetryableError, Retry, Saga, StepContext, StepKind
+from sagas import NonRetryableError, Retry, Saga, StepContext, StepKind, WorkflowView
 from sagas.engine.execution import answer_event
 from sagas.engine.versions import SagaVersions, compile_versions
 from sagas.events import Command, ErrorInfo, Event, EventType, Origin
@@ -201,6 +202,76 @@ def test_without_visibility_settings_the_fold_keeps_every_workflow() -> None:
     part.batch(max_records=50)
     part.visibility = None  # a fold that does not know the retention
     assert len([k for k in part.fold() if k.startswith(b"w")]) == 3
+
+
+class Loop(BaseModel):
+    """Which run of the looping saga this is."""
+
+    run: int = 1
+
+
+def _looping_saga() -> Saga[Loop]:
+    """Three runs, each a step and a short pause, joined by continue-as-new."""
+    saga = Saga("fold", input=Loop)
+    quick = Retry(max_attempts=2)
+
+    @saga.step(kind=StepKind.RETRIABLE, retry=quick, timeout=timedelta(seconds=30))
+    async def tick(ctx: StepContext[Loop]) -> str:
+        return "t"
+
+    saga.sleep("pause", timedelta(milliseconds=30))
+
+    @saga.branch(targets=("again", "stop"))
+    def more(view: WorkflowView[Loop]) -> str:
+        return "stop" if view.input.run >= 3 else "again"
+
+    saga.continue_as_new("again", input=lambda view: Loop(run=view.input.run + 1))
+
+    @saga.step(kind=StepKind.RETRIABLE, retry=quick, timeout=timedelta(seconds=30))
+    async def stop(ctx: StepContext[Loop]) -> None:
+        return None
+
+    return saga
+
+
+def _loop_to_the_end(part: Partition, workflows: int) -> None:
+    for i in range(workflows):
+        part.orders[f"w{i}"] = Order()
+        part.append(
+            _input(f"w{i}", EventType.START_REQUESTED, f"w{i}/start", Loop().model_dump_json())
+        )
+    for step in range(40):
+        part.batch(max_records=5 if step % 2 else 50)
+
+
+def test_the_fold_keeps_the_runs_continued_as_new_from_as_the_batches_kept_them() -> None:
+    versions = compile_versions(_looping_saga())
+    part = Partition(versions, VisibilityStaging(versions, timedelta(hours=1)))
+    _loop_to_the_end(part, 3)
+    stored = part.stored()
+    runs = [k for k in stored if k.startswith(RUN_PREFIX)]
+    assert len(runs) == 6, "each workflow keeps its two earlier runs"
+    removals = [k for k in stored if k.startswith(TIMER_PREFIX)
+                and parse_timer_key(k).timer_id.startswith("x:run:")]  # fmt: skip
+    assert len(removals) == 6
+    # Listed once each, by the current run: the earlier runs' index entries went.
+    assert len([k for k in stored if k.startswith(START_INDEX)]) == 3
+    assert part.fold() == stored
+
+
+def test_the_fold_leaves_out_the_runs_retention_removed() -> None:
+    versions = compile_versions(_looping_saga())
+    part = Partition(versions, VisibilityStaging(versions, timedelta(seconds=1)))
+    _loop_to_the_end(part, 2)
+    dues = sorted(parse_timer_key(k).due_ms for k in part.stored() if k.startswith(TIMER_PREFIX))
+    part.now = dues[0]  # the next batch (10 ms on) removes the earliest runs, not the rest
+    part.batch(max_records=50)
+    stored = part.stored()
+    assert 0 < len([k for k in stored if k.startswith(RUN_PREFIX)]) < 4
+    assert part.fold() == stored
+    part.now = dues[-1]
+    part.batch(max_records=50)
+    assert part.fold() == part.stored() == {}
 
 
 def test_the_fold_rebuilds_the_store_the_batches_built_with_shared_batches() -> None:

@@ -8,7 +8,7 @@ from datetime import timedelta
 import pytest
 from pydantic import BaseModel
 
-from sagas import Retry, Saga, StepContext, StepKind
+from sagas import Retry, Saga, StepContext, StepKind, WorkflowView
 from sagas.errors import DefinitionError
 from sagas.events import EventType, WorkflowStatus
 from sagas.testing import SagaTestEnvironment, dump_history, load_history
@@ -140,3 +140,57 @@ def test_a_step_set_attribute_declares_no_input_function() -> None:
 
     with pytest.raises(DefinitionError, match="from_input must be a function of the input"):
         SagaTestEnvironment(bad)
+
+
+class Month(BaseModel):
+    account: str = "a-1"
+    month: int = 1
+
+
+def monthly_saga() -> Saga[Month]:
+    """Each month a run; the first marks the tier, the third upgrades it, the fourth ends."""
+    saga = Saga(
+        "monthly",
+        input=Month,
+        search_attributes=[
+            SearchAttribute("month", int, lambda m: m.month),
+            SearchAttribute("tier", str),
+        ],
+    )
+
+    @saga.step(kind=StepKind.RETRIABLE, retry=QUICK, timeout=timedelta(minutes=1))
+    def bill(ctx: StepContext[Month]) -> int:
+        if ctx.input.month == 1:
+            ctx.set_search_attribute("tier", "basic")
+        elif ctx.input.month == 3:
+            ctx.set_search_attribute("tier", "gold")
+        return ctx.input.month
+
+    saga.sleep("month_passes", timedelta(days=30))
+
+    @saga.branch(targets=("next_month", "done"))
+    def more(view: WorkflowView[Month]) -> str:
+        return "done" if view.input.month >= 4 else "next_month"
+
+    saga.continue_as_new("next_month", input=lambda view: Month(month=view.input.month + 1))
+
+    @saga.step(kind=StepKind.RETRIABLE, retry=QUICK, timeout=timedelta(minutes=1))
+    def done(ctx: StepContext[Month]) -> None:
+        return None
+
+    return saga
+
+
+def test_attributes_steps_set_carry_into_the_next_run_until_a_step_sets_them_anew() -> None:
+    with SagaTestEnvironment(monthly_saga()) as env:
+        wf = env.start(Month(), workflow_id="acct-1")
+        assert env.search_attributes(wf) == {"month": 1, "tier": "basic"}
+        env.advance(timedelta(days=30))
+        assert env.states[wf].previous_run_id is not None  # a new run, the label kept
+        assert env.search_attributes(wf) == {"month": 2, "tier": "basic"}
+        env.advance(timedelta(days=30))
+        assert env.search_attributes(wf) == {"month": 3, "tier": "gold"}
+        assert env.run_until_complete(wf).status is WorkflowStatus.COMPLETED
+        assert env.search_attributes(wf) == {"month": 4, "tier": "gold"}
+        assert env.event_types(wf).count(EventType.CONTINUED_AS_NEW) == 3
+        assert env.replay(wf) == env.states[wf]

@@ -159,6 +159,30 @@ def trip_sagas() -> tuple[Saga[Trip], Saga[Trip]]:
     return trip, hotel
 
 
+def test_the_last_attempt_s_deadline_is_the_close_when_that_comes_first() -> None:
+    saga = Saga("exports", input=Order)
+
+    @saga.step(
+        kind=StepKind.PIVOT,
+        timeout=timedelta(seconds=5),
+        schedule_to_close=timedelta(seconds=10),
+        retry=Retry(max_attempts=2, initial_interval=timedelta(seconds=7)),
+    )
+    def export(ctx: StepContext[Order]) -> str:
+        if ctx.attempt == 1:
+            raise RuntimeError("the export service dropped the connection")
+        return "exported"
+
+    with SagaTestEnvironment(saga) as env:
+        start = env.now_ms
+        wf = env.start(Order())
+        env.advance(timedelta(seconds=7))  # attempt 2 starts 3 s before the close
+        assert env.status(wf).status is WorkflowStatus.COMPLETED
+        deadlines = [(e.attempt, e.deadline_ms) for e in env.executions if e.step == "export"]
+        # Attempt 1 ends at its own timeout; attempt 2 at the close, not 5 s after its start.
+        assert deadlines == [(1, start + 5_000), (2, start + 10_000)]
+
+
 def test_a_child_past_its_timeout_fails_the_parent_step_and_compensates_itself() -> None:
     trip, hotel = trip_sagas()
     with SagaTestEnvironment(trip, hotel) as env:

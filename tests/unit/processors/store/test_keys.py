@@ -13,6 +13,8 @@ from processors.store.keys import (
     entry_end,
     handled_key,
     indexed_workflow_id,
+    run_key,
+    runs_prefix,
     start_key,
     started_bound,
     status_key,
@@ -32,7 +34,7 @@ WORKFLOW_IDS = st.text(
 
 
 def test_no_prefix_starts_another() -> None:
-    assert len(PREFIXES) == 8
+    assert len(PREFIXES) == 9
     for name, prefix in PREFIXES.items():
         for other_name, other in PREFIXES.items():
             if name != other_name:
@@ -79,3 +81,12 @@ def test_each_dead_letter_position_has_its_own_handled_key() -> None:
     positions = [(0, 1), (1, 0), (0, 10), (10, 0), (1, 1)]
     assert len({handled_key(p) for p in positions}) == len(positions)
     assert all(handled_key(p).startswith(keys.HANDLED_PREFIX) for p in positions)
+
+
+@given(wid=WORKFLOW_IDS, other=WORKFLOW_IDS, run_id=st.text(min_size=1))
+def test_the_runs_of_one_workflow_are_never_read_as_another_s(
+    wid: str, other: str, run_id: str
+) -> None:
+    assert run_key(wid, run_id).startswith(runs_prefix(wid))
+    if other != wid:
+        assert not run_key(other, run_id).startswith(runs_prefix(wid))

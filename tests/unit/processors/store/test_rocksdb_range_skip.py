@@ -17,6 +17,7 @@ from processors.store import (
     TimerEntry,
     due_timers,
 )
+from processors.store.keys import prefix_end
 
 from .conftest import FAST_OPTIONS
 
@@ -120,3 +121,16 @@ def test_due_scan_after_firing_many_timers_skips_their_tombstones(tmp_path: Path
         assert sorted(timings)[10] < 0.001
     finally:
         store.close()
+
+
+def test_another_thread_s_reader_scans_a_bounded_range_to_its_end(tmp_path: Path) -> None:
+    # The bound of a scan must outlive the call that set it up: a reader whose bound was
+    # collected ended its scans early, at whatever that memory came to hold.
+    store = RocksDBPartitionStore(tmp_path / "db", 0, FAST_OPTIONS)
+    wanted = {b"rw\x00" + bytes([c]) * 40: b"v" for c in b"0123456789abcdef"}
+    store.write({**wanted, b"rv": b"before", b"rw\x01": b"after", b"s": b"after"})
+    reader = store.concurrent_reader()
+    for _ in range(50):
+        # A bound made for the call (not a constant that lives on in the code object).
+        assert [k for k, _ in reader.iter_range(b"rw\x00", prefix_end(b"rw\x00"))] == sorted(wanted)
+    store.close()

@@ -216,6 +216,67 @@ def test_schedule_to_close_ends_with_the_step_that_succeeds_in_time() -> None:
     assert log.timers == {}
 
 
+def test_each_command_carries_the_earlier_of_its_timeout_and_the_close() -> None:
+    log = reserved(pay_plan(schedule_to_close=timedelta(minutes=3), timeout=timedelta(minutes=2)))
+    [(_, first)] = command_records(log.last, "pay.events")
+    assert first.deadline_ms == T0 + 2 * MINUTE  # the attempt's own timeout comes first
+    failed = ErrorInfo("Declined", "try later")
+    log.send(EventType.STEP_FAILED, T0 + 10_000, step="charge_card", attempt=1, error=failed)
+    log.fire("r:charge_card", T0 + 70_000)
+    [(_, last)] = command_records(log.last, "pay.events")
+    assert last.attempt == 2
+    # Started 110 s before the close: the worker gives it up at the close, not 120 s on.
+    assert log.timers["d:charge_card"] == T0 + 70_000 + 2 * MINUTE
+    assert last.deadline_ms == T0 + 3 * MINUTE
+
+
+def test_a_close_shorter_than_the_timeout_caps_the_attempt() -> None:
+    log = reserved(pay_plan(schedule_to_close=timedelta(seconds=10), timeout=timedelta(seconds=30)))
+    [(_, command)] = command_records(log.last, "pay.events")
+    assert command.deadline_ms == T0 + 10_000
+    decisions = log.fire("sc:charge_card", T0 + 10_000)
+    assert types(decisions)[1:] == [EventType.STEP_TIMED_OUT, EventType.COMPENSATION_SCHEDULED]
+    # The worker's own timed-out answer, at the same moment, changes nothing.
+    late = log.send(
+        EventType.STEP_FAILED,
+        T0 + 10_000,
+        step="charge_card",
+        attempt=1,
+        error=ErrorInfo("StepTimedOut", "the action passed its deadline"),
+    )
+    assert types(late) == [EventType.ANSWER_IGNORED]
+
+
+def test_the_worker_giving_up_at_the_close_before_its_timer_fires_is_the_close() -> None:
+    log = reserved(pay_plan(schedule_to_close=timedelta(seconds=10), timeout=timedelta(seconds=30)))
+    cut = ErrorInfo("StepTimedOut", "the action passed its deadline")
+    early = log.send(EventType.STEP_FAILED, T0 + 9_000, step="charge_card", attempt=1, error=cut)
+    assert types(early) == [EventType.RETRY_SCHEDULED]  # before the close: an attempt failed
+    log.fire("r:charge_card", T0 + 9_500)
+    decisions = log.send(
+        EventType.STEP_FAILED, T0 + 10_000, step="charge_card", attempt=2, error=cut
+    )
+    assert types(decisions) == [
+        EventType.STEP_TIMED_OUT,
+        EventType.ANSWER_IGNORED,
+        EventType.COMPENSATION_SCHEDULED,
+    ]
+    assert decisions[0].name == CLOSE_MARK
+    assert log.state is not None
+    assert log.state.error is not None
+    assert log.state.error.type == "ScheduleToCloseTimedOut"
+    assert "sc:charge_card" not in log.timers
+    # The close's own timer, when it comes, finds nothing left to do.
+    assert log.send(EventType.TIMER_FIRED, T0 + 10_050, name="sc:charge_card") == []
+
+
+def test_a_compensation_command_keeps_its_own_deadline() -> None:
+    log = reserved(pay_plan(schedule_to_close=timedelta(minutes=3)))
+    log.fire("sc:charge_card", T0 + 3 * MINUTE)
+    [(_, undo)] = command_records(log.last, "pay.events")
+    assert (undo.step, undo.kind.value, undo.deadline_ms) == ("reserve", "compensate", None)
+
+
 def test_schedule_to_close_computed_from_the_workflow_is_recorded_once() -> None:
     calls: list[int] = []
 
@@ -323,10 +384,6 @@ def test_a_child_that_completes_after_its_timeout_is_asked_to_undo_itself() -> N
         ({"schedule_to_close": timedelta(seconds=-1)}, "schedule_to_close must be positive"),
         ({"schedule_to_close": timedelta(days=4000)}, "schedule_to_close must be at most"),
         ({"schedule_to_start": 30}, "schedule_to_start must be a datetime.timedelta"),
-        (
-            {"timeout": timedelta(minutes=5), "schedule_to_close": timedelta(minutes=4)},
-            r"schedule_to_close \(0:04:00\) is shorter than the step's timeout \(0:05:00\)",
-        ),
         (
             {"schedule_to_start": timedelta(minutes=5), "schedule_to_close": timedelta(minutes=4)},
             r"schedule_to_start \(0:05:00\) is longer than schedule_to_close",
