@@ -130,7 +130,9 @@ def fold_log(
             reader.close()
             job = FoldJob(versions, kafka, routing.events_topic, letters, ends, visibility,
                           now_ms)  # fmt: skip
-            return processed, fold_in_workers(job, ranges, workers, progress)
+            # Unpickling the workers' store content allocates as much as a fold does.
+            with collection_paused():
+                return processed, fold_in_workers(job, ranges, workers, progress)
         codec = event_codec(kafka, routing.events_topic)
         total = sum(part.end - part.start for part in ranges)
         done = 0
