@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import gc
 import multiprocessing
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
@@ -136,10 +136,15 @@ def _fold(job: FoldJob, read: Synchronized[int], part: PartitionRange) -> _Folde
 
 
 def fold_in_workers(
-    job: FoldJob, ranges: list[PartitionRange], jobs: int, progress: Progress | None = None
+    job: FoldJob,
+    ranges: list[PartitionRange],
+    jobs: int,
+    progress: Progress | None = None,
+    meanwhile: Callable[[], None] | None = None,
 ) -> list[RebuiltPartition]:
     """Fold every partition of ``ranges`` in up to ``jobs`` worker processes; the rebuilt
-    partitions in the order of ``ranges``.
+    partitions in the order of ``ranges``. ``meanwhile`` runs here while they fold (the
+    workers are forked by then, so it may open Kafka clients).
 
     Raises :class:`FoldWorkerError` when a worker fails or dies.
     """
@@ -158,6 +163,8 @@ def fold_in_workers(
         pending: set[Future[_Folded | _Failed]] = {
             pool.submit(_fold_partition, part) for part in order
         }
+        if meanwhile is not None:
+            meanwhile()
         while pending:
             done, pending = wait(pending, timeout=PROGRESS_INTERVAL_S, return_when=FIRST_COMPLETED)
             if progress is not None:

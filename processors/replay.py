@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import os
 import time
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, fields
 from datetime import timedelta
 from pathlib import Path
@@ -103,13 +103,15 @@ def fold_log(
     *,
     retention: timedelta | None = None,
     jobs: int | None = None,
+    meanwhile: Callable[[list[PartitionRange]], None] | None = None,
 ) -> tuple[list[PartitionRange], list[RebuiltPartition]]:
     """Read the saga's event log and DLQ whole and fold them, partition by partition,
     with the search index and retention the processor keeps (``retention``: the
     deployment's period, as the workers were given it; else the sagas' own).
 
     ``jobs``: how many worker processes fold partitions side by side (default: one per
-    core; 1 folds in this process).
+    core; 1 folds in this process). ``meanwhile`` is given the partitions' ranges and runs
+    in this process while the workers fold (before the fold, without workers).
     The ranges returned end where the processor group has processed the log (its
     committed offsets): inputs past them are left for it.
     """
@@ -130,9 +132,16 @@ def fold_log(
             reader.close()
             job = FoldJob(versions, kafka, routing.events_topic, letters, ends, visibility,
                           now_ms)  # fmt: skip
+
             # Unpickling the workers' store content allocates as much as a fold does.
+            def alongside() -> None:
+                if meanwhile is not None:
+                    meanwhile(processed)
+
             with collection_paused():
-                return processed, fold_in_workers(job, ranges, workers, progress)
+                return processed, fold_in_workers(job, ranges, workers, progress, alongside)
+        if meanwhile is not None:
+            meanwhile(processed)
         codec = event_codec(kafka, routing.events_topic)
         total = sum(part.end - part.start for part in ranges)
         done = 0
@@ -174,10 +183,29 @@ def replay(
     group = names.processor_group
     check_reachable(kafka, names.events)
     _require_inactive(config, group)
-    ranges, rebuilt = fold_log(versions, kafka, progress, retention=retention, jobs=jobs)
-    _require_inactive(config, group)
-    store = RocksDBStore(state_dir, group, names.events, RocksDBOptions(open_max_retries=0))
-    rewrite = ChangelogRewrite(kafka, versions.name)
+    opened: list[ChangelogRewrite] = []
+
+    def read_changelog(ranges: list[PartitionRange]) -> None:
+        # While the log folds: the transactional init and the changelog's present content
+        # take a second of waiting on the broker that the fold need not wait for.
+        opened.append(ChangelogRewrite(kafka, versions.name))
+        opened[0].read_current([part.partition for part in ranges])
+
+    try:
+        ranges, rebuilt = fold_log(
+            versions, kafka, progress, retention=retention, jobs=jobs, meanwhile=read_changelog
+        )
+    except BaseException:
+        for rewrite in opened:
+            rewrite.close()
+        raise
+    rewrite = opened[0]
+    try:
+        _require_inactive(config, group)
+        store = RocksDBStore(state_dir, group, names.events, RocksDBOptions(open_max_retries=0))
+    except BaseException:
+        rewrite.close()
+        raise
     reports = []
     try:
         for part, partition in zip(ranges, rebuilt, strict=True):
@@ -226,13 +254,15 @@ class ChangelogRewrite:
             self._restorer.close()
             raise KafkaUnavailableError(f"cannot write {self._topic}: {_kafka_text(exc)}") from exc
         self._writer = ChangelogWriter(self._producer, names.state_changelog)
+        self._current: dict[int, MemoryPartitionStore] = {}
 
     def agree(self, partition: int, content: Mapping[bytes, bytes]) -> tuple[int, int | None]:
         """Write what makes changelog ``partition`` hold ``content`` (one transaction: the
         keys whose value differs, tombstones for the keys not in it); returns how many
         records that took and the offset of the partition's last record."""
-        current = MemoryPartitionStore(partition)
-        self._restorer.restore(current)
+        current = self._current.pop(partition, None)
+        if current is None:
+            current = self._read(partition)
         changes: dict[bytes, bytes | None] = {
             key: None for key, _ in current.iter_range(b"") if key not in content
         }
@@ -249,6 +279,16 @@ class ChangelogRewrite:
             raise KafkaUnavailableError(f"writing {self._topic} failed: {exc}") from exc
         offsets = self._writer.take_offsets()
         return len(changes), offsets.get(partition, current.changelog_offset())
+
+    def read_current(self, partitions: Iterable[int]) -> None:
+        """Read what changelog ``partitions`` hold now, for :meth:`agree` to compare with."""
+        for partition in partitions:
+            self._current[partition] = self._read(partition)
+
+    def _read(self, partition: int) -> MemoryPartitionStore:
+        current = MemoryPartitionStore(partition)
+        self._restorer.restore(current)
+        return current
 
     def close(self) -> None:
         """Release the producer and the restore consumers."""
