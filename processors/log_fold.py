@@ -75,7 +75,7 @@ class RebuiltPartition:
     """The store content one partition's log folds to."""
 
     partition: int
-    states: dict[str, WorkflowState]
+    states: Mapping[str, WorkflowState]
     changes: dict[bytes, bytes]
     """Every key of the rebuilt store with its value: states, timer index, parked, held,
     and (given the visibility settings) the search index and retention timers."""

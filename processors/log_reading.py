@@ -3,11 +3,14 @@
 Reads are assign-based and ``read_committed``, with no consumer group: nothing is
 committed and no group appears on the cluster, so reading the log leaves no trace
 beside the saga's own groups. librdkafka's own lines go through Python logging (as for
-every client of the project); every failure is one :class:`KafkaUnavailableError`.
+every client of the project), to ``sagas.kafka.replay``, which is silent unless logging
+is configured to show ``sagas.kafka``: the tools report every failure as one
+:class:`KafkaUnavailableError`, and a program calling them gets no raw librdkafka line.
 """
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
@@ -18,6 +21,8 @@ from confluent_kafka.admin import AdminClient
 
 from sagas.config import KafkaSettings
 from sagas.errors import KafkaUnavailableError
+from sagas.kafka_logs import LOGGER_NAME as KAFKA_LOGGER_NAME
+from sagas.kafka_logs import KafkaLogBridge
 from topics.consumer_reads import read_range
 from topics.dead_letter_headers import (
     HEADER_OFFSET,
@@ -48,12 +53,24 @@ _READER_SETTINGS: dict[str, Any] = {
 }
 
 
+LOGGER_NAME = f"{KAFKA_LOGGER_NAME}.replay"
+"""The logger of the replay tools' librdkafka lines."""
+
+
 def client_config(kafka: KafkaSettings) -> dict[str, Any]:
     """The connection settings of every replay tool's client: the deployment's, with
-    connection attempts bounded by :data:`CONNECT_TIMEOUT_S`."""
+    connection attempts bounded by :data:`CONNECT_TIMEOUT_S` and librdkafka's lines to
+    :data:`LOGGER_NAME`."""
+    logger = logging.getLogger(LOGGER_NAME)
+    if not logger.handlers:
+        # Without any handler configured, Python prints warnings to stderr as they are
+        # (a fresh broker's "Coordinator load in progress"); this one keeps them out,
+        # while a handler configured above it still gets them at the level set there.
+        logger.addHandler(logging.NullHandler())
     return {
         **kafka.client_config(),
         "socket.connection.setup.timeout.ms": int(CONNECT_TIMEOUT_S * 1000),
+        "logger": KafkaLogBridge(logger),
     }
 
 

@@ -14,13 +14,14 @@ No command, status or answer is produced: the decisions are in the log already.
 
 from __future__ import annotations
 
+import os
 import time
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, fields
 from datetime import timedelta
 from pathlib import Path
 
-from confluent_kafka import KafkaException, Producer
+from confluent_kafka import KafkaError, KafkaException, Producer
 
 from processors.log_fold import PartitionFold, RebuiltPartition, collection_paused
 from processors.log_reading import (
@@ -32,11 +33,12 @@ from processors.log_reading import (
     processed_ends,
     read_dead_letter_index,
 )
+from processors.partition_workers import FoldJob, fold_in_workers
 from processors.saga_processor import routing_for
 from processors.store.base import PartitionStore
 from processors.store.changelog import ChangelogWriter
 from processors.store.errors import StoreError
-from processors.store.keys import WORKFLOW_PREFIX, prefix_end, workflow_id_of
+from processors.store.keys import WORKFLOW_PREFIX, prefix_end, workflow_id_of, workflow_key
 from processors.store.memory import MemoryPartitionStore
 from processors.store.options import RocksDBOptions
 from processors.store.recovery import ChangelogRestorer
@@ -100,11 +102,16 @@ def fold_log(
     progress: Progress | None = None,
     *,
     retention: timedelta | None = None,
+    jobs: int | None = None,
+    meanwhile: Callable[[list[PartitionRange]], None] | None = None,
 ) -> tuple[list[PartitionRange], list[RebuiltPartition]]:
     """Read the saga's event log and DLQ whole and fold them, partition by partition,
     with the search index and retention the processor keeps (``retention``: the
     deployment's period, as the workers were given it; else the sagas' own).
 
+    ``jobs``: how many worker processes fold partitions side by side (default: one per
+    core; 1 folds in this process). ``meanwhile`` is given the partitions' ranges and runs
+    in this process while the workers fold (before the fold, without workers).
     The ranges returned end where the processor group has processed the log (its
     committed offsets): inputs past them are left for it.
     """
@@ -115,12 +122,30 @@ def fold_log(
         ranges = reader.ranges()
         ends = processed_ends(kafka, group, routing.events_topic, ranges)
         letters = read_dead_letter_index(kafka, routing.dlq_topic, routing.events_topic)
+        visibility = VisibilityStaging(versions, retention)
+        now_ms = time.time_ns() // 1_000_000
+        processed = [PartitionRange(p.partition, p.start, ends[p.partition]) for p in ranges]
+        workers = (os.cpu_count() or 1) if jobs is None else jobs
+        if workers > 1 and len(ranges) > 1:
+            # The workers open their own consumers; this one's threads must not be
+            # running when they are forked.
+            reader.close()
+            job = FoldJob(versions, kafka, routing.events_topic, letters, ends, visibility,
+                          now_ms)  # fmt: skip
+
+            # Unpickling the workers' store content allocates as much as a fold does.
+            def alongside() -> None:
+                if meanwhile is not None:
+                    meanwhile(processed)
+
+            with collection_paused():
+                return processed, fold_in_workers(job, ranges, workers, progress, alongside)
+        if meanwhile is not None:
+            meanwhile(processed)
         codec = event_codec(kafka, routing.events_topic)
         total = sum(part.end - part.start for part in ranges)
         done = 0
         rebuilt = []
-        visibility = VisibilityStaging(versions, retention)
-        now_ms = time.time_ns() // 1_000_000
         with collection_paused():
             for part in ranges:
                 fold = PartitionFold(versions, codec, part.partition, letters, ends[part.partition],
@@ -133,7 +158,6 @@ def fold_log(
                     if progress is not None:
                         progress(done, total)
                 rebuilt.append(fold.finish())
-        processed = [PartitionRange(p.partition, p.start, ends[p.partition]) for p in ranges]
         return processed, rebuilt
     finally:
         reader.close()
@@ -146,8 +170,10 @@ def replay(
     *,
     progress: Progress | None = None,
     retention: timedelta | None = None,
+    jobs: int | None = None,
 ) -> ReplayReport:
-    """Rebuild the processor's store and changelog from ``S.events``; set its group's offsets.
+    """Rebuild the processor's store and changelog from ``S.events``; set its group's offsets
+    (``jobs``: the worker processes that fold, as for :func:`fold_log`).
 
     Raises ``GroupActiveError`` (naming the members) while the processor group has any.
     """
@@ -157,10 +183,29 @@ def replay(
     group = names.processor_group
     check_reachable(kafka, names.events)
     _require_inactive(config, group)
-    ranges, rebuilt = fold_log(versions, kafka, progress, retention=retention)
-    _require_inactive(config, group)
-    store = RocksDBStore(state_dir, group, names.events, RocksDBOptions(open_max_retries=0))
-    rewrite = ChangelogRewrite(kafka, versions.name)
+    opened: list[ChangelogRewrite] = []
+
+    def read_changelog(ranges: list[PartitionRange]) -> None:
+        # While the log folds: the transactional init and the changelog's present content
+        # take a second of waiting on the broker that the fold need not wait for.
+        opened.append(ChangelogRewrite(kafka, versions.name))
+        opened[0].read_current([part.partition for part in ranges])
+
+    try:
+        ranges, rebuilt = fold_log(
+            versions, kafka, progress, retention=retention, jobs=jobs, meanwhile=read_changelog
+        )
+    except BaseException:
+        for rewrite in opened:
+            rewrite.close()
+        raise
+    rewrite = opened[0]
+    try:
+        _require_inactive(config, group)
+        store = RocksDBStore(state_dir, group, names.events, RocksDBOptions(open_max_retries=0))
+    except BaseException:
+        rewrite.close()
+        raise
     reports = []
     try:
         for part, partition in zip(ranges, rebuilt, strict=True):
@@ -204,18 +249,20 @@ class ChangelogRewrite:
             | {"logger": config["logger"]}
         )
         try:
-            self._producer.init_transactions(30)
+            init_transactions(self._producer)
         except KafkaException as exc:
             self._restorer.close()
-            raise KafkaUnavailableError(f"cannot write {self._topic}: {exc}") from exc
+            raise KafkaUnavailableError(f"cannot write {self._topic}: {_kafka_text(exc)}") from exc
         self._writer = ChangelogWriter(self._producer, names.state_changelog)
+        self._current: dict[int, MemoryPartitionStore] = {}
 
     def agree(self, partition: int, content: Mapping[bytes, bytes]) -> tuple[int, int | None]:
         """Write what makes changelog ``partition`` hold ``content`` (one transaction: the
         keys whose value differs, tombstones for the keys not in it); returns how many
         records that took and the offset of the partition's last record."""
-        current = MemoryPartitionStore(partition)
-        self._restorer.restore(current)
+        current = self._current.pop(partition, None)
+        if current is None:
+            current = self._read(partition)
         changes: dict[bytes, bytes | None] = {
             key: None for key, _ in current.iter_range(b"") if key not in content
         }
@@ -233,10 +280,53 @@ class ChangelogRewrite:
         offsets = self._writer.take_offsets()
         return len(changes), offsets.get(partition, current.changelog_offset())
 
+    def read_current(self, partitions: Iterable[int]) -> None:
+        """Read what changelog ``partitions`` hold now, for :meth:`agree` to compare with."""
+        for partition in partitions:
+            self._current[partition] = self._read(partition)
+
+    def _read(self, partition: int) -> MemoryPartitionStore:
+        current = MemoryPartitionStore(partition)
+        self._restorer.restore(current)
+        return current
+
     def close(self) -> None:
         """Release the producer and the restore consumers."""
         self._restorer.close()
         self._producer.flush(10)
+
+
+INIT_TRANSACTIONS_S = 60.0
+"""How long a replay waits for the transaction coordinator (it loads on a fresh broker)."""
+
+_COORDINATOR_LOADING = frozenset({
+    KafkaError.COORDINATOR_LOAD_IN_PROGRESS, KafkaError.COORDINATOR_NOT_AVAILABLE,
+    KafkaError.NOT_COORDINATOR, KafkaError._TIMED_OUT,
+})  # fmt: skip
+
+
+def init_transactions(producer: Producer, timeout_s: float = INIT_TRANSACTIONS_S) -> None:
+    """Initialize ``producer``'s transactions, trying again while the coordinator loads:
+    on a broker just started, its transaction log is still being loaded, and the first
+    attempts are answered "Coordinator load in progress" or time out."""
+    deadline = time.monotonic() + timeout_s
+    while True:
+        try:
+            producer.init_transactions(min(10.0, max(1.0, deadline - time.monotonic())))
+            return
+        except KafkaException as exc:
+            error = exc.args[0] if exc.args else None
+            loading = isinstance(error, KafkaError) and (
+                error.code() in _COORDINATOR_LOADING or error.retriable()
+            )
+            if not loading or time.monotonic() >= deadline:
+                raise
+            time.sleep(0.2)
+
+
+def _kafka_text(exc: KafkaException) -> str:
+    error = exc.args[0] if exc.args else exc
+    return error.str() if isinstance(error, KafkaError) else str(error)
 
 
 def live_states(
@@ -281,11 +371,12 @@ def differences(
     found = []
     for partition in rebuilt:
         theirs = live.get(partition.partition, {})
-        for wid, state in sorted(partition.states.items()):
+        for wid in sorted(partition.states):
             data = theirs.get(wid)
             if data is None:
                 found.append(StateDifference(wid, partition.partition, ("missing",)))
-            elif data != state.to_bytes():
+            elif data != partition.changes[workflow_key(wid)]:
+                state = partition.states[wid]
                 found.append(StateDifference(wid, partition.partition, _fields(state, data)))
         for wid in sorted(set(theirs) - set(partition.states)):
             found.append(StateDifference(wid, partition.partition, ("extra",)))

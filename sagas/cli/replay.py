@@ -76,13 +76,20 @@ class _Progress:
     help="The workers' --retention, if they were given one: ended workflows past it are"
     " left out, as the processor removed them (default: the saga's own retention).",
 )
+@click.option(
+    "--jobs",
+    type=click.IntRange(min=1),
+    default=None,
+    help="Worker processes that fold partitions side by side (default: one per core;"
+    " 1 folds in this process).",
+)
 @state_dir_option
 @output_option
 @bootstrap_option
 @prefix_option
 def replay(
-    saga_ref: str, shadow: bool, verify: bool, retention: int | None, state_dir: Path,
-    output: str, bootstrap_servers: str | None, topic_prefix: str | None,
+    saga_ref: str, shadow: bool, verify: bool, retention: int | None, jobs: int | None,
+    state_dir: Path, output: str, bootstrap_servers: str | None, topic_prefix: str | None,
 ) -> None:  # fmt: skip
     """Rebuild the saga processor's state of MODULE:SAGA from its event log.
 
@@ -102,9 +109,9 @@ def replay(
         if shadow:
             _shadow(versions, kafka, progress, output)
         elif verify:
-            _verify(versions, kafka, state_dir, progress, output, kept)
+            _verify(versions, kafka, state_dir, progress, output, kept, jobs)
         else:
-            _replay(versions, kafka, state_dir, progress, output, kept)
+            _replay(versions, kafka, state_dir, progress, output, kept, jobs)
     except SagaError as exc:
         progress.close()
         raise click.ClickException(str(exc)) from exc
@@ -112,11 +119,11 @@ def replay(
 
 def _replay(
     versions: Any, kafka: Any, state_dir: Path, progress: _Progress, output: str,
-    retention: timedelta | None,
+    retention: timedelta | None, jobs: int | None,
 ) -> None:  # fmt: skip
     from processors.replay import replay as rebuild
 
-    report = rebuild(versions, kafka, state_dir, progress=progress, retention=retention)
+    report = rebuild(versions, kafka, state_dir, progress=progress, retention=retention, jobs=jobs)
     progress.close()
     if output == "json":
         click.echo(json.dumps({
@@ -140,11 +147,11 @@ def _replay(
 
 def _verify(
     versions: Any, kafka: Any, state_dir: Path, progress: _Progress, output: str,
-    retention: timedelta | None,
+    retention: timedelta | None, jobs: int | None,
 ) -> None:  # fmt: skip
     from processors.replay import differences, fold_log, live_states
 
-    ranges, rebuilt = fold_log(versions, kafka, progress, retention=retention)
+    ranges, rebuilt = fold_log(versions, kafka, progress, retention=retention, jobs=jobs)
     progress.close()
     found = differences(
         rebuilt, live_states(versions, kafka, state_dir, [r.partition for r in ranges])

@@ -1,0 +1,83 @@
+"""Worker processes fold the partitions of the log to exactly what one process folds, and
+a failing worker is one error with nothing written."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from processors.partition_workers import FoldWorkerError
+from processors.replay import fold_log, replay
+from processors.runner import Role, WorkerRunner
+from processors.settings import ProcessorSettings
+from sagas import Saga, StepContext, StepKind
+from sagas.client import SagaClient
+from sagas.config import KafkaSettings
+from sagas.engine.versions import SagaVersions, compile_versions
+from tests.integration.participants import flaky_order
+from tests.integration.processors.saga_run_checks import wait_until_final
+from tests.integration.replay.conftest import stored_states
+
+pytestmark = [pytest.mark.kafka, pytest.mark.timeout(180)]
+
+WORKFLOWS = [f"order-{i:03d}" for i in range(12)]
+
+
+def _run(versions: SagaVersions, kafka: KafkaSettings, state_dir: Path) -> None:
+    runner = WorkerRunner(
+        versions, kafka, role=Role.ALL, processor_settings=ProcessorSettings(state_dir=state_dir)
+    ).start()
+    client = SagaClient(kafka)
+    try:
+        runner.wait_ready()
+        for wid in WORKFLOWS:
+            client.start(flaky_order.saga, flaky_order.order_input(wid), workflow_id=wid,
+                         wait=False)  # fmt: skip
+        wait_until_final(client, WORKFLOWS, timeout=90)
+    finally:
+        runner.stop()
+        client.close()
+    runner.raise_errors()
+
+
+def test_worker_processes_fold_what_one_process_folds(
+    flaky_versions: SagaVersions, flaky_kafka: KafkaSettings, ledger_file: Path, tmp_path: Path
+) -> None:
+    _run(flaky_versions, flaky_kafka, tmp_path / "state")
+
+    ranges, alone = fold_log(flaky_versions, flaky_kafka, jobs=1)
+    parallel_ranges, parallel = fold_log(flaky_versions, flaky_kafka, jobs=2)
+
+    assert len(ranges) > 1, "one partition would fold in this process"
+    assert parallel_ranges == ranges
+    assert [p.partition for p in parallel] == [p.partition for p in alone]
+    assert [p.changes for p in parallel] == [p.changes for p in alone]
+    assert [p.events for p in parallel] == [p.events for p in alone]
+    assert [p.parked for p in parallel] == [p.parked for p in alone]
+    states = {wid: s.to_bytes() for p in alone for wid, s in p.states.items()}
+    assert sorted(states) == WORKFLOWS
+    assert {wid: s.to_bytes() for p in parallel for wid, s in p.states.items()} == states
+
+
+def test_a_failing_worker_is_one_error_and_nothing_is_written(
+    flaky_versions: SagaVersions, flaky_kafka: KafkaSettings, ledger_file: Path, tmp_path: Path
+) -> None:
+    live = tmp_path / "state"
+    _run(flaky_versions, flaky_kafka, live)
+    before = stored_states(flaky_versions, flaky_kafka, live)
+    # The same saga at a version the log never ran: every worker fails its fold.
+    other = Saga(flaky_order.SAGA_NAME, input=flaky_order.OrderInput, version=2)
+
+    @other.step(kind=StepKind.PIVOT)
+    async def only(ctx: StepContext[flaky_order.OrderInput]) -> str:
+        return "done"
+
+    with pytest.raises(FoldWorkerError) as raised:
+        replay(compile_versions(other), flaky_kafka, live, jobs=2)
+
+    message = str(raised.value)
+    assert "\n" not in message
+    assert "which the given definition lacks" in message
+    assert "nothing was written: rerun the replay" in message
+    assert stored_states(flaky_versions, flaky_kafka, live) == before
