@@ -76,6 +76,9 @@ class WorkerSettings:
     directory when run beside one, else ``.sagas-state``)."""
     dispatch_objective_ms: int | None = None
     """A deployment's dispatch objective for every step it serves, over the saga's own."""
+    processes: int | None = None
+    """Size of the pool that runs ``executor="process"`` actions (None: one per core);
+    its processes are spawned when first needed."""
 
     def __post_init__(self) -> None:
         if self.max_concurrency < 1:

@@ -30,6 +30,7 @@ from processors.keyed_queue import KeyedQueue
 from processors.metrics import Metrics
 from processors.partition_progress import PartitionProgress
 from processors.settings import DEFAULT_STATE_DIR, WorkerSettings
+from processors.step_processes import StepProcessPool, default_pool_size
 from sagas.config import KafkaSettings
 from sagas.engine.execution import HeartbeatSender, StepFunctions, answer_event, run_command
 from sagas.engine.versions import SagaVersions
@@ -107,6 +108,7 @@ class StepWorker:
         self._consumer: Consumer | None = None
         self._producer: Producer | None = None
         self._wakeup: asyncio.Future[None] | None = None
+        self._pool: StepProcessPool | None = None
         self.ready = threading.Event()
         """Set once the worker has its first assignment."""
 
@@ -138,6 +140,7 @@ class StepWorker:
 
     async def _run(self, instance: str) -> None:
         self._forget_partitions()
+        pool = self._pool = StepProcessPool(self.settings.processes or default_pool_size())
         # Idempotent, not transactional: the broker keeps each answer once and in order
         # however often librdkafka retries it, and no commit stands between an answer and
         # the processor that reads it.
@@ -186,6 +189,7 @@ class StepWorker:
             self._closing = True
             for task in tasks:
                 task.cancel()
+            pool.close()  # kills the processes of calls in flight: they run again
             # The answers already sent may still be acknowledged; leaving the group
             # commits the offsets of those that are (in the revocation).
             try:
@@ -302,12 +306,18 @@ class StepWorker:
         heartbeats = work.heartbeats = HeartbeatSender(command, _now_ms, send)
         flusher = loop.create_task(_flush_every(heartbeats))
         try:
-            answer = await run_command(plan, command, _now_ms, heartbeats)
+            answer = await run_command(plan, command, _now_ms, heartbeats, self._pool)
             if answer.error is not None and answer.error.type == "StepTimedOut":
-                # A thread cannot be killed: a plain function runs on, its value unused.
-                log.warning("abandoned %s of %s/%s attempt %d past its deadline",
-                            command.kind.value, command.workflow_id, command.step,
-                            command.attempt)  # fmt: skip
+                action = plan.actions.get((command.step, command.kind))
+                if action is not None and action.in_process:
+                    log.warning("killed the process of %s of %s/%s attempt %d past its "
+                                "deadline (a fresh one takes its place)", command.kind.value,
+                                command.workflow_id, command.step, command.attempt)  # fmt: skip
+                else:
+                    # A thread cannot be killed: a plain function runs on, its value unused.
+                    log.warning("abandoned %s of %s/%s attempt %d past its deadline",
+                                command.kind.value, command.workflow_id, command.step,
+                                command.attempt)  # fmt: skip
             return answer
         except SagaError as exc:
             error = ErrorInfo(type(exc).__name__, str(exc), exc.non_retryable)

@@ -8,7 +8,7 @@ are imported from where they live.
 
 from sagas.config import KafkaSettings
 from sagas.context import StepContext, WorkflowView
-from sagas.definition import END, Saga, Step, StepKind
+from sagas.definition import END, Saga, Step, StepExecutor, StepKind
 from sagas.errors import (
     ActionError,
     DefinitionError,
@@ -30,6 +30,7 @@ __all__ = [
     "SagaError",
     "Step",
     "StepContext",
+    "StepExecutor",
     "StepKind",
     "UnapplicableEventError",
     "UpdateRejectedError",

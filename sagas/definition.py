@@ -15,7 +15,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from enum import StrEnum
-from typing import Any, Final, Generic, Protocol, TypeVar, overload
+from typing import Any, Final, Generic, Literal, Protocol, TypeVar, overload
 
 from pydantic import BaseModel
 
@@ -40,6 +40,16 @@ class StepKind(StrEnum):
     """The point of no return: once it succeeds, the saga only goes forward."""
     RETRIABLE = "retriable"
     """Follows the pivot; is retried until it succeeds or its bounded retries run out."""
+
+
+class StepExecutor(StrEnum):
+    """Where a worker runs a step's plain (non-async) action."""
+
+    THREAD = "thread"
+    """In a thread of the worker (an async action is awaited on its loop either way)."""
+    PROCESS = "process"
+    """In a process of the worker's pool, for CPU-bound work: it runs in parallel with
+    the other steps, and past its deadline its process is killed (a thread cannot be)."""
 
 
 Action = Callable[[StepContext[Any]], Awaitable[Any] | Any]
@@ -83,6 +93,10 @@ class Step(Node, Generic[InputT, ResultT]):
     queue: str | None = field(default=None, kw_only=True)
     dispatch_objective: timedelta | None = field(default=None, kw_only=True)
     kind: StepKind = field(default=StepKind.COMPENSATABLE, kw_only=True)
+    executor: StepExecutor | Literal["thread", "process"] = field(
+        default=StepExecutor.THREAD, kw_only=True
+    )
+    """Where the action runs (the compensation runs in a thread)."""
     on_failure: str | Node | None = field(default=None, kw_only=True)
     undo: Compensation | None = field(default=None, kw_only=True)
     group: Parallel | None = field(default=None, kw_only=True)
@@ -380,6 +394,7 @@ class Saga(Generic[InputT]):
         timeout: Duration | None = None,
         queue: str | None = None,
         kind: StepKind = StepKind.COMPENSATABLE,
+        executor: StepExecutor | Literal["thread", "process"] = StepExecutor.THREAD,
         then: str | Node | None = None,
         on_failure: str | Node | None = None,
         dispatch_objective: timedelta | None = None,
@@ -398,6 +413,7 @@ class Saga(Generic[InputT]):
         timeout: Duration | None = None,
         queue: str | None = None,
         kind: StepKind = StepKind.COMPENSATABLE,
+        executor: StepExecutor | Literal["thread", "process"] = StepExecutor.THREAD,
         then: str | Node | None = None,
         on_failure: str | Node | None = None,
         dispatch_objective: timedelta | None = None,
@@ -420,6 +436,8 @@ class Saga(Generic[InputT]):
         failure of this step to a later node instead of compensating;
         ``dispatch_objective`` (default: the saga's) is the p99 within which the
         step's command should start, watched by the metrics and alert rules.
+        ``executor="process"`` runs a plain action defined at module level in the
+        worker's process pool (CPU-bound work), killed at its deadline.
         A step goes after the nodes declared so far, or right ``after`` the node so
         named, or in place of the node it ``replaces`` (whose name it takes unless
         ``name`` says otherwise); the last two change a version made with :meth:`derive`.
@@ -436,6 +454,7 @@ class Saga(Generic[InputT]):
                 queue=queue,
                 dispatch_objective=dispatch_objective,
                 kind=kind,
+                executor=executor,
                 on_failure=on_failure,
                 heartbeat_timeout=heartbeat_timeout,
                 schedule_to_start=schedule_to_start,

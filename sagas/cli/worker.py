@@ -72,6 +72,12 @@ log = logging.getLogger("sagas.worker")
     " [env SAGAS_DISPATCH_OBJECTIVE_MS].",
 )
 @click.option(
+    "--processes",
+    type=click.IntRange(min=1),
+    default=None,
+    help="Processes that run executor='process' steps (default: one per core).",
+)
+@click.option(
     "--create-topics/--no-create-topics",
     default=True,
     show_default=True,
@@ -121,7 +127,8 @@ log = logging.getLogger("sagas.worker")
 def worker(
     saga_ref: str, role: str, queues: tuple[str, ...], state_dir: Path, store: str,
     instance_id: str | None, metrics_port: int | None, health_port: int | None,
-    dispatch_objective_ms: int | None, create_topics: bool, allow_missing_versions: bool,
+    dispatch_objective_ms: int | None, processes: int | None, create_topics: bool,
+    allow_missing_versions: bool,
     query_host: str, query_port: int, advertised_address: str | None,
     query_token: str | None, retention: int | None, log_level: str, log_format: str,
     bootstrap_servers: str | None, topic_prefix: str | None,
@@ -183,6 +190,7 @@ def worker(
             instance_id=instance_id,
             state_dir=state_dir,
             dispatch_objective_ms=dispatch_objective_ms,
+            processes=processes,
         ),
         metrics=metrics,
         lag_interval=timedelta(seconds=5) if metrics_port is not None else None,

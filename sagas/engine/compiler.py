@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import inspect
+import pickle
 import re
 import typing
 from datetime import datetime, timedelta
@@ -21,6 +22,7 @@ from sagas.definition import (
     Saga,
     Sleep,
     Step,
+    StepExecutor,
     StepKind,
     Update,
     Wait,
@@ -42,6 +44,7 @@ from sagas.engine.nodes import (
     Node as CompiledNode,
 )
 from sagas.engine.plan import Plan
+from sagas.engine.process_call import resolve_action
 from sagas.errors import DefinitionError
 from sagas.payloads import adapter_for, check_model_type, return_annotation
 from sagas.retry import Retry, duration_ms
@@ -146,7 +149,7 @@ class _Compiler:
             else:
                 raise self.fail(f"unknown node {node!r}", node.name)
         updates = {name: self._update(update, signals) for name, update in saga.updates.items()}
-        return Plan(
+        plan = Plan(
             updates=updates,
             name=self.name,
             version=saga.version,
@@ -159,6 +162,54 @@ class _Compiler:
                 self.name, saga.search_attributes, saga.queries, saga.retention
             ),
         )
+        self._check_picklable(plan)
+        return plan
+
+    def _executor(self, step: Step[Any, Any]) -> None:
+        """Refuse ``executor="process"`` on what a spawned process cannot import and run."""
+        try:
+            executor = StepExecutor(step.executor)
+        except ValueError:
+            raise self.fail(
+                f"executor must be 'thread' or 'process', got {step.executor!r}", step.name
+            ) from None
+        if executor is StepExecutor.THREAD:
+            return
+        fn = step.fn
+        if inspect.iscoroutinefunction(fn) or inspect.isasyncgenfunction(fn):
+            raise self.fail(
+                "executor='process' is for plain functions: an async action runs on the "
+                "worker's loop",
+                step.name,
+            )
+        qualname = getattr(fn, "__qualname__", "")
+        module = getattr(fn, "__module__", None)
+        if not inspect.isfunction(fn) or "<" in qualname or not isinstance(module, str):
+            raise self.fail(
+                "executor='process' needs a function defined at module level (not a "
+                f"lambda, nested function or other callable), got {fn!r}",
+                step.name,
+            )
+        if resolve_action(module, qualname) is not fn:
+            raise self.fail(
+                f"executor='process': {module}.{qualname} does not import as this step's "
+                "function, so a worker's process could not run it",
+                step.name,
+            )
+
+    def _check_picklable(self, plan: Plan) -> None:
+        """A process step's context is sent to its process: its types must pickle."""
+        for step in self._flat_steps():
+            if step.fn is None or step.executor != StepExecutor.PROCESS:
+                continue
+            try:
+                pickle.dumps((plan.types, step.retry))
+            except Exception as exc:
+                raise self.fail(
+                    "executor='process': the saga's payload types or the step's retry "
+                    f"policy cannot be sent to a process ({exc}); declare them at module level",
+                    step.name,
+                ) from None
 
     def _continue_as_new(
         self, node: ContinueAsNew, i: int, after: int, input_model: type[Any]
@@ -399,6 +450,7 @@ class _Compiler:
             )
         if not callable(step.fn):
             raise self.fail("a step needs a function", name)
+        self._executor(step)
         if step.kind is StepKind.RETRIABLE and (not step.retry.is_bounded or due is None):
             raise self.fail(
                 "a retriable step needs a bounded retry (Retry(max_attempts=N)) and a timeout", name

@@ -19,8 +19,9 @@ from typing import Any, Final
 from pydantic import TypeAdapter
 
 from sagas.context import StepContext
-from sagas.definition import Parallel, Saga, Step
+from sagas.definition import Parallel, Saga, Step, StepExecutor
 from sagas.engine.fold import STARTED_MARK
+from sagas.engine.process_call import ProcessCall, ProcessRunner, error_info, run_call
 from sagas.errors import AttemptSupersededError, SagaError, SerializationError
 from sagas.events import Command, CommandKind, ErrorInfo, Event, EventType, Origin
 from sagas.payloads import PayloadTypes
@@ -43,6 +44,8 @@ class StepAction:
     kind: CommandKind
     fn: Callable[..., Any]
     retry: Retry
+    in_process: bool = False
+    """Whether the function runs in a process of the worker's pool (``executor="process"``)."""
 
     @property
     def is_async(self) -> bool:
@@ -51,11 +54,7 @@ class StepAction:
 
     def error_info(self, exc: BaseException) -> ErrorInfo:
         """How an exception raised by the function is reported in the answer."""
-        non_retryable = (
-            isinstance(exc, SagaError) and exc.non_retryable
-        ) or self.retry.is_non_retryable(exc)
-        message = exc.message if isinstance(exc, SagaError) else str(exc)
-        return ErrorInfo(type(exc).__name__, message or repr(exc), non_retryable)
+        return error_info(exc, self.retry)
 
 
 def answer_event(
@@ -101,8 +100,9 @@ class StepFunctions:
         for step in _steps(definition):
             if step.fn is not None:
                 actions[step.name, CommandKind.ACTION] = StepAction(
-                    step.name, CommandKind.ACTION, step.fn, step.retry
-                )
+                    step.name, CommandKind.ACTION, step.fn, step.retry,
+                    in_process=step.executor == StepExecutor.PROCESS,
+                )  # fmt: skip
             if step.undo is not None:
                 actions[step.name, CommandKind.COMPENSATE] = StepAction(
                     step.name, CommandKind.COMPENSATE, step.undo.fn, step.undo.retry
@@ -279,16 +279,19 @@ async def run_command(
     command: Command,
     now_ms: Callable[[], int],
     heartbeats: HeartbeatSender | None = None,
+    processes: ProcessRunner | None = None,
 ) -> Event:
     """Run the function a command asks for and return its answer event.
 
     An async function is awaited; a plain one runs in a worker thread so that it
-    never blocks the loop. A command with a deadline is abandoned (answered as
-    failed) when the deadline passes; a plain function's thread cannot be killed in
-    Python, so it runs on and its late value is dropped. Any exception becomes a failed
-    answer whose error says whether retrying could help. ``ctx.heartbeat`` calls go to
-    ``heartbeats`` (dropped without one). The search attributes an action sets go out
-    with its succeeded answer.
+    never blocks the loop, or, declared ``executor="process"``, in ``processes`` (in a
+    thread here without them, from the same snapshot of its context); cancelling a
+    process call at the deadline kills its process. A command with a deadline is
+    abandoned (answered as failed) when the deadline passes; a plain function's thread
+    cannot be killed in Python, so it runs on and its late value is dropped. Any
+    exception becomes a failed answer whose error says whether retrying could help.
+    ``ctx.heartbeat`` calls go to ``heartbeats`` (dropped without one). The search
+    attributes an action sets go out with its succeeded answer.
     """
     action = functions.action(command.step, command.kind)
     if heartbeats is not None and command.start_deadline_ms is not None:
@@ -306,17 +309,36 @@ async def run_command(
     try:
         beat = None if heartbeats is None else heartbeats.beat
         ctx = build_context(functions, command, beat, attributes)
-        pending = action.fn(ctx) if action.is_async else asyncio.to_thread(action.fn, ctx)
+        pending: Any
+        if action.in_process:
+            call = ProcessCall.of(action.fn, action.retry, ctx, command)
+            pending = (
+                asyncio.to_thread(run_call, call, beat)
+                if processes is None
+                else processes.run(call, beat)
+            )
+        elif action.is_async:
+            pending = action.fn(ctx)
+        else:
+            pending = asyncio.to_thread(action.fn, ctx)
         if command.deadline_ms is not None:
             remaining = max(command.deadline_ms - now_ms(), 0) / 1000
             value = await asyncio.wait_for(pending, timeout=remaining)
         else:
             value = await pending
-        payload = (
-            functions.types.dump_result(command.step, value)
-            if command.kind is CommandKind.ACTION
-            else None
-        )
+        if action.in_process:
+            if value.error is not None:
+                return answer_event(command, time_ms=now_ms(), error=value.error)
+            if attributes is not None:
+                for name, attribute in value.attributes:
+                    attributes.set(name, attribute)
+            payload = value.payload
+        else:
+            payload = (
+                functions.types.dump_result(command.step, value)
+                if command.kind is CommandKind.ACTION
+                else None
+            )
     except TimeoutError:
         error = ErrorInfo("StepTimedOut", f"the {command.kind.value} passed its deadline")
         return answer_event(command, time_ms=now_ms(), error=error)

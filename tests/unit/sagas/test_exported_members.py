@@ -14,6 +14,7 @@ PUBLIC = {
     "SagaError",
     "Step",
     "StepContext",
+    "StepExecutor",
     "StepKind",
     "UnapplicableEventError",
     "UpdateRejectedError",
