@@ -80,12 +80,17 @@ class StepProcessPool:
         """Processes killed because their call was cancelled."""
         self._idle: list[_Slot] = []
         self._busy: set[_Slot] = set()
-        self._freed: asyncio.Condition | None = None
+        self._room = asyncio.Semaphore(size)
         self._closed = False
 
     async def run(self, call: ProcessCall, beat: Callable[[Any], None] | None) -> ProcessOutcome:
         """Run ``call`` in a process; cancelling it kills that process."""
-        slot = await self._acquire()
+        async with self._room:
+            return await self._run_in(self._take(), call, beat)
+
+    async def _run_in(
+        self, slot: _Slot, call: ProcessCall, beat: Callable[[Any], None] | None
+    ) -> ProcessOutcome:
         loop = asyncio.get_running_loop()
         answer: asyncio.Future[ProcessOutcome] = loop.create_future()
 
@@ -127,17 +132,12 @@ class StepProcessPool:
         self._release(slot)
         return outcome
 
-    async def _acquire(self) -> _Slot:
-        if self._freed is None:
-            self._freed = asyncio.Condition()
-        async with self._freed:
-            while not self._idle and len(self._busy) >= self.size:
-                await self._freed.wait()
-            if self._closed:
-                raise SagaError("the step worker's process pool is shut down")
-            slot = self._idle.pop() if self._idle else _Slot()
-            self._busy.add(slot)
-            return slot
+    def _take(self) -> _Slot:
+        if self._closed:
+            raise SagaError("the step worker's process pool is shut down")
+        slot = self._idle.pop() if self._idle else _Slot()
+        self._busy.add(slot)
+        return slot
 
     def _release(self, slot: _Slot) -> None:
         self._busy.discard(slot)
@@ -145,7 +145,6 @@ class StepProcessPool:
             slot.stop(kill=False)
             return
         self._idle.append(slot)
-        self._notify()
 
     def _discard(self, slot: _Slot, loop: asyncio.AbstractEventLoop) -> None:
         """Kill the process of a call that did not finish; the next call spawns a fresh one."""
@@ -155,18 +154,6 @@ class StepProcessPool:
         loop.remove_reader(slot.conn.fileno())
         slot.stop(kill=True)
         self.killed += 1
-        self._notify()
-
-    def _notify(self) -> None:
-        freed = self._freed
-        if freed is None:
-            return
-
-        async def wake() -> None:
-            async with freed:
-                freed.notify()
-
-        asyncio.get_running_loop().create_task(wake())
 
     def close(self) -> None:
         """Stop every process: idle ones are asked to exit, running ones are killed."""
