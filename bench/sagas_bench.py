@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import re
+import subprocess
 import time
 import urllib.request
 from collections.abc import Iterator
@@ -41,6 +42,7 @@ class Running:
     pids: dict[str, int]
     state_dir: Path
     processor_log: Path
+    processor: subprocess.Popen[bytes]
 
 
 @contextmanager
@@ -72,7 +74,7 @@ def running_saga(
             if time.monotonic() > deadline:
                 raise RuntimeError(f"no saga completed within 90 s; see logs in {workdir}")
         pids = {"processor": processor.pid, "steps": worker.pid}
-        yield Running(load, kafka, metrics_port, pids, state_dir, processor_log)
+        yield Running(load, kafka, metrics_port, pids, state_dir, processor_log, processor)
     finally:
         load.close()
         stop(worker)
@@ -193,6 +195,9 @@ def scale(
             state_disk_bytes_per_workflow=disk / holding,
         )
         # A restart with an empty state directory restores every state from the changelog.
+        # The processor stops first: one started beside it under the same instance id
+        # would fence it, and each would start over and fence the other in turn.
+        stop(run.processor)
         restore_log = workdir / f"{label}-restore.log"
         restarted = start_worker(SAGA_REF, "processor", bootstrap, run.kafka.topic_prefix,
                                  workdir / f"{label}-restore-state", restore_log,

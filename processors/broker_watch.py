@@ -9,6 +9,7 @@ from confluent_kafka.admin import AdminClient
 
 from sagas.config import KafkaSettings
 from sagas.errors import KafkaUnavailableError
+from sagas.kafka_logs import admin_client_config
 from topics.reachability import check_reachable
 
 log = logging.getLogger(__name__)
@@ -24,7 +25,7 @@ class BrokerWatch:
     def __init__(self, kafka: KafkaSettings, interval_s: float = 2.0) -> None:
         self.kafka = kafka
         self.interval_s = interval_s
-        self._admin = AdminClient(kafka.client_config())
+        self._admin = AdminClient(admin_client_config(kafka.client_config()))
         self._reachable = threading.Event()
         self._reachable.set()
         self._stop = threading.Event()

@@ -22,7 +22,7 @@ from confluent_kafka.admin import AdminClient
 from sagas.config import KafkaSettings
 from sagas.errors import KafkaUnavailableError
 from sagas.kafka_logs import LOGGER_NAME as KAFKA_LOGGER_NAME
-from sagas.kafka_logs import KafkaLogBridge
+from sagas.kafka_logs import KafkaLogBridge, admin_client_config
 from topics.consumer_reads import read_range
 from topics.dead_letter_headers import (
     HEADER_OFFSET,
@@ -77,7 +77,7 @@ def client_config(kafka: KafkaSettings) -> dict[str, Any]:
 def check_reachable(kafka: KafkaSettings, topic: str) -> None:
     """Raise :class:`KafkaUnavailableError` within seconds unless the cluster answers and
     holds ``topic``."""
-    admin = AdminClient(client_config(kafka))
+    admin = AdminClient(admin_client_config(client_config(kafka)))
     try:
         found = admin.list_topics(topic, timeout=CONNECT_TIMEOUT_S).topics.get(topic)
     except KafkaException as exc:

@@ -1,8 +1,9 @@
 """librdkafka's log lines, sent through Python logging once per condition.
 
-Every producer, consumer and admin client gets a :class:`KafkaLogBridge` as its
-confluent-kafka ``logger`` setting (see ``KafkaSettings.client_config``), so its lines
-reach the ``sagas.kafka`` logger at their own level instead of the terminal. A broker
+Every producer and consumer gets a :class:`KafkaLogBridge` as its confluent-kafka
+``logger`` setting (see ``KafkaSettings.client_config``), so its lines reach the
+``sagas.kafka`` logger at their own level instead of the terminal; admin clients log
+nothing (:func:`admin_client_config`). A broker
 that is down makes librdkafka repeat the same line on every reconnect attempt; the
 bridge passes the first and counts the rest.
 """
@@ -13,8 +14,9 @@ import logging
 import re
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from typing import Any
 
 LOGGER_NAME = "sagas.kafka"
 REPEAT_WINDOW_S = 60.0
@@ -31,6 +33,20 @@ _SYSLOG_LEVELS = (
     logging.DEBUG,
 )
 _VARYING = re.compile(r"\d+")
+
+
+def admin_client_config(config: Mapping[str, Any]) -> dict[str, Any]:
+    """``config`` for an ``AdminClient``: with librdkafka's log lines silenced, not bridged.
+
+    confluent-kafka can hand an admin client's log line to its ``logger`` on librdkafka's
+    own background thread, where the binding asserts and aborts the whole process
+    (``CallState_get: Assertion `cs != NULL' failed``, seen in a processor whose broker
+    watch saw a broker go and come back). What an admin call meets comes back as its
+    exception anyway, and the broker watch logs a lost cluster itself.
+    """
+    settings = {key: value for key, value in config.items() if key != "logger"}
+    settings["log_level"] = 0  # librdkafka would print its lines to stderr otherwise
+    return settings
 
 
 def logging_level(syslog_level: int) -> int:

@@ -14,6 +14,7 @@ from confluent_kafka import KafkaError, KafkaException
 from confluent_kafka.admin import AdminClient, ConfigResource, ResourceType  # type: ignore[attr-defined]
 
 from sagas.errors import SagaError
+from sagas.kafka_logs import admin_client_config
 from topics.replication import ClusterReplication
 
 T = TypeVar("T")
@@ -55,7 +56,7 @@ def admin_client(source: AdminSource) -> AdminClient:
     if isinstance(source, AdminClient):
         return source
     try:
-        return AdminClient(dict(source))
+        return AdminClient(admin_client_config(source))
     except KafkaException as exc:
         raise TopicAdminError(
             f"cannot create a Kafka admin client: {exc}", operation="connect"

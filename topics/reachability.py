@@ -7,6 +7,7 @@ from confluent_kafka.admin import AdminClient
 
 from sagas.config import KafkaSettings
 from sagas.errors import KafkaUnreachableError
+from sagas.kafka_logs import admin_client_config
 
 
 def unreachable_message(kafka: KafkaSettings) -> str:
@@ -20,7 +21,7 @@ def unreachable_message(kafka: KafkaSettings) -> str:
 def check_reachable(kafka: KafkaSettings, admin: AdminClient | None = None) -> None:
     """Return once a broker has answered a metadata request, or raise
     :class:`KafkaUnreachableError` after ``kafka.connect_timeout`` seconds."""
-    client = admin or AdminClient(kafka.client_config())
+    client = admin or AdminClient(admin_client_config(kafka.client_config()))
     try:
         client.list_topics(timeout=kafka.connect_timeout)
     except KafkaException as exc:

@@ -11,6 +11,7 @@ import click
 from sagas.cli.loading import bootstrap_option, kafka_settings, load_saga, prefix_option
 from sagas.config import KafkaSettings
 from sagas.errors import SagaError
+from sagas.kafka_logs import admin_client_config
 
 PROBE_TIMEOUT_S = 5.0
 
@@ -92,7 +93,7 @@ def _probe(kafka: KafkaSettings) -> None:
     if not quiet.handlers:
         quiet.addHandler(logging.NullHandler())
     config: dict[str, Any] = {**kafka.client_config(), "logger": quiet}
-    admin = AdminClient(config)
+    admin = AdminClient(admin_client_config(config))
     try:
         admin.list_topics(timeout=PROBE_TIMEOUT_S)
     except KafkaException as exc:

@@ -25,6 +25,7 @@ from confluent_kafka.admin import AdminClient
 
 from sagas.devkafka.install import classpath, java_command, resolve_jars
 from sagas.errors import KafkaUnavailableError
+from sagas.kafka_logs import admin_client_config
 
 _STOP_GRACE_S = 20.0
 
@@ -141,7 +142,9 @@ class LocalKafka:
                 time.sleep(0.2)
                 continue
             if admin is None:
-                admin = AdminClient(quiet_client_config(self.bootstrap_servers))
+                admin = AdminClient(
+                    admin_client_config(quiet_client_config(self.bootstrap_servers))
+                )
             try:
                 brokers = set(admin.list_topics(timeout=2).brokers)
                 if expected <= brokers:

@@ -8,7 +8,14 @@ import logging
 import pytest
 
 from sagas.cli.log_setup import JsonFormatter
-from sagas.kafka_logs import KafkaLogBridge, RepeatSuppressor, condition_of, logging_level
+from sagas.config import KafkaSettings
+from sagas.kafka_logs import (
+    KafkaLogBridge,
+    RepeatSuppressor,
+    admin_client_config,
+    condition_of,
+    logging_level,
+)
 
 
 @pytest.mark.parametrize(
@@ -106,3 +113,13 @@ def test_json_log_lines_hold_time_level_logger_and_message() -> None:
     assert data["logger"] == "sagas.worker"
     assert data["message"] == "lost x"
     assert data["time"].endswith("+00:00")
+
+
+def test_an_admin_client_config_has_no_logger_and_librdkafka_prints_nothing() -> None:
+    config = KafkaSettings(bootstrap_servers="127.0.0.1:1").client_config()
+    assert isinstance(config["logger"], KafkaLogBridge)
+    admin = admin_client_config(config)
+    assert "logger" not in admin
+    assert admin["log_level"] == 0
+    assert admin["bootstrap.servers"] == "127.0.0.1:1"
+    assert "logger" in config  # the caller's settings are left as they were
