@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import faulthandler
 import logging
 from datetime import timedelta
 from pathlib import Path
@@ -152,6 +153,10 @@ def worker(
     from processors.version_check import MissingVersionsError, check_versions
 
     configure_logging(log_level, log_format)
+    # A native crash (an assertion inside librdkafka or its binding) ends the process
+    # with no Python trace; this prints every thread's stack to stderr first, so the
+    # log of a worker that died that way names the call it was in.
+    faulthandler.enable(all_threads=True)
     if metrics_port is not None and health_port is not None:
         raise click.UsageError("--metrics-port serves the health endpoints too: choose one")
     versions = load_saga(saga_ref)
