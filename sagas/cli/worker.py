@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import faulthandler
 import logging
 from datetime import timedelta
@@ -156,7 +157,8 @@ def worker(
     # A native crash (an assertion inside librdkafka or its binding) ends the process
     # with no Python trace; this prints every thread's stack to stderr first, so the
     # log of a worker that died that way names the call it was in.
-    faulthandler.enable(all_threads=True)
+    with contextlib.suppress(OSError, ValueError):  # a stderr with no file (captured)
+        faulthandler.enable(all_threads=True)
     if metrics_port is not None and health_port is not None:
         raise click.UsageError("--metrics-port serves the health endpoints too: choose one")
     versions = load_saga(saga_ref)
