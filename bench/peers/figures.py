@@ -184,11 +184,25 @@ def listening_pid(port: int) -> int | None:
     if not inodes:
         return None
     for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
+        if entry.name.isdigit() and inodes & _socket_links(entry):
+            return int(entry.name)
+    return None
+
+
+def _socket_links(process: Path) -> set[str]:
+    """Return what a process's descriptors point at, skipping any that close while read.
+
+    Each descriptor is read on its own: one closed by another thread between the listing
+    and the read must not hide the process's other descriptors, the listener among them.
+    """
+    try:
+        fds = list((process / "fd").iterdir())
+    except OSError:
+        return set()
+    links = set()
+    for fd in fds:
         try:
-            if any(os.readlink(fd) in inodes for fd in (entry / "fd").iterdir()):
-                return int(entry.name)
+            links.add(os.readlink(fd))
         except OSError:
             continue
-    return None
+    return links
