@@ -469,8 +469,13 @@ class SagaProcessor:
         assert self._store is not None
         assert self._restorer is not None
         topic = self.names.events
+        # Asked of the producer, never of ``consumer``: this runs inside the consumer's
+        # poll, and confluent-kafka's list_topics on the polling consumer clears that
+        # poll's call state, so the next librdkafka line or callback of the same poll
+        # (a failover logs many) aborts the process in CallState_get.
+        assert self._producer is not None
         self._partition_count = len(
-            consumer.list_topics(topic, timeout=30).topics[topic].partitions
+            self._producer.list_topics(topic, timeout=30).topics[topic].partitions
         )
         self._hold_timers_until_caught_up(consumer, partitions)
         for tp in partitions:

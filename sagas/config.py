@@ -49,6 +49,11 @@ class KafkaSettings(BaseSettings):
         default=None,
         description="Bearer token the client sends to the processors' query endpoints.",
     )
+    librdkafka_debug: str | None = Field(
+        default=None,
+        description="librdkafka debug contexts to log (e.g. 'cgrp,fetch'): for diagnosing a"
+        " client, verbose; its lines are DEBUG records, shown with --log-level debug.",
+    )
     connect_timeout: float = Field(
         default=10.0,
         gt=0,
@@ -68,6 +73,8 @@ class KafkaSettings(BaseSettings):
             "socket.connection.setup.timeout.ms": max(1000, int(self.connect_timeout * 1000)),
             "logger": KafkaLogBridge(),
         }
+        if self.librdkafka_debug:
+            config["debug"] = self.librdkafka_debug
         if self.sasl_mechanism is not None:
             config["sasl.mechanism"] = self.sasl_mechanism
         if self.sasl_username is not None:

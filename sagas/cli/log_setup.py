@@ -61,7 +61,8 @@ log_level_option = click.option(
     type=click.Choice(LEVELS),
     default="info",
     show_default=True,
-    help="Log records of this level and above (librdkafka's too).",
+    envvar="SAGAS_LOG_LEVEL",
+    help="Log records of this level and above (librdkafka's too) [env SAGAS_LOG_LEVEL].",
 )
 log_format_option = click.option(
     "--log-format",
