@@ -9,6 +9,9 @@ about it gets :class:`NotServingError`, which the server turns into a retryable 
 from __future__ import annotations
 
 import concurrent.futures
+import contextlib
+import heapq
+import itertools
 import json
 import threading
 from collections.abc import Iterator
@@ -16,7 +19,7 @@ from contextlib import contextmanager
 from datetime import timedelta
 from typing import Any
 
-from processors.search_index import SearchIndex, search
+from processors.search_index import Listed, SearchIndex, matching
 from processors.store.base import PartitionStore, RangeReader
 from processors.store.keys import parked_key, workflow_key
 from processors.visibility_staging import earlier_runs
@@ -193,23 +196,32 @@ class QueryService:
         }
 
     def list(self, request: WorkflowSearch) -> dict[str, Any]:
-        """The first ``limit`` matches in each served partition, merged newest first."""
+        """The first ``limit`` matches of the served partitions, newest first.
+
+        The partitions' matches are merged as they are read, so each partition is read
+        no further than the page needs: a page of 100 reads about 100 summaries, not 100
+        per partition.
+        """
         conditions = self.index.conditions(request)
-        items: list[dict[str, Any]] = []
         answered: list[int] = []
-        for partition in self.gates.served():
-            try:
-                with self.gates.reading(partition) as reader:
-                    found = search(reader, request, conditions)
-            except NotServingError:
-                continue  # revoked meanwhile: the client sees it unanswered and retries
-            answered.append(partition)
-            items.extend({"workflow_id": f.workflow_id, **_listed(f.summary)} for f in found)
-        items.sort(key=lambda item: (-item["started_ms"], item["workflow_id"]))
+        with contextlib.ExitStack() as held:
+            streams = []
+            for partition in self.gates.served():
+                try:
+                    reader = held.enter_context(self.gates.reading(partition))
+                except NotServingError:
+                    continue  # revoked meanwhile: the client sees it unanswered and retries
+                answered.append(partition)
+                streams.append(matching(reader, request, conditions))
+            merged = heapq.merge(*streams, key=_newest_first)
+            items = [
+                {"workflow_id": f.workflow_id, **_listed(f.summary)}
+                for f in itertools.islice(merged, request.limit)
+            ]
         return {
             "partitions": answered,
             "partition_count": self.gates.partition_count,
-            "items": items[: request.limit],
+            "items": items,
         }
 
     def query(self, workflow_id: str, name: str) -> Any:
@@ -270,6 +282,10 @@ def _jsonable(value: object) -> object:
     if callable(dump):
         return dump(mode="json")
     raise TypeError(f"{type(value).__name__} is not JSON-able")
+
+
+def _newest_first(listed: Listed) -> tuple[int, str]:
+    return -listed.summary["st"], listed.workflow_id
 
 
 def _listed(summary: dict[str, Any] | Any) -> dict[str, Any]:

@@ -2,15 +2,20 @@
 
 Three indexes (their keys: :mod:`processors.store.keys`): by start time, whose entry
 holds the workflow's summary (JSON: version, status, start and end, current steps,
-parked, search attributes); by status; by search attribute value.
+parked, search attributes); by status; by search attribute value, whose entry holds the
+workflow's status.
 
 So a list is a range scan in start order (newest first) of the most selective index the
-request allows, every other condition checked on the summary. The summary also tells
-which status and attribute keys a workflow had, so a change deletes the stale ones.
+request allows, every other condition checked on the summary. An attribute entry's status
+lets a list by status and attribute pass over the workflows of other statuses without
+reading their summaries: "the running orders of customer c-42" reads the summaries of the
+running ones only. The summary also tells which status and attribute keys a workflow
+had, so a change deletes the stale ones.
 """
 
 from __future__ import annotations
 
+import itertools
 import json
 import logging
 from collections.abc import Iterator, Mapping
@@ -19,6 +24,7 @@ from typing import Any
 
 from processors.store.base import RangeReader
 from processors.store.keys import (
+    ATTRIBUTE_INDEX,
     START_INDEX,
     attribute_key,
     attribute_prefix,
@@ -117,9 +123,17 @@ class SearchIndex:
         old_keys = _index_keys(old, wid) if old is not None else set()
         for stale in old_keys - new_keys:
             txn.delete(stale)
-        for added in new_keys - old_keys:
-            if added != key:
-                txn.set(added, b"")
+        status = summary["s"].encode()
+        # Attribute entries carry the status: a status change rewrites them all.
+        moved = old is None or old["s"] != summary["s"]
+        for entry in new_keys:
+            if entry == key:
+                continue
+            if entry.startswith(ATTRIBUTE_INDEX):
+                if moved or entry not in old_keys:
+                    txn.set(entry, status)
+            elif entry not in old_keys:
+                txn.set(entry, b"")
         return final and (old is None or old["e"] is None)
 
     def remove(self, txn: StoreTransaction, state: WorkflowState) -> None:
@@ -196,6 +210,16 @@ def search(
     conditions: list[tuple[str, str, SearchValue]],
 ) -> list[Listed]:
     """Up to ``search.limit`` workflows of one partition matching ``search``, newest first."""
+    return list(itertools.islice(matching(reader, search, conditions), search.limit))
+
+
+def matching(
+    reader: RangeReader,
+    search: WorkflowSearch,
+    conditions: list[tuple[str, str, SearchValue]],
+) -> Iterator[Listed]:
+    """The workflows of one partition matching ``search``, newest first, read as taken:
+    a caller merging partitions reads no further in each than the page it fills."""
     equality = next(((n, v) for n, op, v in conditions if op == "="), None)
     if equality is not None:
         prefix = attribute_prefix(equality[0], equality[1])
@@ -203,13 +227,9 @@ def search(
         prefix = status_prefix(search.status[0])
     else:
         prefix = START_INDEX
-    found: list[Listed] = []
     for wid, summary in _scan(reader, prefix, search):
         if _matches(summary, search, conditions):
-            found.append(Listed(wid, summary))
-            if len(found) >= search.limit:
-                break
-    return found
+            yield Listed(wid, summary)
 
 
 def _scan(
@@ -228,30 +248,20 @@ def _scan(
     else:
         stop = prefix_end(prefix)
     direct = prefix == START_INDEX
-    batch: list[tuple[bytes, bytes]] = []
+    # Statuses an attribute entry may hold and still match (none: any status may).
+    wanted = {s.encode() for s in search.status} if prefix.startswith(ATTRIBUTE_INDEX) else None
     for key, value in reader.iter_range(start, stop):
         if direct:
-            summary = json.loads(value)
-            yield indexed_workflow_id(key, prefix), summary
+            yield indexed_workflow_id(key, prefix), json.loads(value)
             continue
-        batch.append((key, value))
-        if len(batch) >= 256:
-            yield from _resolve(reader, batch, prefix)
-            batch = []
-    if batch:
-        yield from _resolve(reader, batch, prefix)
-
-
-def _resolve(
-    reader: RangeReader, batch: list[tuple[bytes, bytes]], prefix: bytes
-) -> Iterator[tuple[str, Mapping[str, Any]]]:
-    # The summary may have moved on since the secondary entry was read: the caller checks
-    # every condition on the summary, so a stale entry is only ever skipped.
-    for key, _ in batch:
-        value = reader.get(summary_key_of(key, prefix))
-        if value is not None:
-            summary = json.loads(value)
-            yield indexed_workflow_id(key, prefix), summary
+        # An empty value is an entry written before entries held the status.
+        if wanted and value and value not in wanted:
+            continue
+        # The summary may have moved on since the secondary entry was read: the caller
+        # checks every condition on the summary, so a stale entry is only ever skipped.
+        found = reader.get(summary_key_of(key, prefix))
+        if found is not None:
+            yield indexed_workflow_id(key, prefix), json.loads(found)
 
 
 def _matches(
