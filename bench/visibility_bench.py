@@ -368,7 +368,10 @@ def main(argv: list[str] | None = None) -> int:
     print(f"whole run: {figures['seconds']:.0f} s")
     if not args.quick:
         RESULTS.mkdir(parents=True, exist_ok=True)
-        named = RESULTS / f"visibility-{figures['when'][:10]}-{figures['machine']['slug']}.json"
+        # Only the million-workflow run takes the plain name the README cites.
+        size = "" if sizes.workflows == 1_000_000 else f"{sizes.workflows}-"
+        stamp = f"{figures['when'][:10]}-{figures['machine']['slug']}"
+        named = RESULTS / f"visibility-{size}{stamp}.json"
         named.write_text(json.dumps(figures, indent=2))
         print(f"figures written to {named}")
     return 0

@@ -123,7 +123,7 @@ class SearchIndex:
         old_keys = _index_keys(old, wid) if old is not None else set()
         for stale in old_keys - new_keys:
             txn.delete(stale)
-        status = summary["s"].encode()
+        status = state.status.value.encode()
         # Attribute entries carry the status: a status change rewrites them all.
         moved = old is None or old["s"] != summary["s"]
         for entry in new_keys:
