@@ -21,7 +21,7 @@ from typing import Any
 
 from processors.search_index import Listed, SearchIndex, matching
 from processors.store.base import PartitionStore, RangeReader
-from processors.store.keys import parked_key, workflow_key
+from processors.store.keys import parked_key, start_key, workflow_key
 from processors.visibility_staging import earlier_runs
 from sagas.engine.nodes import WaitNode
 from sagas.engine.state import WorkflowState
@@ -129,10 +129,20 @@ class QueryService:
 
     def describe(self, workflow_id: str) -> dict[str, Any] | None:
         """Everything the processor knows of one workflow, or ``None`` if it has none."""
-        found = self._state(workflow_id)
-        if found is None:
-            return None
-        state, parked = found
+        # One visit to the partition: the state, its park, its index summary (whose
+        # attributes are those a list shows, without parsing the input again) and the
+        # runs it continued from.
+        with self.gates.reading(self._partition_of(workflow_id)) as reader:
+            data = reader.get(workflow_key(workflow_id))
+            if data is None:
+                return None
+            state = WorkflowState.from_bytes(data)
+            parked = reader.get(parked_key(workflow_id)) is not None
+            summary = reader.get(start_key(state.started_ms, workflow_id))
+            runs = earlier_runs(reader, workflow_id)
+        attributes = (
+            json.loads(summary)["a"] if summary is not None else self.index.attributes_of(state)
+        )
         plan = self.versions.plans.get(state.version)
         record = plan.status_record(state) if plan is not None else state.status_record()
         return {
@@ -174,13 +184,9 @@ class QueryService:
             "failed_compensation": state.failed_compensation,
             "last_rejection": state.last_rejection,
             "cancel": state.cancel,
-            "attributes": self.index.attributes_of(state),
-            "runs": [self._run(run) for run in self._earlier_runs(workflow_id)],
+            "attributes": attributes,
+            "runs": [self._run(run) for run in runs],
         }
-
-    def _earlier_runs(self, workflow_id: str) -> list[WorkflowState]:
-        with self.gates.reading(self._partition_of(workflow_id)) as reader:
-            return earlier_runs(reader, workflow_id)
 
     def _run(self, run: WorkflowState) -> dict[str, Any]:
         """An earlier run that continued as new, kept for the retention period."""

@@ -16,7 +16,7 @@ One byte (two for the visibility indexes) says what a key holds:
 - ``is`` + newest-first start time (8 bytes) + workflow id -> the workflow's summary;
 - ``ix`` + status + NUL + newest-first start time + workflow id -> empty;
 - ``ia`` + attribute name + NUL + value (JSON) + NUL + newest-first start time +
-  workflow id -> empty.
+  workflow id -> the workflow's status (empty where an earlier version wrote it).
 
 A workflow id may not contain NUL, so no key of one workflow is a prefix of another's.
 """

@@ -259,10 +259,18 @@ class SagaClient:
         """The latest status of a workflow; :class:`WorkflowNotFoundError` if it has none.
 
         Asked of the processor that owns the workflow; only when no processor announces
-        an endpoint is the status topic read (whole) instead.
+        an endpoint is the status topic read (whole) instead. A workflow this client
+        started may not have reached its processor yet: it is asked again, up to
+        ``timeout`` seconds, before it is said not to exist.
         """
         name, _ = self._resolve(saga)
+        deadline = time.monotonic() + timeout
         record = self._current(name, workflow_id, timeout)
+        while (
+            record is None and (name, workflow_id) in self._started and time.monotonic() < deadline
+        ):
+            time.sleep(0.05)
+            record = self._current(name, workflow_id, max(0.0, deadline - time.monotonic()))
         if record is None:
             raise WorkflowNotFoundError("no such workflow", saga=name, workflow_id=workflow_id)
         return record
