@@ -39,10 +39,15 @@ class Running:
     load: LoadGenerator
     kafka: KafkaSettings
     metrics_port: int
-    pids: dict[str, int]
     state_dir: Path
     processor_log: Path
     processor: subprocess.Popen[bytes]
+    worker: subprocess.Popen[bytes]
+
+    @property
+    def pids(self) -> dict[str, int]:
+        """The pid of each measured process, by role."""
+        return {"processor": self.processor.pid, "steps": self.worker.pid}
 
 
 @contextmanager
@@ -73,8 +78,7 @@ def running_saga(
         while not load.poll_ends(0.1):
             if time.monotonic() > deadline:
                 raise RuntimeError(f"no saga completed within 90 s; see logs in {workdir}")
-        pids = {"processor": processor.pid, "steps": worker.pid}
-        yield Running(load, kafka, metrics_port, pids, state_dir, processor_log, processor)
+        yield Running(load, kafka, metrics_port, state_dir, processor_log, processor, worker)
     finally:
         load.close()
         stop(worker)

@@ -113,13 +113,8 @@ class QueryService:
         self._pool.shutdown(wait=False, cancel_futures=True)
 
     def _state(self, workflow_id: str) -> tuple[WorkflowState, bool] | None:
-        partition = self._partition_of(workflow_id)
-        with self.gates.reading(partition) as reader:
-            data = reader.get(workflow_key(workflow_id))
-            parked = reader.get(parked_key(workflow_id)) is not None
-        if data is None:
-            return None
-        return WorkflowState.from_bytes(data), parked
+        with self.gates.reading(self._partition_of(workflow_id)) as reader:
+            return _state_in(reader, workflow_id)
 
     def _partition_of(self, workflow_id: str) -> int:
         count = self.gates.partition_count
@@ -133,11 +128,10 @@ class QueryService:
         # attributes are those a list shows, without parsing the input again) and the
         # runs it continued from.
         with self.gates.reading(self._partition_of(workflow_id)) as reader:
-            data = reader.get(workflow_key(workflow_id))
-            if data is None:
+            found = _state_in(reader, workflow_id)
+            if found is None:
                 return None
-            state = WorkflowState.from_bytes(data)
-            parked = reader.get(parked_key(workflow_id)) is not None
+            state, parked = found
             summary = reader.get(start_key(state.started_ms, workflow_id))
             runs = earlier_runs(reader, workflow_id)
         attributes = (
@@ -288,6 +282,14 @@ def _jsonable(value: object) -> object:
     if callable(dump):
         return dump(mode="json")
     raise TypeError(f"{type(value).__name__} is not JSON-able")
+
+
+def _state_in(reader: RangeReader, workflow_id: str) -> tuple[WorkflowState, bool] | None:
+    """The workflow's state and whether it is parked, or ``None`` if the store has none."""
+    data = reader.get(workflow_key(workflow_id))
+    if data is None:
+        return None
+    return WorkflowState.from_bytes(data), reader.get(parked_key(workflow_id)) is not None
 
 
 def _newest_first(listed: Listed) -> tuple[int, str]:

@@ -15,7 +15,6 @@ had, so a change deletes the stale ones.
 
 from __future__ import annotations
 
-import itertools
 import json
 import logging
 from collections.abc import Iterator, Mapping
@@ -202,15 +201,6 @@ class Listed:
 
     workflow_id: str
     summary: Mapping[str, Any]
-
-
-def search(
-    reader: RangeReader,
-    search: WorkflowSearch,
-    conditions: list[tuple[str, str, SearchValue]],
-) -> list[Listed]:
-    """Up to ``search.limit`` workflows of one partition matching ``search``, newest first."""
-    return list(itertools.islice(matching(reader, search, conditions), search.limit))
 
 
 def matching(

@@ -38,11 +38,11 @@ _VARYING = re.compile(r"\d+")
 def admin_client_config(config: Mapping[str, Any]) -> dict[str, Any]:
     """``config`` for an ``AdminClient``: with librdkafka's log lines silenced, not bridged.
 
-    confluent-kafka can hand an admin client's log line to its ``logger`` on librdkafka's
-    own background thread, where the binding asserts and aborts the whole process
-    (``CallState_get: Assertion `cs != NULL' failed``, seen in a processor whose broker
-    watch saw a broker go and come back). What an admin call meets comes back as its
-    exception anyway, and the broker watch logs a lost cluster itself.
+    Nothing polls an admin client, so the lines its ``logger`` would be handed pile up
+    unserved in its queue; and a line librdkafka logs from a broker thread before the
+    binding has queued them reaches the logger outside any Python call, where the
+    binding aborts the process (``CallState_get``). What an admin call meets comes back
+    as its exception anyway, and the broker watch logs a lost cluster itself.
     """
     settings = {key: value for key, value in config.items() if key != "logger"}
     settings["log_level"] = 0  # librdkafka would print its lines to stderr otherwise

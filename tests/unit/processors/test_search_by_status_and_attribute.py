@@ -14,7 +14,7 @@ from collections.abc import Iterator
 from pydantic import BaseModel
 
 from processors.query_service import PartitionGates, QueryService
-from processors.search_index import SearchIndex, search
+from processors.search_index import SearchIndex, matching
 from processors.store.base import RangeReader
 from processors.store.keys import ATTRIBUTE_INDEX, START_INDEX, prefix_end
 from processors.store.memory import MemoryPartitionStore
@@ -81,7 +81,7 @@ def _listed(store: RangeReader, index: SearchIndex, status: str, customer: str) 
     request = WorkflowSearch(
         status=(status,), where=(AttributeFilter("customer_id", "=", customer),)
     )
-    return [f.workflow_id for f in search(store, request, index.conditions(request))]
+    return [f.workflow_id for f in matching(store, request, index.conditions(request))]
 
 
 class CountingReader:

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from pydantic import BaseModel
 
-from processors.search_index import SearchIndex, search
+from processors.search_index import SearchIndex, matching
 from processors.store.keys import ATTRIBUTE_INDEX
 from processors.store.memory import MemoryPartitionStore
 from processors.store.transaction import StoreTransaction
@@ -65,7 +65,7 @@ def _states() -> list[WorkflowState]:
 
 def _found(store: MemoryPartitionStore, index: SearchIndex, value: int) -> list[str]:
     request = WorkflowSearch(where=(AttributeFilter("total", "=", value),))
-    return [f.workflow_id for f in search(store, request, index.conditions(request))]
+    return [f.workflow_id for f in matching(store, request, index.conditions(request))]
 
 
 def test_each_write_indexes_the_values_the_state_holds_and_drops_stale_entries() -> None:
