@@ -34,6 +34,7 @@ from typing import Any
 from bench.load import LoadGenerator, percentile
 from bench.processes import REPO, start_worker, stop
 from bench.run import RESULTS, machine
+from bench.sagas_bench import cpu_seconds
 from bench.visibility_log import (
     CUSTOMERS,
     VERSIONS,
@@ -79,6 +80,8 @@ class Held:
     build: dict[str, Any]
     workdir: Path
     label: str
+    processor_pid: int
+    broker_pids: list[int]
 
 
 def _stamp(message: str) -> None:
@@ -86,9 +89,10 @@ def _stamp(message: str) -> None:
 
 
 @contextmanager
-def held(bootstrap: str, workdir: Path, workflows: int, label: str) -> Iterator[Held]:
+def held(cluster: LocalKafka, workdir: Path, workflows: int, label: str) -> Iterator[Held]:
     """Fresh topics holding ``workflows`` orders, folded by a replay, and a saga
     processor process started on the replayed store."""
+    bootstrap = cluster.bootstrap_servers
     prefix = f"vis{label}{int(time.time() * 1000) % 10**9}."
     kafka = KafkaSettings(bootstrap_servers=bootstrap, topic_prefix=prefix)
     provision(VERSIONS, kafka)
@@ -121,7 +125,7 @@ def held(bootstrap: str, workdir: Path, workflows: int, label: str) -> Iterator[
             "processor_ready_s": time.monotonic() - began,
         }
         _stamp(f"{label}: processor serving after {build['processor_ready_s']:.0f} s")
-        yield Held(kafka, workflows, build, workdir, label)
+        yield Held(kafka, workflows, build, workdir, label, processor.pid, cluster.node_pids())
     finally:
         stop(processor)
 
@@ -231,58 +235,96 @@ def _drain(load: LoadGenerator, timeout_s: float) -> None:
         load.poll_ends(0.1)
 
 
+WINDOWS = ("quiet", "asked", "quiet", "asked", "quiet")
+"""Windows without and with queries, alternating: the machine's own drift over the run
+(the first window after the replay runs while the store settles) moves both kinds."""
+
+
 def throughput(run: Held, sizes: Sizes) -> dict[str, Any]:
-    """Completed sagas/s of a closed loop over the same window: without queries, with a
-    separate client process asking 50/s beside it (four describes to one list), and
-    without again; the figure without is the mean of the two."""
+    """Completed sagas/s of a closed loop in alternating windows: without queries, and
+    with a separate client process asking 50/s beside it (four describes to one list);
+    each kind's figure is the mean of its windows. Each window also records the cores
+    each process used, which says where the machine's time went."""
     steps = start_worker(SAGA_REF, "steps", run.kafka.bootstrap_servers, run.kafka.topic_prefix,
                          run.workdir / f"{run.label}-steps-state",
                          run.workdir / f"{run.label}-steps.log")  # fmt: skip
     load = LoadGenerator(run.kafka, saga.name, _input)
+    roles = {"processor": [run.processor_pid], "steps": [steps.pid],
+             "broker": run.broker_pids, "load": [os.getpid()]}  # fmt: skip
+    windows: list[dict[str, Any]] = []
     try:
         load.start()
         deadline = time.monotonic() + 90
         while not load.poll_ends(0.1):
             if time.monotonic() > deadline:
                 raise RuntimeError(f"no saga completed within 90 s; see {run.workdir}")
-        before = load.closed_loop(sizes.in_flight, sizes.warmup_s, sizes.window_s)
-        _drain(load, 60)
-        seconds = sizes.warmup_s + sizes.window_s + 2
-        prober = subprocess.Popen(
-            [sys.executable, "-m", "bench.visibility_probe", "load", run.kafka.bootstrap_servers,
-             run.kafka.topic_prefix, str(run.workflows), str(QUERY_RATE), str(seconds)],
-            cwd=REPO, stdout=subprocess.PIPE, text=True,
-        )  # fmt: skip
-        try:
-            asked = load.closed_loop(sizes.in_flight, sizes.warmup_s, sizes.window_s)
-            out, _ = prober.communicate(timeout=seconds + 120)
-        finally:
-            if prober.poll() is None:
-                prober.kill()
-                prober.wait()
-        if prober.returncode != 0:
-            raise RuntimeError("the query load process failed")
-        _drain(load, 60)
-        after = load.closed_loop(sizes.in_flight, sizes.warmup_s, sizes.window_s)
-        _drain(load, 60)
+        for kind in WINDOWS:
+            windows.append(_window(run, sizes, load, roles, asked=kind == "asked"))
+            _drain(load, 60)
     finally:
         load.close()
         stop(steps)
-    with_queries = json.loads(out.strip().splitlines()[-1])
-    # Without queries before and after the window with them: a machine whose load drifts
-    # moves both, not only the one with queries.
-    quiet_rate = (before["completed_per_s"] + after["completed_per_s"]) / 2
-    asked_rate = asked["completed_per_s"]
+    quiet = [w["completed_per_s"] for w in windows if w["kind"] == "quiet"]
+    asked = [w["completed_per_s"] for w in windows if w["kind"] == "asked"]
+    quiet_rate, asked_rate = sum(quiet) / len(quiet), sum(asked) / len(asked)
     return {
         "window_s": sizes.window_s,
         "in_flight": sizes.in_flight,
-        "without_queries_before_per_s": before["completed_per_s"],
-        "without_queries_after_per_s": after["completed_per_s"],
         "without_queries_per_s": quiet_rate,
         "with_queries_per_s": asked_rate,
         "change": asked_rate / quiet_rate - 1 if quiet_rate else None,
-        "queries": with_queries,
+        "windows": windows,
     }
+
+
+def _window(
+    run: Held, sizes: Sizes, load: LoadGenerator, roles: dict[str, list[int]], *, asked: bool
+) -> dict[str, Any]:
+    """One closed-loop window, with the query load beside it when ``asked``."""
+
+    def closed_loop() -> dict[str, Any]:
+        return load.closed_loop(sizes.in_flight, sizes.warmup_s, sizes.window_s)
+
+    if not asked:
+        figures, cores = _with_cpu(roles, closed_loop)
+        return {"kind": "quiet", "completed_per_s": figures["completed_per_s"], "cores": cores}
+    seconds = sizes.warmup_s + sizes.window_s + 2
+    prober = subprocess.Popen(
+        [sys.executable, "-m", "bench.visibility_probe", "load", run.kafka.bootstrap_servers,
+         run.kafka.topic_prefix, str(run.workflows), str(QUERY_RATE), str(seconds)],
+        cwd=REPO, stdout=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    try:
+        figures, cores = _with_cpu({**roles, "queries": [prober.pid]}, closed_loop)
+        out, _ = prober.communicate(timeout=seconds + 120)
+    finally:
+        if prober.poll() is None:
+            prober.kill()
+            prober.wait()
+    if prober.returncode != 0:
+        raise RuntimeError("the query load process failed")
+    return {
+        "kind": "asked",
+        "completed_per_s": figures["completed_per_s"],
+        "cores": cores,
+        "queries": json.loads(out.strip().splitlines()[-1]),
+    }
+
+
+def _with_cpu(
+    roles: dict[str, list[int]], window: Callable[[], dict[str, Any]]
+) -> tuple[dict[str, Any], dict[str, float]]:
+    """What ``window`` returns, and the cores each role's processes used meanwhile (CPU
+    seconds over wall seconds): where the machine's two cores went in that window."""
+    began = time.monotonic()
+    spent = {role: sum(cpu_seconds(pid) for pid in pids) for role, pids in roles.items()}
+    result = window()
+    wall = time.monotonic() - began
+    used = {
+        role: round((sum(cpu_seconds(pid) for pid in roles[role]) - spent[role]) / wall, 3)
+        for role in roles
+    }
+    return result, used
 
 
 def report_rows(figures: dict[str, Any]) -> list[tuple[str, str, str]]:
@@ -345,11 +387,11 @@ def main(argv: list[str] | None = None) -> int:
         "settings": {"quick": args.quick, **sizes.__dict__},
     }
     with LocalKafka() as cluster, tempfile.TemporaryDirectory(prefix="sagas-vis-") as tmp:
-        bootstrap, workdir = cluster.bootstrap_servers, Path(tmp)
-        with held(bootstrap, workdir, sizes.small, "small") as small:
+        workdir = Path(tmp)
+        with held(cluster, workdir, sizes.small, "small") as small:
             small_memory = client_memory(small)
         _stamp(f"client memory at {sizes.small:,}: {small_memory}")
-        with held(bootstrap, workdir, sizes.workflows, "large") as large:
+        with held(cluster, workdir, sizes.workflows, "large") as large:
             figures["build"] = large.build
             figures["queries"] = queries(large, sizes)
             _stamp("queries measured")

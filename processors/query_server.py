@@ -41,8 +41,12 @@ def query_app(service: QueryService, token: str | None) -> Starlette:
     """The Starlette application answering for ``service``."""
 
     def guarded(
-        handler: Callable[[Request, bytes], Response],
+        handler: Callable[[Request, bytes], Response], *, waits: bool = False
     ) -> Callable[[Request], Awaitable[Response]]:
+        """``waits``: the handler may block (a query function, up to its time limit), so
+        it runs on a thread; the others only read the store, which takes less than
+        handing them to a thread would, so they answer on the event loop itself."""
+
         async def endpoint(request: Request) -> Response:
             if token is not None:
                 given = request.headers.get("authorization", "")
@@ -50,9 +54,10 @@ def query_app(service: QueryService, token: str | None) -> Starlette:
                     return _error(401, "a valid query token is required")
             try:
                 body = await request.body()
-                # Reads and query functions block: keep them off the event loop.
-                response: Response = await run_in_threadpool(handler, request, body)
-                return response
+                if waits:
+                    response: Response = await run_in_threadpool(handler, request, body)
+                    return response
+                return handler(request, body)
             except NotServingError as exc:
                 return _error(503, exc.message, headers={"Retry-After": str(RETRY_AFTER_SECONDS)})
             except UnknownQueryError as exc:
@@ -96,7 +101,9 @@ def query_app(service: QueryService, token: str | None) -> Starlette:
             Route("/v1/workflows/search", guarded(listing), methods=["POST"]),
             # Ids may hold "/" (a child's is "<parent>/<step>"), which arrives decoded.
             Route(
-                "/v1/workflows/{workflow_id:path}/queries/{name}", guarded(query), methods=["POST"]
+                "/v1/workflows/{workflow_id:path}/queries/{name}",
+                guarded(query, waits=True),
+                methods=["POST"],
             ),
             Route("/v1/workflows/{workflow_id:path}", guarded(describe), methods=["GET"]),
         ]

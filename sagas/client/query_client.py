@@ -14,15 +14,14 @@ import builtins
 import json
 import threading
 import time
-import urllib.error
 import urllib.parse
-import urllib.request
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
 from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaException, TopicPartition
 
+from sagas.client.kept_connections import KeptConnections
 from sagas.config import KafkaSettings
 from sagas.errors import QueryFailedError, QueryUnavailableError
 from sagas.workflow_search import WorkflowSearch, cursor_of
@@ -66,12 +65,14 @@ class QueryClient:
         self._consumer: Consumer | None = None
         self._lock = threading.Lock()
         self._endpoints: dict[str, tuple[float, list[Endpoint]]] = {}
+        self._connections = KeptConnections(timeout_s=10.0)
         token = kafka.query_token.get_secret_value() if kafka.query_token is not None else None
         self._headers = {"Content-Type": "application/json"}
         if token:
             self._headers["Authorization"] = f"Bearer {token}"
 
     def close(self) -> None:
+        self._connections.close()
         with self._lock:
             if self._consumer is not None:
                 self._consumer.close()
@@ -187,21 +188,12 @@ class QueryClient:
     def _call(
         self, url: str, method: str, path: str, body: bytes | None
     ) -> tuple[int, Mapping[str, Any]]:
-        request = urllib.request.Request(
-            url + path, data=body, method=method, headers=self._headers
-        )
+        status, data = self._connections.request(url, method, path, body, self._headers)
         try:
-            with urllib.request.urlopen(request, timeout=10) as response:
-                return response.status, json.loads(response.read())
-        except urllib.error.HTTPError as exc:
-            # The error holds the response's socket: closing it here, not at garbage
-            # collection, is what keeps a retried 503 from leaking a connection.
-            with exc:
-                try:
-                    return exc.code, json.loads(exc.read())
-                except ValueError:
-                    return exc.code, {"error": exc.reason}
+            return status, json.loads(data)
         except ValueError as exc:
+            if status != 200:
+                return status, {"error": f"HTTP {status}"}
             raise OSError(f"not a JSON answer: {exc}") from exc
 
     def _read(self, topic: str) -> builtins.list[Endpoint]:

@@ -189,6 +189,10 @@ class LocalKafka:
         """The ids of the cluster's nodes, running or not."""
         return [n.node_id for n in self._nodes]
 
+    def node_pids(self) -> list[int]:
+        """Process ids of the running nodes, for measuring what the broker costs."""
+        return [n.process.pid for n in self._nodes if n.process and n.process.poll() is None]
+
     def active_controller(self) -> int | None:
         """The node that leads the KRaft metadata quorum, as the running nodes record it.
 
