@@ -17,7 +17,6 @@ import base64
 import gc
 import json
 import time
-import zlib
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -71,24 +70,6 @@ class ReplayError(SagaError):
     """The event log cannot be folded into the processor's state."""
 
 
-class StrayRecordError(ReplayError):
-    """A record keyed apart from the workflow it names, which a share of the partition
-    cannot fold alone: the partition has to be folded whole."""
-
-
-@dataclass(frozen=True, slots=True)
-class KeyShare:
-    """One of ``count`` disjoint shares of a partition's workflows, chosen by a hash of the
-    record key, which the producers set to the workflow id: folds of the shares of one
-    partition can run side by side and together hold what the whole partition folds to."""
-
-    index: int
-    count: int
-
-    def holds(self, key: bytes) -> bool:
-        return zlib.crc32(key) % self.count == self.index
-
-
 @dataclass(slots=True)
 class RebuiltPartition:
     """The store content one partition's log folds to."""
@@ -115,13 +96,10 @@ class PartitionFold:
         inputs_end: int | None = None,
         visibility: VisibilityStaging | None = None,
         now_ms: int | None = None,
-        share: KeyShare | None = None,
     ) -> None:
         """``inputs_end``: the offset from which inputs were not processed yet (the group's
         committed offset); they are left for the processor, while decisions are all taken.
-        ``visibility`` stages index entries and retention, judged at ``now_ms``. With a
-        ``share``, only the workflows it holds are folded (and their records counted);
-        a record it cannot place raises :class:`StrayRecordError`."""
+        ``visibility`` stages index entries and retention, judged at ``now_ms``."""
         self._versions = versions
         self._decode = _decoder(codec)
         self._saga = versions.name
@@ -138,65 +116,22 @@ class PartitionFold:
         self._inputs_end = inputs_end if inputs_end is not None else 2**63
         self._visibility = visibility
         self._now_ms = now_ms if now_ms is not None else time.time_ns() // 1_000_000
-        self._share = share
 
     def add(self, offset: int, key: bytes | None, value: bytes | None) -> None:
         """Take the record at ``offset`` as the processor took it."""
-        share = self._share
-        if share is not None:
-            if key is not None and not share.holds(key):
-                return  # another share's workflow, read past without decoding
-            if key is not None or share.index == 0:
-                self.records += 1
-            event = self._placed(share, offset, key, value)
-            if event is not None:
-                self._take(offset, key, value, event)
-            return
         self.records += 1
-        event = self._event(offset, key, value)
-        if event is not None:
-            self._take(offset, key, value, event)
-
-    def _event(self, offset: int, key: bytes | None, value: bytes | None) -> Event | None:
-        """The record's event, or ``None`` when there is none to take (an undecodable
-        record parks its workflow here as the processor parked it)."""
         if value is None and offset >= self._inputs_end:
-            return None
+            return
         try:
             if value is None:
                 raise SerializationError("a record without a value is not an event")
-            return self._decode(value)
+            event = self._decode(value)
         except SerializationError:
             letter = self._letters.get((self.partition, offset))
             wid = _text(key)
             if letter is not None and wid is not None and letter.reason not in _NOT_PARKING:
                 self._park(wid, letter, offset)
-            return None
-
-    def _placed(
-        self, share: KeyShare, offset: int, key: bytes | None, value: bytes | None
-    ) -> Event | None:
-        """The event of a record ``share`` takes (its key is the share's or absent)."""
-        event = self._event(offset, key, value)
-        if event is None:
-            return None
-        wid = event.workflow_id.encode()
-        if key == wid:
-            return event
-        if key is None:
-            # Unkeyed: every share reads it, the one holding its workflow takes it.
-            return event if share.holds(wid) else None
-        if event.type in INPUT_TYPES:
-            return event  # an input keyed apart is dead-lettered: _input leaves it
-        raise StrayRecordError(
-            f"record {self.partition}@{offset} is keyed {_shown(key)!r} but names workflow"
-            f" {event.workflow_id!r}",
-            saga=self._saga,
-            workflow_id=event.workflow_id,
-        )
-
-    def _take(self, offset: int, key: bytes | None, value: bytes | None, event: Event) -> None:
-        """Take a decoded event (``value``, its record's value, is not ``None`` then)."""
+            return
         wid = event.workflow_id
         kind = event.type
         if offset >= self._inputs_end and (kind in INPUT_TYPES or kind in _OPERATOR_REQUESTS):
@@ -214,7 +149,6 @@ class PartitionFold:
             else:
                 events.append(event)
             return
-        assert value is not None
         self._input(offset, key, value, event)
 
     def _input(self, offset: int, key: bytes | None, value: bytes, event: Event) -> None:
@@ -369,10 +303,6 @@ def _decoder(codec: Codec[Event]) -> Callable[[bytes], Event]:
         return read_event(data)
 
     return decode
-
-
-def _shown(key: bytes) -> str:
-    return key.decode(errors="replace")[:80]
 
 
 def _text(key: bytes | None) -> str | None:

@@ -1,28 +1,23 @@
-"""Folding the partitions of a saga's event log in worker processes.
+"""Folding the partitions of a saga's event log in worker processes, whole partitions each.
 
-Workflows fold independently (a workflow's events all sit in one partition, under its
-id as key), so each worker process reads and folds with its own consumer and hands back
+Partitions fold independently (a workflow's events all sit in one partition), so each
+worker process reads and folds whole partitions with its own consumer and hands back
 the store content as bytes: the fold runs on every core and the fetches of one
-partition overlap the fold of another. When the partitions do not divide evenly among
-the workers (three on two cores), each partition is folded in shares of its workflows
-by key, one per worker, so that no core idles while another folds the partition left
-over; a share reads its whole partition but decodes only its own records. The parent
-writes nothing until every partition has come back, so a failed worker leaves the store
-and the changelog as they were.
+partition overlap the fold of another. The parent writes nothing until every partition
+has come back, so a failed worker leaves the store and the changelog as they were.
 """
 
 from __future__ import annotations
 
 import gc
 import multiprocessing
-from collections import defaultdict
 from collections.abc import Callable, Iterator, Mapping
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
 from multiprocessing.sharedctypes import Synchronized
 
-from processors.log_fold import KeyShare, PartitionFold, RebuiltPartition, StrayRecordError
+from processors.log_fold import PartitionFold, RebuiltPartition
 from processors.log_reading import DeadLetterIndex, LogReader, PartitionRange, Progress
 from processors.store.keys import workflow_key
 from processors.visibility_staging import VisibilityStaging
@@ -55,24 +50,14 @@ class FoldJob:
 
 
 @dataclass(frozen=True, slots=True)
-class _Task:
-    """A partition to fold, whole or one share of its workflows."""
-
-    part: PartitionRange
-    share: KeyShare | None
-
-
-@dataclass(frozen=True, slots=True)
 class _Folded:
-    """A fold as it crosses back from a worker: the store content as bytes."""
+    """One partition's fold as it crosses back from a worker: the store content as bytes."""
 
     partition: int
     workflows: list[str]
     changes: dict[bytes, bytes]
     events: int
     parked: list[str]
-    share: KeyShare | None
-    """The share folded, ``None`` for the whole partition."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -117,57 +102,37 @@ def _start_worker(job: FoldJob, read: Synchronized[int]) -> None:
     gc.disable()
 
 
-def _fold_partition(task: _Task) -> _Folded | _Failed:
-    """Fold ``task`` in a worker; every failure comes back as a :class:`_Failed`."""
+def _fold_partition(part: PartitionRange) -> _Folded | _Failed:
+    """Read and fold ``part`` in a worker; every failure comes back as a :class:`_Failed`."""
     assert _job is not None
     assert _read is not None
     try:
-        try:
-            return _fold(_job, _read, task.part, task.share)
-        except StrayRecordError:
-            # A record its key does not place: this worker folds the partition whole,
-            # which the parent then takes instead of the shares.
-            return _fold(_job, None, task.part, None)
+        return _fold(_job, _read, part)
     except SagaError as exc:
-        return _Failed(task.part.partition, type(exc).__name__, str(exc))
+        return _Failed(part.partition, type(exc).__name__, str(exc))
     except Exception as exc:
         # Any other failure too: the parent reports it as one line, not a worker's traceback.
-        return _Failed(task.part.partition, type(exc).__name__, str(exc) or repr(exc))
+        return _Failed(part.partition, type(exc).__name__, str(exc) or repr(exc))
 
 
-def _fold(
-    job: FoldJob, read: Synchronized[int] | None, part: PartitionRange, share: KeyShare | None
-) -> _Folded:
+def _fold(job: FoldJob, read: Synchronized[int], part: PartitionRange) -> _Folded:
     reader = LogReader(job.kafka, job.topic)
     try:
         codec = event_codec(job.kafka, job.topic)
         fold = PartitionFold(job.versions, codec, part.partition, job.letters,
                              job.ends[part.partition], visibility=job.visibility,
-                             now_ms=job.now_ms, share=share)  # fmt: skip
+                             now_ms=job.now_ms)  # fmt: skip
         add = fold.add
-        counted = 0
         for chunk in reader.read(part):
             for message in chunk:
                 add(message.offset() or 0, message.key(), message.value())
-            if read is not None:
-                # The records this share took, so that the shares add up to the partition.
-                with read.get_lock():
-                    read.value += fold.records - counted
-                counted = fold.records
+            with read.get_lock():
+                read.value += len(chunk)
         rebuilt = fold.finish()
     finally:
         reader.close()
     return _Folded(rebuilt.partition, list(rebuilt.states), rebuilt.changes, rebuilt.events,
-                   list(rebuilt.parked), share)  # fmt: skip
-
-
-def _tasks(ranges: list[PartitionRange], workers: int) -> list[_Task]:
-    """Whole partitions when they divide evenly among the workers, else a share of each
-    partition per worker; the largest first, so the last to start is a short one."""
-    order = sorted(ranges, key=lambda p: p.end - p.start, reverse=True)
-    if workers <= 1 or len(ranges) % workers == 0:
-        return [_Task(part, None) for part in order]
-    return [_Task(part, KeyShare(i, workers)) for part in order for i in range(workers)]
+                   list(rebuilt.parked))  # fmt: skip
 
 
 def fold_in_workers(
@@ -187,16 +152,16 @@ def fold_in_workers(
     # fork: the workers inherit the saga definition, which need not pickle.
     context = multiprocessing.get_context("fork")
     read: Synchronized[int] = context.Value("q", 0)
-    whole: dict[int, _Folded] = {}
-    shares: dict[int, list[_Folded]] = defaultdict(list)
-    tasks = _tasks(ranges, jobs)
+    folded: dict[int, _Folded] = {}
+    # The largest partitions first, so the last one to start is a short one.
+    order = sorted(ranges, key=lambda p: p.end - p.start, reverse=True)
     pool = ProcessPoolExecutor(
-        max_workers=max(1, min(jobs, len(tasks))), mp_context=context,
+        max_workers=max(1, min(jobs, len(ranges))), mp_context=context,
         initializer=_start_worker, initargs=(job, read),
     )  # fmt: skip
     try:
         pending: set[Future[_Folded | _Failed]] = {
-            pool.submit(_fold_partition, task) for task in tasks
+            pool.submit(_fold_partition, part) for part in order
         }
         if meanwhile is not None:
             meanwhile()
@@ -208,10 +173,7 @@ def fold_in_workers(
                 result = future.result()
                 if isinstance(result, _Failed):
                     raise _failure(job, result)
-                if result.share is None:
-                    whole[result.partition] = result
-                else:
-                    shares[result.partition].append(result)
+                folded[result.partition] = result
     except BrokenProcessPool as exc:
         raise FoldWorkerError(
             f"a replay worker process died while folding {job.topic} ({exc}); nothing was"
@@ -220,26 +182,7 @@ def fold_in_workers(
         ) from exc
     finally:
         pool.shutdown(wait=True, cancel_futures=True)
-    return [
-        _rebuilt(whole.get(part.partition) or _joined(part.partition, shares[part.partition]))
-        for part in ranges
-    ]
-
-
-def _joined(partition: int, shares: list[_Folded]) -> _Folded:
-    """The whole partition's fold from the folds of all its shares (their keys are
-    disjoint: every store key belongs to one workflow, and so to one share)."""
-    first = shares[0].share if shares else None
-    if first is None or len(shares) != first.count:
-        raise FoldWorkerError(f"partition {partition}: {len(shares)} of its shares came back")
-    changes: dict[bytes, bytes] = {}
-    workflows: list[str] = []
-    parked: list[str] = []
-    for share in shares:
-        changes.update(share.changes)
-        workflows += share.workflows
-        parked += share.parked
-    return _Folded(partition, workflows, changes, sum(s.events for s in shares), parked, None)
+    return [_rebuilt(folded[part.partition]) for part in ranges]
 
 
 def _failure(job: FoldJob, failed: _Failed) -> FoldWorkerError:

@@ -6,7 +6,6 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from confluent_kafka import Producer
 
 from processors.partition_workers import FoldWorkerError
 from processors.replay import fold_log, replay
@@ -16,13 +15,9 @@ from sagas import Saga, StepContext, StepKind
 from sagas.client import SagaClient
 from sagas.config import KafkaSettings
 from sagas.engine.versions import SagaVersions, compile_versions
-from sagas.events import Event, EventType, Origin
-from schemas import EventCodec
 from tests.integration.participants import flaky_order
 from tests.integration.processors.saga_run_checks import wait_until_final
 from tests.integration.replay.conftest import stored_states
-from topics.naming import TopicNames
-from topics.partitioning import partition_for
 
 pytestmark = [pytest.mark.kafka, pytest.mark.timeout(180)]
 
@@ -63,31 +58,6 @@ def test_worker_processes_fold_what_one_process_folds(
     states = {wid: s.to_bytes() for p in alone for wid, s in p.states.items()}
     assert sorted(states) == WORKFLOWS
     assert {wid: s.to_bytes() for p in parallel for wid, s in p.states.items()} == states
-
-    # A decision keyed under another workflow's id, which no producer of ours writes: the
-    # shares a worker folds by key cannot place it, so its partition is folded whole.
-    _append_stray(flaky_kafka, WORKFLOWS[0], len(ranges))
-    _, alone = fold_log(flaky_versions, flaky_kafka, jobs=1)
-    _, parallel = fold_log(flaky_versions, flaky_kafka, jobs=2)
-    assert [p.changes for p in parallel] == [p.changes for p in alone]
-    assert [p.events for p in parallel] == [p.events for p in alone]
-
-
-def _append_stray(kafka: KafkaSettings, wid: str, partitions: int) -> None:
-    key = next(
-        k
-        for n in range(1000)
-        if (k := f"stray-{n}".encode())
-        and partition_for(k, partitions) == partition_for(wid.encode(), partitions)
-    )
-    decision = Event(
-        event_id="stray", workflow_id=wid, saga=flaky_order.SAGA_NAME, version=1,
-        type=EventType.START_IGNORED, origin=Origin.PROCESSOR, time_ms=1,
-    )  # fmt: skip
-    producer = Producer(kafka.client_config())
-    topic = TopicNames(flaky_order.SAGA_NAME, kafka.topic_prefix).events
-    producer.produce(topic, EventCodec().encode(decision), key)
-    assert producer.flush(10) == 0
 
 
 def test_a_failing_worker_is_one_error_and_nothing_is_written(

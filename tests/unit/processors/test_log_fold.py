@@ -18,13 +18,7 @@ from datetime import timedelta
 import pytest
 from pydantic import BaseModel
 
-from processors.log_fold import (
-    KeyShare,
-    PartitionFold,
-    RebuiltPartition,
-    ReplayError,
-    StrayRecordError,
-)
+from processors.log_fold import PartitionFold, ReplayError
 from processors.log_reading import DeadLettered, DeadLetterIndex
 from processors.metrics import Metrics
 from processors.saga_batch import Codecs, PartitionBatch, Routing
@@ -150,23 +144,10 @@ class Partition:
         return answer_event(command, time_ms=self.now, payload='"ok"')
 
     def fold(self, versions: SagaVersions | None = None) -> dict[bytes, bytes]:
-        """The store the log folds to; every scenario also checks that the log folded in
-        shares of its workflows (as replay workers fold it) gives the same store."""
-        whole = self.fold_share(versions, None)
-        for count in (2, 3):
-            shares = [self.fold_share(versions, KeyShare(i, count)) for i in range(count)]
-            joined = {key: value for share in shares for key, value in share.items()}
-            assert joined == whole, f"the log folded in {count} shares differs"
-        return whole
-
-    def fold_share(
-        self, versions: SagaVersions | None, share: KeyShare | None
-    ) -> dict[bytes, bytes]:
         # Inputs not read yet wait for the processor, as past a group's committed offset.
         letters = DeadLetterIndex(self.dead_letters, {})
         fold = PartitionFold(versions or self.versions, self.codec, 0, letters, self.read,
-                             visibility=self.visibility, now_ms=self.now,
-                             share=share)  # fmt: skip
+                             visibility=self.visibility, now_ms=self.now)  # fmt: skip
         for offset, (key, value) in enumerate(self.log):
             fold.add(offset, key, value)
         return fold.finish().changes
@@ -462,44 +443,3 @@ def test_of_an_answer_delivered_twice_only_the_later_delivery_is_ignored() -> No
     # A late answer, ignored each time it comes.
     assert ignored_positions([answer, answer, ignored, ignored]) == {0, 1}
     assert ignored_positions([answer, scheduled]) == set()
-
-
-def _folded(
-    part: Partition, records: list[tuple[bytes | None, bytes]], share: KeyShare | None
-) -> RebuiltPartition:
-    fold = PartitionFold(part.versions, part.codec, 0, share=share)
-    for offset, (key, value) in enumerate(records):
-        fold.add(offset, key, value)
-    return fold.finish()
-
-
-def test_an_unkeyed_record_is_folded_by_the_share_holding_its_workflow() -> None:
-    part = Partition(compile_versions(_saga()))
-    for i in range(6):
-        part.start(f"w{i}", Order())
-    for _ in range(10):
-        part.batch(max_records=50)
-    records: list[tuple[bytes | None, bytes]] = [
-        (None if n % 4 == 0 else key, value) for n, (key, value) in enumerate(part.log)
-    ]
-    whole = _folded(part, records, None)
-    shares = [_folded(part, records, KeyShare(i, 2)) for i in range(2)]
-    assert {k: v for share in shares for k, v in share.changes.items()} == whole.changes
-    assert sum(share.events for share in shares) == whole.events == len(records)
-    assert sorted(w for share in shares for w in share.states) == sorted(whole.states)
-
-
-def test_a_decision_keyed_under_another_workflow_cannot_be_folded_in_shares() -> None:
-    part = Partition(compile_versions(_saga()))
-    part.start("w1", Order())
-    part.start("w2", Order())
-    part.batch(max_records=50)
-    decision = next(
-        value for key, value in part.log if part.codec.decode(value).origin is Origin.PROCESSOR
-    )
-    named = part.codec.decode(decision).workflow_id
-    other = b"w2" if named == "w1" else b"w1"
-    records: list[tuple[bytes | None, bytes]] = [*part.log, (other, decision)]
-    holding = next(i for i in range(2) if KeyShare(i, 2).holds(other))
-    with pytest.raises(StrayRecordError, match=f"names workflow {named!r}"):
-        _folded(part, records, KeyShare(holding, 2))
