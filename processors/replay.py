@@ -109,9 +109,10 @@ def fold_log(
     with the search index and retention the processor keeps (``retention``: the
     deployment's period, as the workers were given it; else the sagas' own).
 
-    ``jobs``: how many worker processes fold partitions side by side (default: one per
-    core; 1 folds in this process). ``meanwhile`` is given the partitions' ranges and runs
-    in this process while the workers fold (before the fold, without workers).
+    ``jobs``: how many worker processes fold partitions side by side (default:
+    :func:`default_workers`; 1 folds in this process). ``meanwhile`` is given the
+    partitions' ranges and runs in this process while the workers fold (before the
+    fold, without workers).
     The ranges returned end where the processor group has processed the log (its
     committed offsets): inputs past them are left for it.
     """
@@ -125,7 +126,7 @@ def fold_log(
         visibility = VisibilityStaging(versions, retention)
         now_ms = time.time_ns() // 1_000_000
         processed = [PartitionRange(p.partition, p.start, ends[p.partition]) for p in ranges]
-        workers = (os.cpu_count() or 1) if jobs is None else jobs
+        workers = default_workers(len(ranges)) if jobs is None else jobs
         if workers > 1 and len(ranges) > 1:
             # The workers open their own consumers; this one's threads must not be
             # running when they are forked.
@@ -161,6 +162,14 @@ def fold_log(
         return processed, rebuilt
     finally:
         reader.close()
+
+
+def default_workers(partitions: int) -> int:
+    """One fold worker per core; one per partition when there are at most twice as many
+    partitions as cores, so that three partitions on two cores fold side by side instead
+    of one core idling while the other folds the third (the scheduler shares the cores)."""
+    cores = os.cpu_count() or 1
+    return partitions if cores < partitions <= 2 * cores else cores
 
 
 def replay(

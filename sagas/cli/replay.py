@@ -80,8 +80,8 @@ class _Progress:
     "--jobs",
     type=click.IntRange(min=1),
     default=None,
-    help="Worker processes that fold partitions side by side (default: one per core;"
-    " 1 folds in this process).",
+    help="Worker processes that fold partitions side by side (default: one per core, or"
+    " one per partition when there are at most twice as many; 1 folds in this process).",
 )
 @state_dir_option
 @output_option
