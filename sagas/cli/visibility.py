@@ -8,7 +8,7 @@ from typing import Any
 
 import click
 
-from sagas.cli.loading import bootstrap_option, kafka_settings, prefix_option, saga_name
+from sagas.cli.loading import bootstrap_option, prefix_option, reachable_kafka, saga_name
 from sagas.client import SagaClient
 from sagas.errors import SagaError
 from sagas.workflow_search import AttributeFilter, WorkflowSearch
@@ -24,7 +24,7 @@ def _time_ms(text: str | None, what: str) -> int | None:
 
 
 def _run(bootstrap_servers: str | None, topic_prefix: str | None, ask: Any) -> Any:
-    client = SagaClient(kafka_settings(bootstrap_servers, topic_prefix))
+    client = SagaClient(reachable_kafka(bootstrap_servers, topic_prefix))
     try:
         return ask(client)
     except SagaError as exc:
