@@ -82,6 +82,8 @@ class RebuiltPartition:
     events: int = 0
     """Events read (records, not transaction markers)."""
     parked: set[str] = field(default_factory=set)
+    worker_cpu_s: float = 0.0
+    """CPU seconds the worker process that folded it spent on it (0 when folded here)."""
 
 
 class PartitionFold:

@@ -33,7 +33,7 @@ from processors.log_reading import (
     processed_ends,
     read_dead_letter_index,
 )
-from processors.partition_workers import FoldJob, fold_in_workers
+from processors.partition_workers import FoldJob, declaring_modules, fold_in_workers
 from processors.saga_processor import routing_for
 from processors.store.base import PartitionStore
 from processors.store.changelog import ChangelogWriter
@@ -110,7 +110,8 @@ def fold_log(
     deployment's period, as the workers were given it; else the sagas' own).
 
     ``jobs``: how many worker processes fold partitions side by side (default:
-    :func:`default_workers`; 1 folds in this process). ``meanwhile`` is given the
+    :func:`default_workers`; 1 folds in this process, as does a saga the workers cannot
+    import: see :mod:`processors.partition_workers`). ``meanwhile`` is given the
     partitions' ranges and runs in this process while the workers fold (before the
     fold, without workers).
     The ranges returned end where the processor group has processed the log (its
@@ -127,12 +128,11 @@ def fold_log(
         now_ms = time.time_ns() // 1_000_000
         processed = [PartitionRange(p.partition, p.start, ends[p.partition]) for p in ranges]
         workers = default_workers(len(ranges)) if jobs is None else jobs
-        if workers > 1 and len(ranges) > 1:
-            # The workers open their own consumers; this one's threads must not be
-            # running when they are forked.
+        modules = declaring_modules(versions)
+        if workers > 1 and len(ranges) > 1 and modules is not None:
             reader.close()
-            job = FoldJob(versions, kafka, routing.events_topic, letters, ends, visibility,
-                          now_ms)  # fmt: skip
+            job = FoldJob(versions.name, modules, tuple(versions.plans), kafka,
+                          routing.events_topic, letters, ends, retention, now_ms)  # fmt: skip
 
             # Unpickling the workers' store content allocates as much as a fold does.
             def alongside() -> None:

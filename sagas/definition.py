@@ -10,6 +10,7 @@ declaration and turns it into the plan the runtime follows.
 from __future__ import annotations
 
 import copy
+import sys
 from collections.abc import Awaitable, Callable, Coroutine, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
@@ -268,6 +269,9 @@ class Saga(Generic[InputT]):
         # Every version derived from one root shares this list, so that deriving a
         # version twice is refused wherever in the line it is asked for.
         self._line: list[Saga[InputT]] = [self]
+        self.module: str | None = _caller_module()
+        """The module whose code declared this saga (as ``namedtuple`` records it): where
+        a process that did not inherit it imports the definition from."""
 
     def __repr__(self) -> str:
         return f"Saga({self.name!r}, version={self.version})"
@@ -367,6 +371,7 @@ class Saga(Generic[InputT]):
         derived.nodes = [_copy_node(node) for node in self.nodes]
         derived.derived_from = self
         derived._line = self._line
+        derived.module = _caller_module()
         self._line.append(derived)
         return derived
 
@@ -703,3 +708,13 @@ def _copy_node(node: Node) -> Node:
     group = copy.copy(node)
     group.members = [replace(member, group=group) for member in node.members]
     return group
+
+
+def _caller_module() -> str | None:
+    # The first frame outside this module and typing (``Saga[Order](...)`` calls through
+    # typing's generic alias): the code that declared the saga.
+    frame = sys._getframe(1)
+    while frame is not None and frame.f_globals.get("__name__") in (__name__, "typing"):
+        frame = frame.f_back  # type: ignore[assignment]
+    name = frame.f_globals.get("__name__") if frame is not None else None
+    return name if isinstance(name, str) else None

@@ -25,6 +25,8 @@ class SagaVersions:
     newest: Plan
     functions: Mapping[int, StepFunctions]
     """The user functions each version's commands run (for step workers and the test kit)."""
+    definitions: Mapping[int, Saga[Any]]
+    """Each version's declaration, as compiled."""
 
     @property
     def queues(self) -> frozenset[str]:
@@ -65,6 +67,7 @@ def compile_versions(obj: Saga[Any] | SagaVersions | Iterable[Saga[Any]]) -> Sag
         raise DefinitionError("no saga given")
     plans: dict[int, Plan] = {}
     functions: dict[int, StepFunctions] = {}
+    definitions: dict[int, Saga[Any]] = {}
     name = sagas[0].name if isinstance(sagas[0], Saga) else None
     for saga in sagas:
         if not isinstance(saga, Saga):
@@ -79,12 +82,14 @@ def compile_versions(obj: Saga[Any] | SagaVersions | Iterable[Saga[Any]]) -> Sag
             raise DefinitionError(f"version {plan.version} is given twice", saga=saga.name)
         plans[plan.version] = plan
         functions[plan.version] = StepFunctions.of(saga, plan.types)
+        definitions[plan.version] = saga
     newest = plans[max(plans)]
     return SagaVersions(
         newest.name,
         MappingProxyType(dict(sorted(plans.items()))),
         newest,
         MappingProxyType(dict(sorted(functions.items()))),
+        MappingProxyType(dict(sorted(definitions.items()))),
     )
 
 

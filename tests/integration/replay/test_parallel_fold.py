@@ -3,6 +3,8 @@ a failing worker is one error with nothing written."""
 
 from __future__ import annotations
 
+import socket
+import threading
 from pathlib import Path
 
 import pytest
@@ -11,12 +13,12 @@ from processors.partition_workers import FoldWorkerError
 from processors.replay import fold_log, replay
 from processors.runner import Role, WorkerRunner
 from processors.settings import ProcessorSettings
-from sagas import Saga, StepContext, StepKind
 from sagas.client import SagaClient
 from sagas.config import KafkaSettings
 from sagas.engine.versions import SagaVersions, compile_versions
 from tests.integration.participants import flaky_order
 from tests.integration.processors.saga_run_checks import wait_until_final
+from tests.integration.replay import unknown_version
 from tests.integration.replay.conftest import stored_states
 
 pytestmark = [pytest.mark.kafka, pytest.mark.timeout(180)]
@@ -67,17 +69,36 @@ def test_a_failing_worker_is_one_error_and_nothing_is_written(
     _run(flaky_versions, flaky_kafka, live)
     before = stored_states(flaky_versions, flaky_kafka, live)
     # The same saga at a version the log never ran: every worker fails its fold.
-    other = Saga(flaky_order.SAGA_NAME, input=flaky_order.OrderInput, version=2)
-
-    @other.step(kind=StepKind.PIVOT)
-    async def only(ctx: StepContext[flaky_order.OrderInput]) -> str:
-        return "done"
-
     with pytest.raises(FoldWorkerError) as raised:
-        replay(compile_versions(other), flaky_kafka, live, jobs=2)
+        replay(compile_versions(unknown_version.saga), flaky_kafka, live, jobs=2)
 
     message = str(raised.value)
     assert "\n" not in message
     assert "which the given definition lacks" in message
     assert "nothing was written: rerun the replay" in message
     assert stored_states(flaky_versions, flaky_kafka, live) == before
+
+
+def test_workers_start_clean_while_this_process_resolves_addresses(
+    flaky_versions: SagaVersions, flaky_kafka: KafkaSettings, ledger_file: Path, tmp_path: Path
+) -> None:
+    # A thread holding glibc's address-lookup lock when a worker is forked from this
+    # process would leave the worker's copy locked for ever, its consumer hung resolving
+    # the broker. Threads of a process running Kafka clients look up addresses at any
+    # moment: here one does so without a pause, through several replays' worker starts.
+    _run(flaky_versions, flaky_kafka, tmp_path / "state")
+    stop = threading.Event()
+
+    def resolve() -> None:
+        while not stop.is_set():
+            socket.getaddrinfo("127.0.0.1", 9092, flags=socket.AI_ADDRCONFIG)
+
+    resolver = threading.Thread(target=resolve, daemon=True)
+    resolver.start()
+    try:
+        folds = [fold_log(flaky_versions, flaky_kafka, jobs=2)[1] for _ in range(5)]
+    finally:
+        stop.set()
+        resolver.join()
+    assert all(len(rebuilt) > 1 for rebuilt in folds)
+    assert all([p.changes for p in rebuilt] == [p.changes for p in folds[0]] for rebuilt in folds)
