@@ -77,8 +77,9 @@ class RebuiltPartition:
     partition: int
     states: Mapping[str, WorkflowState]
     changes: dict[bytes, bytes]
-    """Every key of the rebuilt store with its value: states, timer index, parked, held,
-    and (given the visibility settings) the search index and retention timers."""
+    """Every key of the rebuilt store with its value, in key order: states, timer index,
+    parked, held, and (given the visibility settings) the search index and retention
+    timers."""
     events: int = 0
     """Events read (records, not transaction markers)."""
     parked: set[str] = field(default_factory=set)
@@ -267,6 +268,9 @@ class PartitionFold:
                 changes[held_key(wid, offset)] = value
         for position, what in self._handled.items():
             changes[handled_key(position)] = what
+        # In key order: RocksDB takes a million sorted keys in half the time of shuffled ones
+        # (its memtable inserts each next to the one before).
+        changes = dict(sorted(changes.items()))
         return RebuiltPartition(self.partition, states, changes, self.records, set(self._parked))
 
     def _expired(self, state: WorkflowState) -> bool:
