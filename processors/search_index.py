@@ -45,6 +45,9 @@ from sagas.events import WorkflowStatus
 from sagas.visibility import SearchAttribute, SearchValue, attribute_value, coerce
 from sagas.workflow_search import WorkflowSearch, parse_cursor
 
+# One encoder for every call: json.dumps with separators builds a new one each time.
+_COMPACT_JSON = json.JSONEncoder(separators=(",", ":"))
+
 log = logging.getLogger(__name__)
 
 
@@ -114,7 +117,7 @@ class SearchIndex:
             "p": parked,
             "a": attributes,
         }
-        new_bytes = json.dumps(summary, separators=(",", ":")).encode()
+        new_bytes = _COMPACT_JSON.encode(summary).encode()
         if new_bytes == old_bytes:
             return False
         txn.set(key, new_bytes)

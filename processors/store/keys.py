@@ -29,6 +29,9 @@ from dataclasses import dataclass
 from processors.store.errors import InvalidStoreDataError
 from sagas.visibility import SearchValue
 
+# One encoder for every call: json.dumps with separators builds a new one each time.
+_COMPACT_JSON = json.JSONEncoder(separators=(",", ":"))
+
 WORKFLOW_PREFIX = b"w"
 TIMER_PREFIX = b"t"
 RUN_PREFIX = b"r"
@@ -192,7 +195,7 @@ def status_key(status: str, started_ms: int, workflow_id: str) -> bytes:
 
 def attribute_prefix(name: str, value: SearchValue) -> bytes:
     """The prefix of the attribute index entries of ``name`` = ``value``."""
-    value_bytes = json.dumps(value, separators=(",", ":")).encode()
+    value_bytes = _COMPACT_JSON.encode(value).encode()
     return ATTRIBUTE_INDEX + name.encode() + SEPARATOR + value_bytes + SEPARATOR
 
 

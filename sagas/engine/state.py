@@ -18,6 +18,9 @@ from sagas.engine.timers import node_of_timer
 from sagas.errors import SerializationError
 from sagas.events import ErrorInfo, StatusRecord, WorkflowStatus
 
+# One encoder for every call: json.dumps with separators builds a new one each time.
+_COMPACT_JSON = json.JSONEncoder(separators=(",", ":"))
+
 
 class Phase(IntEnum):
     """Where one step stands in its forward run and, later, its compensation."""
@@ -266,7 +269,7 @@ class StateFormat:
 
     def write(self, state: WorkflowState) -> bytes:
         """``state`` as compact JSON in this format's newest version."""
-        return json.dumps(self._write(state), separators=(",", ":")).encode()
+        return _COMPACT_JSON.encode(self._write(state)).encode()
 
     def read(self, data: bytes) -> WorkflowState:
         """A state from ``write`` of any version so far; ``SerializationError`` on bad data."""
