@@ -38,15 +38,13 @@ from processors.store.keys import (
     workflow_key,
 )
 from processors.store.transaction import StoreTransaction
+from sagas.compact_json import compact_json
 from sagas.engine.state import WorkflowState
 from sagas.engine.versions import SagaVersions
 from sagas.errors import SagaError
 from sagas.events import WorkflowStatus
 from sagas.visibility import SearchAttribute, SearchValue, attribute_value, coerce
 from sagas.workflow_search import WorkflowSearch, parse_cursor
-
-# One encoder for every call: json.dumps with separators builds a new one each time.
-_COMPACT_JSON = json.JSONEncoder(separators=(",", ":"))
 
 log = logging.getLogger(__name__)
 
@@ -117,7 +115,7 @@ class SearchIndex:
             "p": parked,
             "a": attributes,
         }
-        new_bytes = _COMPACT_JSON.encode(summary).encode()
+        new_bytes = compact_json(summary).encode()
         if new_bytes == old_bytes:
             return False
         txn.set(key, new_bytes)

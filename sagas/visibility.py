@@ -9,7 +9,6 @@ index, answer and expire from that.
 
 from __future__ import annotations
 
-import json
 import math
 import re
 import reprlib
@@ -20,6 +19,7 @@ from typing import Any, Generic, TypeVar
 
 from pydantic import BaseModel
 
+from sagas.compact_json import compact_json
 from sagas.context import WorkflowView
 from sagas.errors import DefinitionError, SagaError
 from sagas.payloads import PayloadTypes
@@ -269,4 +269,4 @@ class StepAttributes:
         """The values as the JSON object an answer carries (``None`` when none was set)."""
         if not self.values:
             return None
-        return json.dumps(self.values, separators=(",", ":"))
+        return compact_json(self.values)

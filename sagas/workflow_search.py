@@ -7,6 +7,7 @@ import re
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
+from sagas.compact_json import compact_json
 from sagas.errors import SagaError
 
 Operator = Literal["=", "!=", ">=", ">", "<=", "<"]
@@ -106,7 +107,7 @@ class WorkflowSearch:
 
 def cursor_of(started_ms: int, workflow_id: str) -> str:
     """The cursor of a page that ended at this workflow."""
-    return json.dumps([started_ms, workflow_id], separators=(",", ":"))
+    return compact_json([started_ms, workflow_id])
 
 
 def parse_cursor(cursor: str) -> tuple[int, str]:

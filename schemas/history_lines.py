@@ -9,6 +9,7 @@ from collections.abc import Iterable
 from dataclasses import asdict
 from typing import Any
 
+from sagas.compact_json import compact_json
 from sagas.errors import SerializationError
 from sagas.events import ErrorInfo, Event, EventType, Origin
 
@@ -23,7 +24,7 @@ def dump_line(event: Event) -> str:
     for name in _LATER_FIELDS:
         if fields[name] is None:
             del fields[name]
-    return json.dumps(fields, separators=(",", ":"))
+    return compact_json(fields)
 
 
 def dump_history(events: Iterable[Event]) -> str:

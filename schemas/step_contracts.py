@@ -21,12 +21,12 @@ A step or signal typed ``Any`` has no contract.
 
 from __future__ import annotations
 
-import json
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Literal
 
+from sagas.compact_json import compact_json
 from schemas.avro_types import AvroSchema, avro_schema
 
 ContractRole = Literal["input", "result", "signal"]
@@ -52,7 +52,7 @@ class Contract:
     @property
     def schema_text(self) -> str:
         """The schema as compact JSON text, the form a registry stores."""
-        return json.dumps(self.schema, separators=(",", ":"))
+        return compact_json(self.schema)
 
     @property
     def file_name(self) -> str:

@@ -12,6 +12,7 @@ import threading
 from io import BytesIO
 from typing import Any, Generic, TypeVar
 
+from sagas.compact_json import compact_json
 from sagas.errors import SerializationError
 from schemas.codecs import AvroCodec, Codec
 from schemas.loading import parse_record_schema
@@ -42,7 +43,7 @@ class ConfluentWireCodec(Generic[T]):
         self.subject = subject
         self.record_name = codec.record_name
         # The registry stores compact JSON: the same text from every process gets one id.
-        self._schema_text = json.dumps(json.loads(codec.schema.text), separators=(",", ":"))
+        self._schema_text = compact_json(json.loads(codec.schema.text))
         self._header: bytes | None = None
         self._schema_id: int | None = None
         self._writer_schemas: dict[int, dict[str, Any] | None] = {}

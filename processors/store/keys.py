@@ -23,14 +23,11 @@ A workflow id may not contain NUL, so no key of one workflow is a prefix of anot
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 
 from processors.store.errors import InvalidStoreDataError
+from sagas.compact_json import compact_json
 from sagas.visibility import SearchValue
-
-# One encoder for every call: json.dumps with separators builds a new one each time.
-_COMPACT_JSON = json.JSONEncoder(separators=(",", ":"))
 
 WORKFLOW_PREFIX = b"w"
 TIMER_PREFIX = b"t"
@@ -195,7 +192,7 @@ def status_key(status: str, started_ms: int, workflow_id: str) -> bytes:
 
 def attribute_prefix(name: str, value: SearchValue) -> bytes:
     """The prefix of the attribute index entries of ``name`` = ``value``."""
-    value_bytes = _COMPACT_JSON.encode(value).encode()
+    value_bytes = compact_json(value).encode()
     return ATTRIBUTE_INDEX + name.encode() + SEPARATOR + value_bytes + SEPARATOR
 
 

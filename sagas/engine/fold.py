@@ -16,6 +16,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from compensations import retry_compensation
+from sagas.compact_json import compact_json
 from sagas.definition import StepKind
 from sagas.engine.nodes import BranchNode, Node, ParallelNode, StepSpec, WaitNode
 from sagas.engine.state import Phase, StepRun, WorkflowState
@@ -526,7 +527,7 @@ class Fold:
             return  # an answer repeated for a request sent twice
         outcome = json.loads(event.payload or "{}")
         if "value" in outcome:
-            state.signals[event.name or ""] = json.dumps(outcome["value"], separators=(",", ":"))
+            state.signals[event.name or ""] = compact_json(outcome["value"])
         _remember_update(state, update_id, json.dumps({"result": outcome.get("result")}))
 
     def _update_rejected(self, state: WorkflowState, event: Event) -> None:

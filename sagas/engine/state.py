@@ -14,12 +14,10 @@ from dataclasses import dataclass, field
 from enum import IntEnum
 from typing import Any
 
+from sagas.compact_json import compact_json
 from sagas.engine.timers import node_of_timer
 from sagas.errors import SerializationError
 from sagas.events import ErrorInfo, StatusRecord, WorkflowStatus
-
-# One encoder for every call: json.dumps with separators builds a new one each time.
-_COMPACT_JSON = json.JSONEncoder(separators=(",", ":"))
 
 
 class Phase(IntEnum):
@@ -269,7 +267,7 @@ class StateFormat:
 
     def write(self, state: WorkflowState) -> bytes:
         """``state`` as compact JSON in this format's newest version."""
-        return _COMPACT_JSON.encode(self._write(state)).encode()
+        return compact_json(self._write(state)).encode()
 
     def read(self, data: bytes) -> WorkflowState:
         """A state from ``write`` of any version so far; ``SerializationError`` on bad data."""

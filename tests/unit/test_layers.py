@@ -40,6 +40,7 @@ LAYERS: dict[str, int] = {
     "sagas.kafka_logs": 0,
     "sagas.log_order": 0,
     "sagas.workflow_search": 0,
+    "sagas.compact_json": 0,
     "schemas": 1,
     "topics": 2,
     "sagas": 3,
