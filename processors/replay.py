@@ -128,8 +128,8 @@ def fold_log(
         now_ms = time.time_ns() // 1_000_000
         processed = [PartitionRange(p.partition, p.start, ends[p.partition]) for p in ranges]
         workers = default_workers(len(ranges)) if jobs is None else jobs
-        modules = declaring_modules(versions)
-        if workers > 1 and len(ranges) > 1 and modules is not None:
+        modules = declaring_modules(versions) if workers > 1 and len(ranges) > 1 else None
+        if modules is not None:
             reader.close()
             job = FoldJob(versions.name, modules, tuple(versions.plans), kafka,
                           routing.events_topic, letters, ends, retention, now_ms)  # fmt: skip

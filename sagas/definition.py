@@ -371,7 +371,6 @@ class Saga(Generic[InputT]):
         derived.nodes = [_copy_node(node) for node in self.nodes]
         derived.derived_from = self
         derived._line = self._line
-        derived.module = _caller_module()
         self._line.append(derived)
         return derived
 
@@ -711,8 +710,9 @@ def _copy_node(node: Node) -> Node:
 
 
 def _caller_module() -> str | None:
-    # The first frame outside this module and typing (``Saga[Order](...)`` calls through
-    # typing's generic alias): the code that declared the saga.
+    # The first frame outside this module and typing: the code that declared the saga,
+    # past ``Saga[Order](...)`` (typing's generic alias calls __init__) and derive()
+    # (which builds its version through Saga()).
     frame = sys._getframe(1)
     while frame is not None and frame.f_globals.get("__name__") in (__name__, "typing"):
         frame = frame.f_back  # type: ignore[assignment]
