@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from collections import Counter
 
-from bench.visibility_bench import report_rows
+from bench.visibility_bench import paired_changes, report_rows
 from bench.visibility_log import CUSTOMERS, VERSIONS, Kind, customer_of, kind_of, workflow_events
 
 
@@ -47,5 +47,19 @@ def test_the_table_has_every_goal_and_says_n_a_for_a_missing_figure() -> None:
     assert rows["list RUNNING + customer_id, page of 100, p99"] == ("n/a", "< 2 s")
     assert rows["client peak RSS, 10,000 / 1,000,000 held"] == ("50 / 51 MB (x1.02)",
                                                                  "does not grow")  # fmt: skip
-    assert rows["sagas/s without / with 50 queries/s"] == ("500 / 475 (-5.0%)", "within 10%")
+    assert rows["sagas/s without / with 50 queries/s"] == ("500 / 475 (paired -5.0%)", "within 10%")
     assert rows["replay of the bulk load (events/s)"] == ("n/a", "")
+
+
+def test_each_asked_window_is_set_against_the_quiet_ones_on_both_sides() -> None:
+    rates = [("quiet", 100.0), ("asked", 90.0), ("quiet", 80.0), ("asked", 81.0),
+             ("quiet", 82.0), ("quiet", 50.0), ("asked", 10.0)]  # fmt: skip
+    windows = [{"kind": kind, "completed_per_s": rate} for kind, rate in rates]
+    # 90 against (100 + 80) / 2, 81 against (80 + 82) / 2; the last asked window has no
+    # quiet one after it, so it is not compared.
+    assert paired_changes(windows) == [90 / 90 - 1, 81 / 81 - 1]
+    drifting = [{"kind": k, "completed_per_s": r} for k, r in
+                [("quiet", 1000.0), ("asked", 950.0), ("quiet", 900.0), ("asked", 850.0),
+                 ("quiet", 800.0)]]  # fmt: skip
+    changes = paired_changes(drifting)
+    assert [round(c, 4) for c in changes] == [0.0, 0.0]
