@@ -15,8 +15,8 @@ from typing import Literal
 
 from confluent_kafka import KafkaException
 
+from processors.changelog_rewrite import ChangelogRewrite
 from processors.log_reading import check_reachable, client_config
-from processors.replay import ChangelogRewrite
 from processors.store.rocksdb import RocksDBStore
 from sagas.config import KafkaSettings
 from sagas.engine.versions import SagaVersions

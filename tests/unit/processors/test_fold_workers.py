@@ -1,5 +1,5 @@
-"""How many worker processes a replay folds in by default, given the cores; and where the
-workers import the saga's definition from."""
+"""How many worker processes a replay folds in by default, given the cores; how the
+partitions are dealt to them; and where the workers import the saga's definition from."""
 
 from __future__ import annotations
 
@@ -10,8 +10,13 @@ from pydantic import BaseModel
 
 from examples import billing_saga
 from processors import replay
-from processors.log_reading import DeadLetterIndex
-from processors.partition_workers import FoldJob, declaring_modules, load_versions
+from processors.log_reading import DeadLetterIndex, PartitionRange
+from processors.partition_workers import (
+    FoldJob,
+    declaring_modules,
+    load_versions,
+    partition_shares,
+)
 from processors.replay import default_workers
 from sagas import Saga, StepContext, StepKind
 from sagas.config import KafkaSettings
@@ -92,3 +97,17 @@ def test_a_version_the_modules_no_longer_declare_is_one_clear_error() -> None:
     assert str(raised.value).startswith(
         f"modules {__name__} do not declare version(s) [3] of saga 'fold_workers_declared'"
     )
+
+
+def test_partitions_are_dealt_largest_first_to_the_least_loaded_worker() -> None:
+    sizes = {0: 500, 1: 900, 2: 400, 3: 450, 4: 100}
+    ranges = [PartitionRange(p, 1000, 1000 + n) for p, n in sizes.items()]
+    shares = partition_shares(ranges, 2)
+    # 900 | 500 -> 900 | 500+450 -> 900+400 | 950 -> 1300 | 950+100.
+    assert [[part.partition for part in share] for share in shares] == [[1, 2], [0, 3, 4]]
+    assert sorted(p.partition for share in shares for p in share) == sorted(sizes)
+
+
+def test_no_worker_gets_an_empty_share() -> None:
+    ranges = [PartitionRange(p, 0, 10) for p in range(3)]
+    assert [len(share) for share in partition_shares(ranges, 8)] == [1, 1, 1]

@@ -9,7 +9,7 @@ import sys
 import pytest
 from confluent_kafka import KafkaError, KafkaException
 
-from processors.replay import init_transactions
+from processors.changelog_rewrite import init_transactions
 
 QUIET_SCRIPT = """
 import logging
