@@ -316,6 +316,9 @@ def _window(
         cwd=REPO, stdout=subprocess.PIPE, text=True,
     )  # fmt: skip
     try:
+        assert prober.stdout is not None
+        if prober.stdout.readline().strip() != "ready":
+            raise RuntimeError("the query load process did not start")
         figures, cores = _with_cpu({**roles, "queries": [prober.pid]}, closed_loop)
         out, _ = prober.communicate(timeout=seconds + 120)
     finally:
