@@ -4,10 +4,8 @@ Builds a realistic log of the example order saga with the plan itself (every inp
 handled, its decisions appended after it; each command answered, some retried, some
 workflows left in flight), writes it to a fresh ``<prefix>order.events`` on the broker,
 sets the processor group at its end, and times the replay's read-decode-fold pass
-(:func:`processors.replay.fold_log`) and the whole replay (:func:`processors.replay.replay`:
-the fold, then the changelog, deleted first as a lost one is, and a fresh local store
-written). It also times the fold of the same records held in memory, which is what
-bounds the rate when the broker is not the limit.
+(:func:`processors.replay.fold_log`). It also times the fold of the same records held in
+memory, which is what bounds the rate when the broker is not the limit.
 
     .venv/bin/python bench/replay_bench.py --bootstrap 127.0.0.1:19092 --workflows 20000
 """
@@ -19,22 +17,19 @@ import cProfile
 import os
 import pstats
 import resource
-import tempfile
 import time
 import uuid
-from pathlib import Path
 
-from confluent_kafka import KafkaException, Producer
-from confluent_kafka.admin import AdminClient
+from confluent_kafka import Producer
 
 from examples import order_saga
 from processors.commands import command_records
 from processors.log_fold import PartitionFold, collection_paused
-from processors.replay import fold_log, replay
+from processors.replay import fold_log
 from processors.runner import provision
 from sagas.config import KafkaSettings
 from sagas.engine.execution import answer_event
-from sagas.engine.versions import SagaVersions, compile_versions
+from sagas.engine.versions import compile_versions
 from sagas.events import Command, ErrorInfo, Event, EventType, Origin
 from schemas import EventCodec
 from topics.naming import TopicNames
@@ -109,24 +104,6 @@ def _fired(state: object, timer_id: str, now: int) -> Event:
     return timer_fired(state, timer_id, now)
 
 
-def _recreate_changelog(versions: SagaVersions, kafka: KafkaSettings) -> None:
-    """Delete the changelog and create it again, empty: the replay then writes all of it."""
-    topic = TopicNames(versions.name, kafka.topic_prefix).state_changelog
-    admin = AdminClient(kafka.client_config())
-    admin.delete_topics([topic])[topic].result(30)
-    deadline = time.monotonic() + 60
-    while True:
-        try:
-            if topic not in admin.list_topics(timeout=10).topics:
-                provision(versions, kafka)
-                return
-        except KafkaException:
-            pass  # the broker may refuse the name while the deletion completes
-        if time.monotonic() > deadline:
-            raise RuntimeError(f"{topic} could not be created again within 60 s")
-        time.sleep(0.5)
-
-
 def main() -> None:
     args = _parse_args()
     versions = compile_versions(order_saga.saga)
@@ -167,14 +144,6 @@ def main() -> None:
           f" in {seconds:.2f}s = {rate:,.0f} events/s (goal {GOAL:,}),"
           f" {cpu / folded * 1e6:.1f} µs CPU per event (this process and its workers),"
           f" load average {os.getloadavg()[0]:.2f}")  # fmt: skip
-
-    _recreate_changelog(versions, kafka)
-    with tempfile.TemporaryDirectory(prefix="sagas-replay-bench-") as state_dir:
-        report = replay(versions, kafka, Path(state_dir))
-    written = sum(p.changelog_records for p in report.partitions)
-    print(f"whole replay (fold, changelog and store written): {report.events:,} events in"
-          f" {report.seconds:.2f}s = {report.events_per_second:,.0f} events/s,"
-          f" {written:,} changelog records")  # fmt: skip
 
     partitions = 3
     by_partition: dict[int, list[tuple[bytes, bytes]]] = {p: [] for p in range(partitions)}
