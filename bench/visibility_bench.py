@@ -438,6 +438,12 @@ def main(argv: list[str] | None = None) -> int:
         size = "" if sizes.workflows == 1_000_000 else f"{sizes.workflows}-"
         stamp = f"{figures['when'][:10]}-{figures['machine']['slug']}"
         named = RESULTS / f"visibility-{size}{stamp}.json"
+        # A second run on one day and machine is kept beside the first, which the README
+        # may cite.
+        again = 2
+        while named.exists():
+            named = RESULTS / f"visibility-{size}{stamp}-{again}.json"
+            again += 1
         named.write_text(json.dumps(figures, indent=2))
         print(f"figures written to {named}")
     return 0
