@@ -29,7 +29,7 @@ from processors.query_service import (
     QueryTimeoutError,
     UnknownQueryError,
 )
-from sagas.errors import ConfigurationError, SagaError
+from sagas.errors import ConfigurationError, SagaError, WorkflowNotFoundError
 from sagas.workflow_search import WorkflowSearch
 
 log = logging.getLogger(__name__)
@@ -60,6 +60,8 @@ def query_app(service: QueryService, token: str | None) -> Starlette:
                 return handler(request, body)
             except NotServingError as exc:
                 return _error(503, exc.message, headers={"Retry-After": str(RETRY_AFTER_SECONDS)})
+            except WorkflowNotFoundError as exc:
+                return _error(404, exc.message)
             except UnknownQueryError as exc:
                 return _error(404, exc.message)
             except QueryTimeoutError as exc:
@@ -86,10 +88,7 @@ def query_app(service: QueryService, token: str | None) -> Starlette:
         return JSONResponse(service.list(WorkflowSearch.from_json(data)))
 
     def query(request: Request, body: bytes) -> Response:
-        wid = request.path_params["workflow_id"]
-        if service.describe(wid) is None:
-            return _error(404, f"no workflow {wid!r} in saga {service.versions.name!r}")
-        value = service.query(wid, request.path_params["name"])
+        value = service.query(request.path_params["workflow_id"], request.path_params["name"])
         return JSONResponse({"value": value})
 
     def health(request: Request, body: bytes) -> Response:

@@ -26,7 +26,7 @@ from processors.visibility_staging import earlier_runs
 from sagas.engine.nodes import WaitNode
 from sagas.engine.state import WorkflowState
 from sagas.engine.versions import SagaVersions
-from sagas.errors import SagaError
+from sagas.errors import SagaError, WorkflowNotFoundError
 from sagas.events import ErrorInfo
 from sagas.visibility import QueryView
 from sagas.workflow_search import WorkflowSearch
@@ -226,10 +226,17 @@ class QueryService:
 
     def query(self, workflow_id: str, name: str) -> Any:
         """The value of query ``name`` for one workflow, evaluated off the processing
-        thread on a copy of its committed state, within the time limit."""
+        thread on a copy of its committed state, within the time limit.
+
+        Raises :class:`WorkflowNotFoundError` when the store has no such workflow.
+        """
         found = self._state(workflow_id)
         if found is None:
-            return None
+            raise WorkflowNotFoundError(
+                f"no workflow {workflow_id!r} in saga {self.versions.name!r}",
+                saga=self.versions.name,
+                workflow_id=workflow_id,
+            )
         state, _ = found
         plan = self.versions.plans.get(state.version)
         function = plan.visibility.queries.get(name) if plan is not None else None

@@ -75,7 +75,9 @@ def test_health_follows_the_broker_and_the_worker_says_so_once(
         during = log_path.read_text().splitlines()[lost_at:]
         assert sum("lost the broker at" in line for line in during) == 1
         assert all(" WARNING " in line for line in during if "lost the broker" in line)
-        assert len(during) < 25, "\n".join(during)
+        # A handful of lines per client, its repeats folded into one: not one per retry
+        # (hundreds over 15 s). A slow machine logs a few more of them.
+        assert len(during) < 40, "\n".join(during)
         assert not any(line.startswith("%") for line in during)
 
         own_kafka.restart_node(1)

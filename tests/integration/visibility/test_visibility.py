@@ -125,6 +125,9 @@ def _check_answers(client: SagaClient) -> None:
     }  # fmt: skip
     with pytest.raises(QueryFailedError, match="always fails"):
         client.query(shop_saga.saga, _wid(9), "broken")
+    with pytest.raises(QueryFailedError, match="no such workflow") as unknown:
+        client.query(shop_saga.saga, "no-such-order", "summary")
+    assert unknown.value.status == 404
 
 
 def _wait_for_counts(client: SagaClient, status: str, count: int, timeout: float) -> None:
