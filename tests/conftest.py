@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import re
+import subprocess
 import sys
 import uuid
 from collections.abc import Callable, Iterator
@@ -17,6 +18,23 @@ from sagas.devkafka.apicurio import LocalSchemaRegistry
 from sagas.devkafka.cluster import quiet_client_config
 
 _INTEGRATION_DIR = Path(__file__).parent / "integration"
+_ROOT = Path(__file__).parent.parent
+
+
+def pytest_sessionstart(session: pytest.Session) -> None:
+    # A compiled module built from an older source would be tested in place of the
+    # edited one: refuse to run rather than pass on code that is not the tree's.
+    check = subprocess.run(
+        [sys.executable, str(_ROOT / "scripts" / "compile_native.py"), "--check"],
+        capture_output=True,
+        text=True,
+    )
+    if check.returncode:
+        pytest.exit(
+            f"{check.stderr.strip()}\nrecompile: .venv/bin/python scripts/compile_native.py"
+            " (or --clean to test the sources as pure Python)",
+            returncode=2,
+        )
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
