@@ -7,6 +7,7 @@ loads the source itself beside it and gives both the same bodies, whole and cut.
 from __future__ import annotations
 
 import importlib.util
+from collections.abc import Callable
 from pathlib import Path
 from types import ModuleType
 
@@ -35,9 +36,9 @@ def _interpreted() -> ModuleType:
 SOURCE = _interpreted()
 
 
-def _outcome(read: object, data: bytes) -> object:
+def _outcome(read: Callable[[bytes], Event], data: bytes) -> object:
     try:
-        return read(data)  # type: ignore[operator]
+        return read(data)
     except SerializationError as exc:
         return ("error", str(exc))
 
