@@ -74,11 +74,7 @@ def query_app(service: QueryService, token: str | None) -> Starlette:
         return endpoint
 
     def describe(request: Request, body: bytes) -> Response:
-        wid = request.path_params["workflow_id"]
-        found = service.describe(wid)
-        if found is None:
-            return _error(404, f"no workflow {wid!r} in saga {service.versions.name!r}")
-        return JSONResponse(found)
+        return JSONResponse(service.describe(request.path_params["workflow_id"]))
 
     def listing(request: Request, body: bytes) -> Response:
         try:

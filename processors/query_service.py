@@ -122,15 +122,18 @@ class QueryService:
             raise NotServingError("no partition is assigned yet")
         return partition_for(workflow_id.encode(), count)
 
-    def describe(self, workflow_id: str) -> dict[str, Any] | None:
-        """Everything the processor knows of one workflow, or ``None`` if it has none."""
+    def describe(self, workflow_id: str) -> dict[str, Any]:
+        """Everything the processor knows of one workflow.
+
+        Raises :class:`WorkflowNotFoundError` when the store has no such workflow.
+        """
         # One visit to the partition: the state, its park, its index summary (whose
         # attributes are those a list shows, without parsing the input again) and the
         # runs it continued from.
         with self.gates.reading(self._partition_of(workflow_id)) as reader:
             found = _state_in(reader, workflow_id)
             if found is None:
-                return None
+                raise self._not_found(workflow_id)
             state, parked = found
             summary = reader.get(start_key(state.started_ms, workflow_id))
             runs = earlier_runs(reader, workflow_id)
@@ -224,6 +227,13 @@ class QueryService:
             "items": items,
         }
 
+    def _not_found(self, workflow_id: str) -> WorkflowNotFoundError:
+        return WorkflowNotFoundError(
+            f"no workflow {workflow_id!r} in saga {self.versions.name!r}",
+            saga=self.versions.name,
+            workflow_id=workflow_id,
+        )
+
     def query(self, workflow_id: str, name: str) -> Any:
         """The value of query ``name`` for one workflow, evaluated off the processing
         thread on a copy of its committed state, within the time limit.
@@ -232,11 +242,7 @@ class QueryService:
         """
         found = self._state(workflow_id)
         if found is None:
-            raise WorkflowNotFoundError(
-                f"no workflow {workflow_id!r} in saga {self.versions.name!r}",
-                saga=self.versions.name,
-                workflow_id=workflow_id,
-            )
+            raise self._not_found(workflow_id)
         state, _ = found
         plan = self.versions.plans.get(state.version)
         function = plan.visibility.queries.get(name) if plan is not None else None
