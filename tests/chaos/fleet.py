@@ -184,3 +184,26 @@ def wait_settled(
             return time.monotonic() - began
         time.sleep(0.1)
     return None
+
+
+def fully_replicated(admin: AdminClient) -> bool:
+    """Whether every partition, the internal topics' too, has all its replicas in sync."""
+    try:
+        topics = admin.list_topics(timeout=5).topics
+    except Exception:  # a broker may still be starting: not replicated yet
+        return False
+    return all(
+        partition.error is None and set(partition.isrs) == set(partition.replicas)
+        for topic in topics.values()
+        for partition in topic.partitions.values()
+    )
+
+
+def wait_replicated(admin: AdminClient, timeout: float) -> float | None:
+    """Seconds until :func:`fully_replicated` holds; None if it did not within ``timeout``."""
+    began = time.monotonic()
+    while time.monotonic() - began < timeout:
+        if fully_replicated(admin):
+            return time.monotonic() - began
+        time.sleep(0.2)
+    return None

@@ -24,6 +24,7 @@ from confluent_kafka import Consumer, Producer, TopicPartition
 from confluent_kafka.admin import AdminClient
 
 from processors.runner import provision
+from processors.settings import ProcessorSettings
 from sagas.client import SagaClient
 from sagas.config import KafkaSettings
 from sagas.devkafka import LocalKafka
@@ -33,7 +34,15 @@ from sagas.events import Event
 from sagas.kafka_logs import LOGGER_NAME as LIBRDKAFKA_LOGGER
 from schemas import EventCodec
 from tests.chaos import chaos_saga
-from tests.chaos.fleet import ROLES, Fleet, Progress, pause, resume, wait_settled
+from tests.chaos.fleet import (
+    ROLES,
+    Fleet,
+    Progress,
+    pause,
+    resume,
+    wait_replicated,
+    wait_settled,
+)
 from tests.chaos.poison import poison_records
 from tests.chaos.verifier import DeadLetter, Offsets, RunRecord, Verdict, verify
 from tests.integration.long_running.worker_process import WorkerProcess
@@ -103,6 +112,10 @@ class Fault:
     """The longest time the saga made no progress, from the injection to the recovery."""
 
 
+TRANSACTION_TIMEOUT_S = ProcessorSettings().transaction_timeout.total_seconds()
+"""The processors' transaction timeout (the fleet runs with the default settings)."""
+
+
 @dataclass
 class Context:
     """What the nemeses act on."""
@@ -118,6 +131,15 @@ class Context:
     faults: list[Fault] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
     zombies_exited: list[str] = field(default_factory=list)
+    settle_until: float = 0.0
+    """Until when a broker fault may still surface in the members (monotonic clock)."""
+
+    def broker_back(self) -> None:
+        """Note that a faulted broker is back. A transaction that was open across the fault
+        can still fail until the broker aborts it (the transaction timeout), or a member
+        give up on a call that hung past it, and then start over: the fault is not over
+        before that (a few seconds' margin for the member's own)."""
+        self.settle_until = time.monotonic() + TRANSACTION_TIMEOUT_S + 3
 
     def fresh_admin(self) -> AdminClient:
         """A new admin client: one kept across a broker kill can go on asking the dead
@@ -178,6 +200,9 @@ def leader_kill(ctx: Context) -> None:
     ctx.cluster.kill_node(leader)
     time.sleep(6)
     ctx.cluster.restart_node(leader)
+    ctx.broker_back()
+    # The longest stall it caused is looked for until its last consequence could show.
+    time.sleep(max(0.0, ctx.settle_until - time.monotonic()))
     ctx.record(
         "leader_kill", f"kill -9 broker {leader} (events[0] leader), 6 s", began, survived=True
     )
@@ -190,6 +215,7 @@ def broker_bounce(ctx: Context) -> None:
             ctx.cluster.kill_node(node)
             time.sleep(2)
             ctx.cluster.restart_node(node)
+            ctx.broker_back()
             ctx.record(
                 "broker_bounce", f"round {round_ + 1}: broker {node}", began, time.monotonic()
             )
@@ -204,6 +230,7 @@ def controller_kill(ctx: Context) -> None:
     ctx.cluster.kill_node(controller)
     time.sleep(5)
     ctx.cluster.restart_node(controller)
+    ctx.broker_back()
     ctx.record(
         "controller_kill", f"kill -9 active controller {controller}", began, time.monotonic()
     )
@@ -215,6 +242,7 @@ def broker_pause(ctx: Context) -> None:
     ctx.cluster.pause_node(leader)
     time.sleep(8)
     ctx.cluster.resume_node(leader)
+    ctx.broker_back()
     ctx.record("broker_pause", f"SIGSTOP broker {leader} for 8 s", began, time.monotonic())
 
 
@@ -308,6 +336,7 @@ def combined(ctx: Context) -> None:
     ctx.fleet.add("steps")
     time.sleep(4)
     ctx.cluster.restart_node(node)
+    ctx.broker_back()
     ctx.record(
         "combined",
         f"broker {node} + 2 processors + 2 workers killed, worker added",
@@ -457,6 +486,13 @@ def run(config: ChaosConfig, out: Path | None = None) -> tuple[Verdict, dict[str
         time.sleep(5)
         poison_iter = iter(poison)
         for kind in config.nemeses:
+            # Each fault meets a healthy cluster: after a broker fault, a transaction left
+            # open across it may still fail and its member start over, and the restarted
+            # broker may still be catching its replicas up; a fault injected meanwhile would
+            # be charged with the time of both.
+            time.sleep(max(0.0, ctx.settle_until - time.monotonic()))
+            if wait_replicated(ctx.fresh_admin(), timeout=60) is None:
+                ctx.notes.append(f"before {kind}: partitions still under-replicated after 60 s")
             print(f"nemesis {kind}", flush=True)
             NEMESES[kind](ctx)
             for _ in range(max(1, len(poison) // len(config.nemeses))):
