@@ -56,8 +56,12 @@ from topics.record_limits import RecordLimits, RecordRefusedError, producer_max_
 
 log = logging.getLogger(__name__)
 
-_OVERRUN_MARGIN_S = 2.0
+_TXN_TIMEOUT_S = 30.0
+"""How long a transaction's offsets and commit may take before the attempt fails."""
+_OVERRUN_MARGIN_S = 5.0
 """How long past its own timeout a call is waited for before it is taken as hung."""
+OFFSETS_CALL_LIMIT_S = _TXN_TIMEOUT_S + _OVERRUN_MARGIN_S
+"""How long a member waits on adding offsets to a transaction before it starts over."""
 
 _NEVER = 2**63 - 1
 
@@ -301,20 +305,16 @@ class SagaProcessor:
         giving up on a call that librdkafka leaves blocked (see
         :mod:`processors.bounded_call`)."""
         assert self._offsets_caller is not None
-        # Past the transaction timeout the broker aborts the transaction whatever the call
-        # does, so waiting longer cannot save the batch: it only stalls every workflow of
-        # the member's partitions (a lost coordinator used to hold them 35 s).
-        timeout_s = self.settings.transaction_timeout.total_seconds()
         try:
             self._offsets_caller.call(
-                lambda: producer.send_offsets_to_transaction(positions, metadata, timeout_s),
-                timeout_s + _OVERRUN_MARGIN_S,
+                lambda: producer.send_offsets_to_transaction(positions, metadata, _TXN_TIMEOUT_S),
+                OFFSETS_CALL_LIMIT_S,
             )
         except CallOverrunError as exc:
             # Nothing of the batch was committed: a fresh member re-reads its inputs.
             raise MemberFencedError(
                 f"adding the consumed offsets to the transaction hung past "
-                f"{timeout_s + _OVERRUN_MARGIN_S:g} s (the group coordinator was lost)"
+                f"{OFFSETS_CALL_LIMIT_S:g} s (the group coordinator was lost)"
             ) from exc
 
     def _remember(self, partition: int, batch: PartitionBatch) -> None:

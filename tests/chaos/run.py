@@ -24,6 +24,7 @@ from confluent_kafka import Consumer, Producer, TopicPartition
 from confluent_kafka.admin import AdminClient
 
 from processors.runner import provision
+from processors.saga_processor import OFFSETS_CALL_LIMIT_S
 from processors.settings import ProcessorSettings
 from sagas.client import SagaClient
 from sagas.config import KafkaSettings
@@ -137,9 +138,9 @@ class Context:
     def broker_back(self) -> None:
         """Note that a faulted broker is back. A transaction that was open across the fault
         can still fail until the broker aborts it (the transaction timeout), or a member
-        give up on a call that hung past it, and then start over: the fault is not over
-        before that (a few seconds' margin for the member's own)."""
-        self.settle_until = time.monotonic() + TRANSACTION_TIMEOUT_S + 3
+        give up on adding offsets to it when librdkafka left that call hung, and then start
+        over: the fault is not over before that."""
+        self.settle_until = time.monotonic() + max(TRANSACTION_TIMEOUT_S, OFFSETS_CALL_LIMIT_S) + 3
 
     def fresh_admin(self) -> AdminClient:
         """A new admin client: one kept across a broker kill can go on asking the dead
