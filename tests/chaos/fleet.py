@@ -9,6 +9,7 @@ import os
 import signal
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -178,12 +179,7 @@ def wait_settled(
     admin: AdminClient, groups: dict[str, int], fleet: Fleet, timeout: float
 ) -> float | None:
     """Seconds until :func:`groups_settled` holds; None if it did not within ``timeout``."""
-    began = time.monotonic()
-    while time.monotonic() - began < timeout:
-        if groups_settled(admin, groups, fleet.live_ids()):
-            return time.monotonic() - began
-        time.sleep(0.1)
-    return None
+    return _seconds_until(lambda: groups_settled(admin, groups, fleet.live_ids()), timeout, 0.1)
 
 
 def fully_replicated(admin: AdminClient) -> bool:
@@ -201,9 +197,14 @@ def fully_replicated(admin: AdminClient) -> bool:
 
 def wait_replicated(admin: AdminClient, timeout: float) -> float | None:
     """Seconds until :func:`fully_replicated` holds; None if it did not within ``timeout``."""
+    return _seconds_until(lambda: fully_replicated(admin), timeout, 0.2)
+
+
+def _seconds_until(condition: Callable[[], bool], timeout: float, every: float) -> float | None:
+    """Seconds until ``condition()`` holds, asked every ``every`` s; None after ``timeout``."""
     began = time.monotonic()
     while time.monotonic() - began < timeout:
-        if fully_replicated(admin):
+        if condition():
             return time.monotonic() - began
-        time.sleep(0.2)
+        time.sleep(every)
     return None

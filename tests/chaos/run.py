@@ -142,6 +142,10 @@ class Context:
         over: the fault is not over before that."""
         self.settle_until = time.monotonic() + max(TRANSACTION_TIMEOUT_S, OFFSETS_CALL_LIMIT_S) + 3
 
+    def wait_until_settled(self) -> None:
+        """Sleep until the last broker fault can no longer surface (see :meth:`broker_back`)."""
+        time.sleep(max(0.0, self.settle_until - time.monotonic()))
+
     def fresh_admin(self) -> AdminClient:
         """A new admin client: one kept across a broker kill can go on asking the dead
         broker for the groups' coordinator (librdkafka caches it), and never see them
@@ -203,7 +207,7 @@ def leader_kill(ctx: Context) -> None:
     ctx.cluster.restart_node(leader)
     ctx.broker_back()
     # The longest stall it caused is looked for until its last consequence could show.
-    time.sleep(max(0.0, ctx.settle_until - time.monotonic()))
+    ctx.wait_until_settled()
     ctx.record(
         "leader_kill", f"kill -9 broker {leader} (events[0] leader), 6 s", began, survived=True
     )
@@ -491,7 +495,7 @@ def run(config: ChaosConfig, out: Path | None = None) -> tuple[Verdict, dict[str
             # open across it may still fail and its member start over, and the restarted
             # broker may still be catching its replicas up; a fault injected meanwhile would
             # be charged with the time of both.
-            time.sleep(max(0.0, ctx.settle_until - time.monotonic()))
+            ctx.wait_until_settled()
             if wait_replicated(ctx.fresh_admin(), timeout=60) is None:
                 ctx.notes.append(f"before {kind}: partitions still under-replicated after 60 s")
             print(f"nemesis {kind}", flush=True)
