@@ -79,6 +79,24 @@ def watermarks(
                 error,
             )
             time.sleep(_FAILOVER_RETRY_SECONDS)
+            refresh_metadata(consumer, tp.topic)
+
+
+def refresh_metadata(consumer: Consumer, topic: str) -> None:
+    """Ask the brokers for ``topic``'s metadata again, so the client's cache names its
+    partitions' leaders as they are now.
+
+    librdkafka never asks on its own for a partition its cache holds without a leader,
+    or with a leader it has since dropped: a watermark query then answers "unknown
+    partition" until something else refreshes the cache. A client that subscribes to
+    nothing (a restorer, a reader) may see nothing else for minutes; a processor's
+    restore stalled 60 s on a changelog partition after its leader was killed and came
+    back, while a fresh client read the same partition at once.
+    """
+    try:
+        consumer.list_topics(topic, timeout=_FAILOVER_RETRY_SECONDS * 4)
+    except KafkaException as exc:  # no broker answered either: the next query says so
+        logger.debug("refreshing the metadata of %s failed: %s", topic, exc)
 
 
 def read_partition(
