@@ -59,7 +59,22 @@ def transactional_producer_config(
         # 106 ms, against 19 ms with 5 ms), and every hop of a saga waited for one.
         "retry.backoff.ms": 5,
         "retry.backoff.max.ms": 50,
+        "connections.max.idle.ms": IDLE_CONNECTION_CLOSE_MS,
     }
+
+
+IDLE_CONNECTION_CLOSE_MS = 5_000
+"""When a transactional producer closes a broker connection it has not used.
+
+librdkafka (2.16) can block ``send_offsets_to_transaction`` past its own timeout after
+the group coordinator's broker is killed: once the dead broker drops out of the
+metadata, the request waits for that broker's connection to change state, which never
+happens, and it looks for the new coordinator only when some other connection goes up
+or down. While the call waits the producer sends nothing, so an idle limit closes its
+connections within a few seconds, and the first close sends the request on to the new
+coordinator. The cost is a reconnect for a producer's first transaction after 3 to 5 s
+without one; a busy producer keeps its connections.
+"""
 
 
 def start_transactional_producer(
