@@ -79,10 +79,10 @@ def watermarks(
                 error,
             )
             time.sleep(_FAILOVER_RETRY_SECONDS)
-            refresh_metadata(consumer, tp.topic)
+            _refresh_metadata(consumer, tp.topic)
 
 
-def refresh_metadata(consumer: Consumer, topic: str) -> None:
+def _refresh_metadata(consumer: Consumer, topic: str) -> None:
     """Ask the brokers for ``topic``'s metadata again, so the client's cache names its
     partitions' leaders as they are now.
 
