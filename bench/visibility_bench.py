@@ -252,8 +252,9 @@ def throughput(run: Held, sizes: Sizes) -> dict[str, Any]:
                          run.workdir / f"{run.label}-steps-state",
                          run.workdir / f"{run.label}-steps.log")  # fmt: skip
     load = LoadGenerator(run.kafka, saga.name, _input)
-    roles = {"processor": [run.processor_pid], "steps": [steps.pid],
-             "broker": run.broker_pids, "load": [os.getpid()]}  # fmt: skip
+    roles = {"processor": [run.processor_pid], "answering": answering_pids(run.processor_pid),
+             "steps": [steps.pid], "broker": run.broker_pids,
+             "load": [os.getpid()]}  # fmt: skip
     windows: list[dict[str, Any]] = []
     try:
         load.start()
@@ -281,6 +282,17 @@ def throughput(run: Held, sizes: Sizes) -> dict[str, Any]:
         "paired_changes": paired,
         "windows": windows,
     }
+
+
+def answering_pids(processor: int) -> list[int]:
+    """The processor's query process (its child that answers the requests), if any."""
+    found = []
+    for task in Path(f"/proc/{processor}/task").iterdir():
+        for child in (task / "children").read_text().split():
+            cmdline = Path(f"/proc/{child}/cmdline").read_bytes()
+            if b"processors.query_child" in cmdline:
+                found.append(int(child))
+    return found
 
 
 def paired_changes(windows: list[dict[str, Any]]) -> list[float]:

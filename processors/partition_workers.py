@@ -19,10 +19,8 @@ level (what ``sagas replay MODULE:SAGA`` loads) folds in workers.
 from __future__ import annotations
 
 import gc
-import importlib
 import multiprocessing
 import os
-import sys
 import time
 from collections.abc import Callable, Iterator, Mapping
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
@@ -41,8 +39,8 @@ from processors.store.rocksdb import RocksDBStore
 from processors.visibility_staging import VisibilityStaging
 from sagas.config import KafkaSettings
 from sagas.engine.state import WorkflowState
-from sagas.engine.versions import SagaVersions, compile_versions, module_versions
-from sagas.errors import DefinitionError, SagaError
+from sagas.engine.versions import SagaVersions, import_versions
+from sagas.errors import SagaError
 from schemas.deployment_codecs import event_codec
 from topics.naming import TopicNames
 
@@ -90,42 +88,9 @@ class WrittenPartition:
     cpu_s: float
 
 
-def declaring_modules(versions: SagaVersions) -> tuple[str, ...] | None:
-    """The modules whose top level declares every version of ``versions`` (so that a
-    process importing them gets the very same definitions), or ``None`` if any is not
-    (a saga declared inside a function, or in a script run as ``__main__``)."""
-    modules = set()
-    for definition in versions.definitions.values():
-        module = sys.modules.get(definition.module or "")
-        if module is None or module.__name__ == "__main__":
-            return None
-        try:
-            declared = module_versions(module, versions.name)
-        except DefinitionError:
-            return None
-        if not any(saga is definition for saga in declared):
-            return None
-        modules.add(module.__name__)
-    return tuple(sorted(modules))
-
-
 def load_versions(job: FoldJob) -> SagaVersions:
-    """The saga's versions as ``job`` names them, imported from their modules.
-
-    Raises ``DefinitionError`` when the modules no longer declare exactly those versions.
-    """
-    found = {}
-    for name in job.modules:
-        for saga in module_versions(importlib.import_module(name), job.saga):
-            found[saga.version] = saga
-    missing = sorted(set(job.versions) - set(found))
-    if missing:
-        raise DefinitionError(
-            f"modules {', '.join(job.modules)} do not declare version(s) {missing} of"
-            f" saga {job.saga!r}",
-            saga=job.saga,
-        )
-    return compile_versions([found[version] for version in job.versions])
+    """The saga's versions as ``job`` names them, imported from their modules."""
+    return import_versions(job.saga, job.modules, job.versions)
 
 
 @dataclass(frozen=True, slots=True)

@@ -114,27 +114,30 @@ def is_loopback(host: str) -> bool:
     return host in ("127.0.0.1", "::1", "localhost") or host.startswith("127.")
 
 
-class QueryServer:
-    """Runs uvicorn in a thread of the processor process, on a socket bound at start."""
-
-    def __init__(self, app: Starlette, host: str, port: int, *, token: str | None) -> None:
-        if not is_loopback(host) and not token:
-            raise ConfigurationError(
-                f"the query endpoint on {host} needs a token (--query-token or "
-                "SAGAS_QUERY_TOKEN) when bound beyond 127.0.0.1"
-            )
-        self._socket = socket.socket(
-            socket.AF_INET6 if ":" in host else socket.AF_INET, socket.SOCK_STREAM
+def bind_socket(host: str, port: int, *, token: str | None) -> socket.socket:
+    """A listening socket for the query endpoint; beyond 127.0.0.1 only with a token."""
+    if not is_loopback(host) and not token:
+        raise ConfigurationError(
+            f"the query endpoint on {host} needs a token (--query-token or "
+            "SAGAS_QUERY_TOKEN) when bound beyond 127.0.0.1"
         )
-        self._socket.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        try:
-            self._socket.bind((host, port))
-        except OSError as exc:
-            self._socket.close()
-            raise ConfigurationError(f"cannot serve queries on {host}:{port}: {exc}") from exc
-        self._socket.listen(128)
-        self.host = host
-        self.port: int = self._socket.getsockname()[1]
+    bound = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET, socket.SOCK_STREAM)
+    bound.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        bound.bind((host, port))
+    except OSError as exc:
+        bound.close()
+        raise ConfigurationError(f"cannot serve queries on {host}:{port}: {exc}") from exc
+    # Requests that come before the server runs wait here rather than being refused.
+    bound.listen(128)
+    return bound
+
+
+class QueryServer:
+    """Runs uvicorn in a thread, on a socket bound beforehand (see :func:`bind_socket`)."""
+
+    def __init__(self, app: Starlette, bound: socket.socket) -> None:
+        self._socket = bound
         config = uvicorn.Config(
             app, log_level="warning", lifespan="off", access_log=False, timeout_keep_alive=30
         )
@@ -154,4 +157,3 @@ class QueryServer:
     def stop(self) -> None:
         self._server.should_exit = True
         self._thread.join(10)
-        self._socket.close()

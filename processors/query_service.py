@@ -17,10 +17,10 @@ import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import timedelta
-from typing import Any
+from typing import Any, Protocol
 
 from processors.search_index import Listed, SearchIndex, matching
-from processors.store.base import PartitionStore, RangeReader
+from processors.store.base import RangeReader
 from processors.store.keys import parked_key, start_key, workflow_key
 from processors.visibility_staging import earlier_runs
 from sagas.engine.nodes import WaitNode
@@ -49,27 +49,34 @@ class QueryFunctionError(SagaError):
     """A query function raised; the message carries its error."""
 
 
+class ReaderSource(Protocol):
+    """Where a served partition is read: its store, or a secondary of it in another process."""
+
+    def concurrent_reader(self) -> RangeReader: ...
+
+
 class PartitionGates:
     """Which partitions are served, with a lock each so a revocation waits for readers."""
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
-        self._serving: dict[int, tuple[threading.Lock, PartitionStore]] = {}
+        self._serving: dict[int, tuple[threading.Lock, ReaderSource]] = {}
         self.partition_count = 0
 
-    def serve(self, partition: int, store: PartitionStore, partition_count: int) -> None:
+    def serve(self, partition: int, store: ReaderSource, partition_count: int) -> None:
         """Start answering for a restored partition."""
         with self._lock:
             self.partition_count = partition_count
             self._serving[partition] = (threading.Lock(), store)
 
-    def withdraw(self, partition: int) -> None:
-        """Stop answering for a partition; returns once no reader holds its store."""
+    def withdraw(self, partition: int) -> ReaderSource | None:
+        """Stop answering for a partition; returns its source once no reader holds it."""
         with self._lock:
             entry = self._serving.pop(partition, None)
-        if entry is not None:
-            with entry[0]:
-                pass
+        if entry is None:
+            return None
+        with entry[0]:
+            return entry[1]
 
     def served(self) -> list[int]:
         with self._lock:

@@ -37,7 +37,6 @@ from processors.log_reading import (
 )
 from processors.partition_workers import (
     FoldJob,
-    declaring_modules,
     fold_and_write_in_workers,
     fold_in_workers,
 )
@@ -52,7 +51,7 @@ from processors.store.rocksdb import RocksDBStore
 from processors.visibility_staging import VisibilityStaging
 from sagas.config import KafkaSettings
 from sagas.engine.state import WorkflowState
-from sagas.engine.versions import SagaVersions
+from sagas.engine.versions import SagaVersions, declaring_modules
 from sagas.errors import KafkaUnavailableError
 from schemas.deployment_codecs import event_codec
 from topics.naming import TopicNames

@@ -155,6 +155,7 @@ class SagaProcessor:
                 self.query_endpoint = QueryEndpoint(
                     self.versions, self.kafka, self._query_settings,
                     topic=self.names.query_endpoints, instance_id=claim.instance_id,
+                    separate_process=self.settings.store != "memory",
                 )  # fmt: skip
             run_restarting(
                 f"saga processor {claim.instance_id}",
@@ -577,6 +578,10 @@ class SagaProcessor:
         self._consumer = self._producer = None
         if self._restorer is not None:
             self._restorer.close()
+        if self.query_endpoint is not None:
+            # Whatever the consumer's close revoked or not, nothing is answered from a
+            # store that closes; a member that starts over serves what it restores.
+            self.query_endpoint.revoked(self.query_endpoint.gates.served())
         if self._store is not None:
             self._store.close()
 

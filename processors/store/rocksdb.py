@@ -33,7 +33,7 @@ _OFFSET_KEY = b"changelog_offset"
 _MAX_EMPTY_RANGES = 64
 
 
-class _DirectReader:
+class DirectReader:
     """Reads of one RocksDB database that learn nothing, for threads other than the writer's."""
 
     def __init__(self, db: rocksdict.Rdict) -> None:
@@ -144,7 +144,7 @@ class RocksDBPartitionStore(PartitionStore):
     def concurrent_reader(self) -> RangeReader:
         # The range cache of iter_range is this thread's: another thread reads RocksDB
         # directly (its reads are thread-safe; each iterator holds its own snapshot).
-        return _DirectReader(self._db)
+        return DirectReader(self._db)
 
     def _walk(
         self,
@@ -209,13 +209,21 @@ class RocksDBPartitionStore(PartitionStore):
         if self._closed:
             return
         self._closed = True
+        self._flush()
+        del self._meta_handle
+        self._meta.close()
+        self._db.close()
+
+    def flush(self) -> None:
+        """Write the memtables to table files now (closing does it too)."""
+        self._check_open()
+        self._flush()
+
+    def _flush(self) -> None:
         # The offset is flushed after the data: if the process dies in between, the data
         # is ahead of the offset, which a restore replays harmlessly; never the reverse.
         self._db.flush(True)
         self._meta.flush(True)
-        del self._meta_handle
-        self._meta.close()
-        self._db.close()
 
     def destroy(self) -> None:
         self.close()

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import importlib
+import sys
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from types import MappingProxyType, ModuleType
@@ -91,6 +93,45 @@ def compile_versions(obj: Saga[Any] | SagaVersions | Iterable[Saga[Any]]) -> Sag
         MappingProxyType(dict(sorted(functions.items()))),
         MappingProxyType(dict(sorted(definitions.items()))),
     )
+
+
+def declaring_modules(versions: SagaVersions) -> tuple[str, ...] | None:
+    """The modules whose top level declares every version of ``versions`` (so that another
+    process importing them gets the very same definitions), or ``None`` if any is not
+    (a saga declared inside a function, or in a script run as ``__main__``)."""
+    modules = set()
+    for definition in versions.definitions.values():
+        module = sys.modules.get(definition.module or "")
+        if module is None or module.__name__ == "__main__":
+            return None
+        try:
+            declared = module_versions(module, versions.name)
+        except DefinitionError:
+            return None
+        if not any(saga is definition for saga in declared):
+            return None
+        modules.add(module.__name__)
+    return tuple(sorted(modules))
+
+
+def import_versions(saga: str, modules: Iterable[str], versions: Iterable[int]) -> SagaVersions:
+    """Versions ``versions`` of saga ``saga``, imported from ``modules`` (what
+    :func:`declaring_modules` named in another process).
+
+    Raises ``DefinitionError`` when the modules no longer declare exactly those versions.
+    """
+    modules, versions = tuple(modules), tuple(versions)
+    found = {}
+    for name in modules:
+        for declared in module_versions(importlib.import_module(name), saga):
+            found[declared.version] = declared
+    missing = sorted(set(versions) - set(found))
+    if missing:
+        raise DefinitionError(
+            f"modules {', '.join(modules)} do not declare version(s) {missing} of saga {saga!r}",
+            saga=saga,
+        )
+    return compile_versions([found[version] for version in versions])
 
 
 def module_versions(module: ModuleType, name: str | None = None) -> list[Saga[Any]]:

@@ -13,14 +13,13 @@ from processors import replay
 from processors.log_reading import DeadLetterIndex, PartitionRange
 from processors.partition_workers import (
     FoldJob,
-    declaring_modules,
     load_versions,
     partition_shares,
 )
 from processors.replay import default_workers
 from sagas import Saga, StepContext, StepKind
 from sagas.config import KafkaSettings
-from sagas.engine.versions import compile_versions
+from sagas.engine.versions import compile_versions, declaring_modules
 from sagas.errors import DefinitionError
 
 
