@@ -29,6 +29,7 @@ from processors.query_service import (
     QueryTimeoutError,
     UnknownQueryError,
 )
+from processors.store.errors import StoreError
 from sagas.errors import ConfigurationError, SagaError, WorkflowNotFoundError
 from sagas.workflow_search import WorkflowSearch
 
@@ -68,6 +69,10 @@ def query_app(service: QueryService, token: str | None) -> Starlette:
                 return _error(504, exc.message)
             except QueryFunctionError as exc:
                 return _error(422, exc.message)
+            except StoreError as exc:
+                # The store could not be read (a partition's files going away as it
+                # moves, say): the server's failure, which a retry may not meet.
+                return _error(503, exc.message, headers={"Retry-After": str(RETRY_AFTER_SECONDS)})
             except SagaError as exc:
                 return _error(400, exc.message)
 
