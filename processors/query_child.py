@@ -89,15 +89,12 @@ def main() -> int:
     server = QueryServer(query_app(service, job.token), socket.socket(fileno=job.fd)).start()
     scratch = Path(tempfile.mkdtemp(prefix=f"sagas-query-{job.saga}-"))
     cache = rocksdict.Cache(CACHE_BYTES)
-    readers: dict[int, SecondaryReader] = {}
     try:
         for line in sys.stdin:
             message = json.loads(line)
             if message["op"] == "serve":
                 partition = message["partition"]
-                if partition in readers:  # served again after a restore: read it anew
-                    gates.withdraw(partition)
-                    readers.pop(partition).close()
+                _withdraw(gates, partition)  # served again after a restore: read it anew
                 try:
                     reader = SecondaryReader(
                         message["path"], scratch / str(partition), partition, cache=cache
@@ -106,23 +103,25 @@ def main() -> int:
                     # Unserved, the partition's requests get the retryable answer.
                     log.error("cannot serve partition %d: %s", partition, exc)
                     continue
-                readers[partition] = reader
                 gates.serve(partition, reader, message["count"])
             elif message["op"] == "withdraw":
                 for partition in message["partitions"]:
-                    gates.withdraw(partition)
-                    withdrawn = readers.pop(partition, None)
-                    if withdrawn is not None:
-                        withdrawn.close()
+                    _withdraw(gates, partition)
                 control.send({"ack": message["ack"]})
     finally:
         server.stop()
-        for partition in list(readers):
-            gates.withdraw(partition)
-            readers.pop(partition).close()
+        for partition in gates.served():
+            _withdraw(gates, partition)
         service.close()
         shutil.rmtree(scratch, ignore_errors=True)
     return 0
+
+
+def _withdraw(gates: PartitionGates, partition: int) -> None:
+    """Stop answering for ``partition`` and close its secondary, once no request reads it."""
+    withdrawn = gates.withdraw(partition)
+    if isinstance(withdrawn, SecondaryReader):
+        withdrawn.close()
 
 
 if __name__ == "__main__":

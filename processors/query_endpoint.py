@@ -106,19 +106,12 @@ class QueryEndpoint:
 
     def revoked(self, partitions: list[int]) -> None:
         """Stop serving these partitions; returns once no request reads them."""
-        if self.process is not None:
-            self.process.withdraw(partitions)
-        for partition in partitions:
-            self.gates.withdraw(partition)
+        self._withdraw(partitions)
         self.announcer.announce(self.gates.served(), self.gates.partition_count)
 
     def close(self) -> None:
         """Withdraw the announcement and stop answering."""
-        served = self.gates.served()
-        if self.process is not None:
-            self.process.withdraw(served)
-        for partition in served:
-            self.gates.withdraw(partition)
+        self._withdraw(self.gates.served())
         self.announcer.withdraw()
         if self.process is not None:
             self.process.close()
@@ -127,3 +120,10 @@ class QueryEndpoint:
         if self._service is not None:
             self._service.close()
         self._socket.close()
+
+    def _withdraw(self, partitions: list[int]) -> None:
+        # The query process first: it must not answer for a partition no longer held.
+        if self.process is not None:
+            self.process.withdraw(partitions)
+        for partition in partitions:
+            self.gates.withdraw(partition)

@@ -71,8 +71,8 @@ class QueryProcess:
         """Partition -> (database path, partition count): what a new child must serve."""
         self._acks: dict[int, threading.Event] = {}
         self._next_ack = 0
-        self._closing = False
         self._closed = threading.Event()
+        """Set (under the lock) once :meth:`close` is called: no child is started after."""
         self._process = self._spawn()
         self._watcher = threading.Thread(target=self._watch, name="saga-query-process", daemon=True)
         self._watcher.start()
@@ -120,9 +120,8 @@ class QueryProcess:
     def close(self) -> None:
         """Stop the child (it exits once its standard input closes)."""
         with self._lock:
-            self._closing = True
+            self._closed.set()
             process = self._process
-        self._closed.set()
         _close_quietly(process.stdin)
         try:
             process.wait(STOP_WAIT_S)
@@ -176,7 +175,7 @@ class QueryProcess:
                 for done in self._acks.values():
                     done.set()
                 self._acks.clear()
-                if self._closing:
+                if self._closed.is_set():
                     return
             young = time.monotonic() - started < YOUNG_S
             delay = min(delay * 2, MAX_RESTART_DELAY_S) if young else RESTART_DELAY_S
@@ -189,7 +188,7 @@ class QueryProcess:
             if self._closed.wait(delay):
                 return
             with self._lock:
-                if self._closing:
+                if self._closed.is_set():
                     return
                 started = time.monotonic()
                 self._process = self._spawn()

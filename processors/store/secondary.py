@@ -70,8 +70,8 @@ class SecondaryReader:
 
     def _catch_up(self) -> None:
         files = self._primary_files()
-        logs, manifest = self._files
-        if logs - files[0] or manifest != files[1]:
+        (logs, manifest), (now_logs, now_manifest) = self._files, files
+        if logs - now_logs or manifest != now_manifest:
             stale, self._db = self._db, self._open()
             stale.close()
             self.reopened += 1
@@ -84,6 +84,7 @@ class SecondaryReader:
                     path=self.path,
                     partition=self.partition,
                 ) from exc
+        # Only once caught up: a failed reopen or catch-up is tried again next time.
         self._files = files
 
     def _primary_files(self) -> tuple[frozenset[str], str]:

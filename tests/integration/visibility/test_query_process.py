@@ -7,12 +7,14 @@ from __future__ import annotations
 import os
 import signal
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from processors.query_endpoint import QueryEndpoint
 from processors.runner import Role, WorkerRunner, provision
 from processors.settings import ProcessorSettings
 from sagas import Saga, StepContext, StepKind
@@ -25,13 +27,36 @@ from tests.integration.visibility import shop_saga
 VERSIONS = compile_versions(shop_saga.saga)
 
 
-def _processor(kafka: KafkaSettings, state: Path, versions: SagaVersions) -> WorkerRunner:
-    return WorkerRunner(
+@contextmanager
+def _deployed(
+    versions: SagaVersions, kafka: KafkaSettings, state: Path
+) -> Iterator[tuple[QueryEndpoint, SagaClient]]:
+    """A step worker and a processor on RocksDB, ready, with a client; stopped after."""
+    provision(versions, kafka)
+    steps = WorkerRunner(versions, kafka, role=Role.STEPS).start()
+    runner = WorkerRunner(
         versions,
         kafka,
         role=Role.PROCESSOR,
         processor_settings=ProcessorSettings(state_dir=state, instance_id="q"),
     ).start()
+    client = SagaClient(kafka)
+    try:
+        steps.wait_ready()
+        runner.wait_ready()
+        assert runner.processor is not None
+        assert runner.processor.query_endpoint is not None
+        yield runner.processor.query_endpoint, client
+    finally:
+        runner.stop()
+        steps.stop()
+        client.close()
+    runner.raise_errors()
+    steps.raise_errors()
+
+
+def _kafka(bootstrap: str, unique_name: Callable[[str], str]) -> KafkaSettings:
+    return KafkaSettings(bootstrap_servers=bootstrap, topic_prefix=unique_name("") + ".")
 
 
 def _described(
@@ -61,17 +86,8 @@ def _alive(pid: int) -> bool:
 def test_the_query_process_answers_and_is_started_again_when_it_dies(
     kafka_bootstrap: str, unique_name: Callable[[str], str], tmp_path: Path
 ) -> None:
-    kafka = KafkaSettings(bootstrap_servers=kafka_bootstrap, topic_prefix=unique_name("") + ".")
-    provision(VERSIONS, kafka)
-    steps = WorkerRunner(VERSIONS, kafka, role=Role.STEPS).start()
-    runner = _processor(kafka, tmp_path, VERSIONS)
-    client = SagaClient(kafka)
-    try:
-        steps.wait_ready()
-        runner.wait_ready()
-        assert runner.processor is not None
-        assert runner.processor.query_endpoint is not None
-        process = runner.processor.query_endpoint.process
+    with _deployed(VERSIONS, _kafka(kafka_bootstrap, unique_name), tmp_path) as (endpoint, client):
+        process = endpoint.process
         assert process is not None, "a RocksDB store is read by a query process"
         first = process.pid
         assert first != os.getpid()
@@ -99,12 +115,6 @@ def test_the_query_process_answers_and_is_started_again_when_it_dies(
             "customer": "c-3", "reserved": 8, "status": "COMPLETED",
         }  # fmt: skip
         second = process.pid
-    finally:
-        runner.stop()
-        steps.stop()
-        client.close()
-    runner.raise_errors()
-    steps.raise_errors()
     assert not _alive(second), "the query process outlived its processor"
 
 
@@ -128,24 +138,9 @@ def test_a_saga_declared_in_a_function_is_answered_by_the_processor_itself(
 ) -> None:
     saga = _local_saga(unique_name("local"))
     versions = compile_versions(saga)
-    kafka = KafkaSettings(bootstrap_servers=kafka_bootstrap, topic_prefix=unique_name("") + ".")
-    provision(versions, kafka)
-    steps = WorkerRunner(versions, kafka, role=Role.STEPS).start()
-    runner = _processor(kafka, tmp_path, versions)
-    client = SagaClient(kafka)
-    try:
-        steps.wait_ready()
-        runner.wait_ready()
-        assert runner.processor is not None
-        assert runner.processor.query_endpoint is not None
-        assert runner.processor.query_endpoint.process is None
+    with _deployed(versions, _kafka(kafka_bootstrap, unique_name), tmp_path) as (endpoint, client):
+        assert endpoint.process is None
         client.start(saga, _Input(customer_id="c-1", total=6), workflow_id="local-1", wait=False)
         client.flush()
         done = _described(client, saga, "local-1", lambda d: d["status"] == "COMPLETED")
         assert done["results"] == {"only": 6}
-    finally:
-        runner.stop()
-        steps.stop()
-        client.close()
-    runner.raise_errors()
-    steps.raise_errors()
