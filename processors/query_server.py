@@ -143,8 +143,14 @@ class QueryServer:
 
     def __init__(self, app: Starlette, bound: socket.socket) -> None:
         self._socket = bound
+        # No proxy stands before the endpoint, so no forwarded headers are read.
         config = uvicorn.Config(
-            app, log_level="warning", lifespan="off", access_log=False, timeout_keep_alive=30
+            app,
+            log_level="warning",
+            lifespan="off",
+            access_log=False,
+            timeout_keep_alive=30,
+            proxy_headers=False,
         )
         self._server = uvicorn.Server(config)
         self._thread = threading.Thread(target=self._serve, name="saga-query-server", daemon=True)

@@ -4,6 +4,8 @@ never read from the write-ahead log."""
 
 from __future__ import annotations
 
+import os
+import time
 from pathlib import Path
 
 import pytest
@@ -70,6 +72,33 @@ def test_a_flush_of_values_the_reader_never_replayed_is_seen(tmp_path: Path) -> 
         writer.write({b"a": b"3"}, 3)
         assert reader.concurrent_reader().get(b"a") == b"3"
         assert reader.reopened == 1, "a write in the same log file needs only a catch-up"
+    finally:
+        reader.close()
+        writer.close()
+
+
+def _age_directory(path: Path) -> None:
+    """Set the directory's modification time a second back, as if its last change were
+    long past, so that the reader keeps its next listing while the time stands."""
+    past = time.time_ns() - 1_000_000_000
+    os.utime(path, ns=(past, past))
+
+
+def test_a_kept_listing_still_sees_a_flush_and_every_write(tmp_path: Path) -> None:
+    writer = RocksDBPartitionStore(tmp_path / "p0")
+    reader = _reader(tmp_path / "p0", tmp_path / "scratch")
+    try:
+        writer.write({b"a": b"1", b"b": b"1"}, 1)
+        _age_directory(tmp_path / "p0")
+        assert reader.concurrent_reader().get(b"a") == b"1"
+        writer.write({b"a": b"2"}, 2)  # into the same log file: the directory stays
+        assert reader.concurrent_reader().get(b"a") == b"2"
+        assert reader.reopened == 0
+        writer.write({b"a": b"3", b"b": None}, 3)
+        writer.flush()  # a new log file, the old one gone: the directory changes
+        view = reader.concurrent_reader()
+        assert (view.get(b"a"), view.get(b"b")) == (b"3", None)
+        assert reader.reopened == 1
     finally:
         reader.close()
         writer.close()
