@@ -64,6 +64,9 @@ class Metrics:
     def broker_reachable(self, saga: str, reachable: bool) -> None:
         """Whether this process's last request to the Kafka cluster was answered."""
 
+    def query_process_exited(self, saga: str) -> None:
+        """The processor's query process exited unasked (it is started again)."""
+
 
 class PrometheusMetrics(Metrics):
     """Prometheus metrics in base units, labelled by saga, never named after it."""
@@ -150,6 +153,11 @@ class PrometheusMetrics(Metrics):
             "sagas_broker_reachable", "1 while this process's requests to Kafka are answered.",
             ["saga"], registry=registry,
         )  # fmt: skip
+        self._query_exits = Counter(
+            "sagas_query_process_exits",
+            "Times a processor's query process exited unasked and was started again.",
+            ["saga"], registry=registry,
+        )  # fmt: skip
         ProcessCollector(registry=registry)
         PlatformCollector(registry=registry)
         GCCollector(registry=registry)
@@ -218,3 +226,6 @@ class PrometheusMetrics(Metrics):
 
     def broker_reachable(self, saga: str, reachable: bool) -> None:
         self._reachable.labels(saga).set(1 if reachable else 0)
+
+    def query_process_exited(self, saga: str) -> None:
+        self._query_exits.labels(saga).inc()

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 
 from processors.endpoint_announcer import EndpointAnnouncer
+from processors.metrics import Metrics
 from processors.query_process import QueryJob, QueryProcess
 from processors.query_server import QueryServer, bind_socket, query_app
 from processors.query_service import PartitionGates, QueryService
@@ -59,6 +60,7 @@ class QueryEndpoint:
         topic: str,
         instance_id: str,
         separate_process: bool = True,
+        metrics: Metrics | None = None,
     ) -> None:
         """``separate_process``: whether the stores can be read from another process
         (RocksDB with its write-ahead log, as the processor opens it)."""
@@ -77,7 +79,7 @@ class QueryEndpoint:
                     versions.name, modules, tuple(versions.plans), settings.token,
                     settings.query_timeout.total_seconds(), tuple(sys.path),
                 )  # fmt: skip
-                self.process = QueryProcess(job, self._socket)
+                self.process = QueryProcess(job, self._socket, metrics=metrics)
             else:
                 if separate_process:
                     log.info(

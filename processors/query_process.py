@@ -26,6 +26,8 @@ import time
 from dataclasses import asdict, dataclass
 from typing import IO, Any
 
+from processors.metrics import Metrics
+
 log = logging.getLogger(__name__)
 
 WITHDRAW_WAIT_S = 10.0
@@ -63,8 +65,11 @@ class QueryJob:
 class QueryProcess:
     """Starts the child, tells it what to serve, and starts it again if it dies."""
 
-    def __init__(self, job: QueryJob, bound: socket.socket) -> None:
+    def __init__(
+        self, job: QueryJob, bound: socket.socket, *, metrics: Metrics | None = None
+    ) -> None:
         self._job = QueryJob(**{**asdict(job), "fd": bound.fileno()})
+        self._metrics = metrics or Metrics()
         self._socket = bound
         self._lock = threading.Lock()
         self._served: dict[int, tuple[str, int]] = {}
@@ -177,6 +182,7 @@ class QueryProcess:
                 self._acks.clear()
                 if self._closed.is_set():
                     return
+            self._metrics.query_process_exited(self._job.saga)
             young = time.monotonic() - started < YOUNG_S
             delay = min(delay * 2, MAX_RESTART_DELAY_S) if young else RESTART_DELAY_S
             log.error(

@@ -155,7 +155,7 @@ class SagaProcessor:
                 self.query_endpoint = QueryEndpoint(
                     self.versions, self.kafka, self._query_settings,
                     topic=self.names.query_endpoints, instance_id=claim.instance_id,
-                    separate_process=self.settings.store != "memory",
+                    separate_process=self.settings.store != "memory", metrics=self.metrics,
                 )  # fmt: skip
             run_restarting(
                 f"saga processor {claim.instance_id}",

@@ -37,6 +37,7 @@ METRICS = {
     "sagas_consumer_lag_seconds": ("gauge", {"saga", "group", "role", "topic", "partition"}),
     "sagas_consumer_group_live": ("gauge", {"saga", "group", "role"}),
     "sagas_broker_reachable": ("gauge", {"saga"}),
+    "sagas_query_process_exits_total": ("counter", {"saga"}),
     "sagas_timers_pending": ("gauge", {"saga"}),
     "sagas_workflows_parked": ("gauge", {"saga"}),
     "sagas_workflows_in_flight": ("gauge", {"saga"}),
@@ -141,6 +142,7 @@ def test_runtime_exports_exactly_the_dashboard_metrics() -> None:
     metrics.workflows_parked("order", 0)
     metrics.workflows_in_flight("order", 3)
     metrics.broker_reachable("order", True)
+    metrics.query_process_exited("order")
     partition = PartitionLagTime("order.processor", "order.events", 0, 3, 5, 2, 1.5, 1)
     metrics.consumer_group_lag(
         GroupLagTime("order", "order.processor", "processor", ("order.events",), True, (partition,))

@@ -13,7 +13,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from prometheus_client import CollectorRegistry
 
+from processors.metrics import Metrics, PrometheusMetrics
 from processors.query_endpoint import QueryEndpoint
 from processors.runner import Role, WorkerRunner, provision
 from processors.settings import ProcessorSettings
@@ -29,7 +31,7 @@ VERSIONS = compile_versions(shop_saga.saga)
 
 @contextmanager
 def _deployed(
-    versions: SagaVersions, kafka: KafkaSettings, state: Path
+    versions: SagaVersions, kafka: KafkaSettings, state: Path, metrics: Metrics | None = None
 ) -> Iterator[tuple[QueryEndpoint, SagaClient]]:
     """A step worker and a processor on RocksDB, ready, with a client; stopped after."""
     provision(versions, kafka)
@@ -39,6 +41,7 @@ def _deployed(
         kafka,
         role=Role.PROCESSOR,
         processor_settings=ProcessorSettings(state_dir=state, instance_id="q"),
+        metrics=metrics or Metrics(),
     ).start()
     client = SagaClient(kafka)
     try:
@@ -86,7 +89,9 @@ def _alive(pid: int) -> bool:
 def test_the_query_process_answers_and_is_started_again_when_it_dies(
     kafka_bootstrap: str, unique_name: Callable[[str], str], tmp_path: Path
 ) -> None:
-    with _deployed(VERSIONS, _kafka(kafka_bootstrap, unique_name), tmp_path) as (endpoint, client):
+    registry = CollectorRegistry()
+    kafka = _kafka(kafka_bootstrap, unique_name)
+    with _deployed(VERSIONS, kafka, tmp_path, PrometheusMetrics(registry)) as (endpoint, client):
         process = endpoint.process
         assert process is not None, "a RocksDB store is read by a query process"
         first = process.pid
@@ -105,6 +110,10 @@ def test_the_query_process_answers_and_is_started_again_when_it_dies(
         while process.pid == first:
             assert time.monotonic() < deadline, "no query process was started again"
             time.sleep(0.1)
+        exits = registry.get_sample_value(
+            "sagas_query_process_exits_total", {"saga": shop_saga.saga.name}
+        )
+        assert exits == 1, "the exit is counted for the operator's dashboard"
         again = _described(client, shop_saga.saga, "order-1", lambda d: d["status"] == "RUNNING")
         assert again["waits"] == ["approve"]
         # What the processor writes after the restart reaches the new process too.

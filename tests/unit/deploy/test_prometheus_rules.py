@@ -61,6 +61,7 @@ def test_every_alert_the_operators_need_is_shipped() -> None:
         "SagasWorkflowsParked",
         "SagasNoLiveProcessor",
         "SagasWorkerCannotReachKafka",
+        "SagasQueryProcessRestarting",
     ):
         assert f"- alert: {alert}\n" in rules
         assert f"alertname: {alert}\n" in RULE_TESTS.read_text(), f"{alert} has no unit test"
