@@ -9,6 +9,7 @@ from typing import Any, Literal
 
 from sagas.compact_json import compact_json
 from sagas.errors import SagaError
+from sagas.events import WorkflowStatus
 
 Operator = Literal["=", "!=", ">=", ">", "<=", "<"]
 _WHERE = re.compile(r"^([A-Za-z_][A-Za-z0-9_]*)\s*(>=|<=|!=|=|>|<)\s*(.*)$", re.DOTALL)
@@ -61,6 +62,11 @@ class WorkflowSearch:
     def __post_init__(self) -> None:
         if not 1 <= self.limit <= MAX_LIMIT:
             raise SagaError(f"limit must be between 1 and {MAX_LIMIT}, got {self.limit}")
+        unknown = [status for status in self.status if status not in WorkflowStatus.__members__]
+        if unknown:
+            raise SagaError(
+                f"no such status: {', '.join(unknown)} (one of {', '.join(WorkflowStatus)})"
+            )
 
     def to_json(self) -> dict[str, Any]:
         """The request as a JSON object."""

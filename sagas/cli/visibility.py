@@ -61,6 +61,8 @@ def describe(
 )
 @click.option("--since", default=None, help="Started at or after this ISO time.")
 @click.option("--until", default=None, help="Started before this ISO time.")
+@click.option("--ended-since", default=None, help="Ended at or after this ISO time.")
+@click.option("--ended-until", default=None, help="Ended before this ISO time.")
 @click.option("--limit", type=click.IntRange(1, 1000), default=100, show_default=True)
 @click.option("--cursor", default=None, help="Continue after a previous page (its cursor).")
 @click.option("--output", type=click.Choice(["table", "json"]), default="table", show_default=True)
@@ -69,19 +71,26 @@ def describe(
 def list_workflows(
     saga_ref: str, statuses: tuple[str, ...], step: str | None, version: int | None,
     parked: bool | None, where: tuple[str, ...], since: str | None, until: str | None,
-    limit: int, cursor: str | None, output: str, bootstrap_servers: str | None,
-    topic_prefix: str | None,
+    ended_since: str | None, ended_until: str | None, limit: int, cursor: str | None,
+    output: str, bootstrap_servers: str | None, topic_prefix: str | None,
 ) -> None:  # fmt: skip
-    """List a saga's workflows, newest first, filtered by status, step and attributes."""
+    """List a saga's workflows, newest first, filtered by status, step, attributes and time.
+
+    Times are ISO (2026-12-01T10:00, local time unless it names its zone:
+    2026-12-01T10:00Z); an ended-time filter lists only workflows that have ended.
+    """
     try:
-        conditions = tuple(AttributeFilter.parse(text) for text in where)
+        search = WorkflowSearch(
+            status=tuple(s.upper() for s in statuses), version=version, step=step,
+            parked=parked, started_since_ms=_time_ms(since, "--since"),
+            started_until_ms=_time_ms(until, "--until"),
+            ended_since_ms=_time_ms(ended_since, "--ended-since"),
+            ended_until_ms=_time_ms(ended_until, "--ended-until"),
+            where=tuple(AttributeFilter.parse(text) for text in where),
+            limit=limit, cursor=cursor,
+        )  # fmt: skip
     except SagaError as exc:
         raise click.BadParameter(str(exc)) from exc
-    search = WorkflowSearch(
-        status=tuple(s.upper() for s in statuses), version=version, step=step, parked=parked,
-        started_since_ms=_time_ms(since, "--since"), started_until_ms=_time_ms(until, "--until"),
-        where=conditions, limit=limit, cursor=cursor,
-    )  # fmt: skip
     page = _run(bootstrap_servers, topic_prefix, lambda c: c.list(saga_name(saga_ref), search))
     if output == "json":
         for item in page.items:

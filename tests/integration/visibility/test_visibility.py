@@ -13,7 +13,7 @@ import urllib.error
 import urllib.request
 from collections.abc import Callable
 from dataclasses import replace
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -130,6 +130,35 @@ def _check_answers(client: SagaClient) -> None:
     assert unknown.value.status == 404
 
 
+def _sagas(kafka: KafkaSettings, *arguments: str) -> str:
+    result = CliRunner().invoke(main, [
+        *arguments,
+        "--bootstrap-servers", kafka.bootstrap_servers, "--topic-prefix", kafka.topic_prefix,
+    ], catch_exceptions=False)  # fmt: skip
+    assert result.exit_code == 0, result.output
+    return result.stdout
+
+
+def _check_commands(kafka: KafkaSettings, approved_at: datetime) -> None:
+    """`sagas list`, `describe` and `query` answer what the client does."""
+
+    def listed(*filters: str) -> set[str]:
+        lines = _sagas(kafka, "list", "vis-shop", *filters, "--limit", "1000", "--output", "json")
+        return {json.loads(line)["workflow_id"] for line in lines.splitlines()}
+
+    c4 = ("--status", "COMPLETED", "--where", "customer_id=c-4")
+    ended = {_wid(i) for i in range(WORKFLOWS) if _approved(i) and i % CUSTOMERS == 4}
+    # Every one of them ended once approved, none before.
+    assert listed(*c4, "--ended-since", approved_at.isoformat()) == ended
+    assert listed(*c4, "--ended-until", approved_at.isoformat()) == set()
+    ranged = listed("--where", "total>=100", "--where", "total<103")
+    assert ranged == {_wid(i) for i in (100, 101, 102)}
+    described = json.loads(_sagas(kafka, "describe", "vis-shop", _wid(7)))
+    assert (described["status"], described["waits"]) == ("RUNNING", ["approve"])
+    summary = json.loads(_sagas(kafka, "query", "vis-shop", _wid(9), "summary"))
+    assert summary == {"customer": "c-9", "reserved": 18, "status": "RUNNING"}
+
+
 def _wait_for_counts(client: SagaClient, status: str, count: int, timeout: float) -> None:
     deadline = time.monotonic() + timeout
     while True:
@@ -162,11 +191,13 @@ def test_list_describe_and_query_across_a_restart_and_a_rebalance(
         while len(_all(client, WorkflowSearch(step="approve", limit=1000))) < WORKFLOWS:
             assert time.monotonic() < deadline, "not every workflow reached its wait"
             time.sleep(0.5)
+        approved_at = datetime.now(UTC)
         for i in range(0, WORKFLOWS, 2):
             client.signal(shop_saga.saga, _wid(i), "approve", check=False)
         client.flush()
         _wait_for_counts(client, "COMPLETED", WORKFLOWS // 2, 60)
         _check_answers(client)
+        _check_commands(kafka, approved_at)
 
         first.stop()
         first.raise_errors()
