@@ -33,6 +33,9 @@ _SYSLOG_LEVELS = (
     logging.DEBUG,
 )
 _VARYING = re.compile(r"\d+")
+# What a broker that has just started, or just moved a coordinator, answers while it loads
+# the coordinator's state: librdkafka retries by itself and says so ("...: retrying").
+_LOADING = ("Coordinator load in progress", "Coordinator not available", "Not coordinator")
 
 
 def admin_client_config(config: Mapping[str, Any]) -> dict[str, Any]:
@@ -113,16 +116,26 @@ class KafkaLogBridge:
         self.suppressor = RepeatSuppressor(window_s)
 
     def log(self, level: int, message: str, *args: object) -> None:
-        """Log one librdkafka line, unless it repeats a condition logged just before."""
-        if not self.logger.isEnabledFor(level):
-            return
+        """Log one librdkafka line, unless it repeats a condition logged just before.
+
+        A warning that librdkafka is retrying while a coordinator loads is logged at INFO:
+        nothing is wrong, and an operator watching warnings has nothing to do.
+        """
         if len(args) == 3:
             facility, client, text = (str(arg) for arg in args)
             line = f"{client} {facility}: {text}"
         else:
             line = message % args if args else message
+        if level == logging.WARNING and line.endswith("retrying") and _loading(line):
+            level = logging.INFO
+        if not self.logger.isEnabledFor(level):
+            return
         admitted, notes = self.suppressor.admit(line)
         for note in notes:
             self.logger.log(logging.INFO, "%s", note)
         if admitted:
             self.logger.log(level, "%s", line)
+
+
+def _loading(line: str) -> bool:
+    return any(condition in line for condition in _LOADING)

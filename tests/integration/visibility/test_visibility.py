@@ -25,6 +25,7 @@ from processors.runner import Role, WorkerRunner, provision
 from processors.settings import ProcessorSettings
 from processors.store.keys import START_INDEX, prefix_end
 from sagas.cli import main
+from sagas.cli.exit_codes import ExitCode
 from sagas.client import SagaClient
 from sagas.config import KafkaSettings
 from sagas.engine.versions import compile_versions
@@ -130,13 +131,13 @@ def _check_answers(client: SagaClient) -> None:
     assert unknown.value.status == 404
 
 
-def _sagas(kafka: KafkaSettings, *arguments: str) -> str:
+def _sagas(kafka: KafkaSettings, *arguments: str, exit_code: int = 0) -> str:
     result = CliRunner().invoke(main, [
         *arguments,
         "--bootstrap-servers", kafka.bootstrap_servers, "--topic-prefix", kafka.topic_prefix,
     ], catch_exceptions=False)  # fmt: skip
-    assert result.exit_code == 0, result.output
-    return result.stdout
+    assert result.exit_code == exit_code, result.output
+    return result.stdout if exit_code == 0 else result.stderr
 
 
 def _check_commands(kafka: KafkaSettings, approved_at: datetime) -> None:
@@ -157,6 +158,10 @@ def _check_commands(kafka: KafkaSettings, approved_at: datetime) -> None:
     assert (described["status"], described["waits"]) == ("RUNNING", ["approve"])
     summary = json.loads(_sagas(kafka, "query", "vis-shop", _wid(9), "summary"))
     assert summary == {"customer": "c-9", "reserved": 18, "status": "RUNNING"}
+    for unknown in (("describe", "vis-shop", "no-such-order"),
+                    ("query", "vis-shop", "no-such-order", "summary")):  # fmt: skip
+        said = _sagas(kafka, *unknown, exit_code=ExitCode.NOT_FOUND)
+        assert said.strip() == "Error: no such workflow (saga=vis-shop, workflow_id=no-such-order)"
 
 
 def _wait_for_counts(client: SagaClient, status: str, count: int, timeout: float) -> None:

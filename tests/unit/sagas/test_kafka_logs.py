@@ -96,6 +96,25 @@ def test_the_bridge_logs_confluent_kafka_calls_once_per_condition(
     assert lines == [(logging.ERROR, "rdkafka#producer-1 FAIL: " + REFUSED.format(ms=0, n=0))]
 
 
+def test_a_retry_while_a_coordinator_loads_is_info_and_other_warnings_stay(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    bridge = KafkaLogBridge(logging.getLogger("sagas.kafka.loading"))
+    loading = (
+        "Failed to acquire idempotence PID from broker 127.0.0.1:19092/1: "
+        "Broker: Coordinator load in progress: retrying"
+    )
+    with caplog.at_level(logging.DEBUG, logger="sagas.kafka.loading"):
+        bridge.log(logging.WARNING, "%s [%s] %s", "GETPID", "p", loading)
+        bridge.log(logging.WARNING, "%s [%s] %s", "GETPID", "p", "Coordinator load in progress")
+        bridge.log(logging.WARNING, "%s [%s] %s", "SESSTMOUT", "p", "Session timed out: retrying")
+    assert [(r.levelno, r.getMessage()) for r in caplog.records] == [
+        (logging.INFO, "p GETPID: " + loading),
+        (logging.WARNING, "p GETPID: Coordinator load in progress"),
+        (logging.WARNING, "p SESSTMOUT: Session timed out: retrying"),
+    ]
+
+
 def test_the_bridge_skips_lines_below_the_loggers_level(caplog: pytest.LogCaptureFixture) -> None:
     bridge = KafkaLogBridge(logging.getLogger("sagas.kafka.quiet"))
     with caplog.at_level(logging.ERROR, logger="sagas.kafka.quiet"):
