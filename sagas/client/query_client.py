@@ -115,7 +115,7 @@ class QueryClient:
         while True:
             endpoints = self.endpoints(saga, refresh=refresh)
             if not endpoints:
-                raise NoEndpointsError(f"no processor of saga {saga!r} announces a query endpoint")
+                raise NoEndpointsError(_no_endpoints(saga))
             count = max(e.partition_count for e in endpoints)
             answered: set[int] = set()
             items: list[dict[str, Any]] = []
@@ -158,7 +158,7 @@ class QueryClient:
         while True:
             endpoints = self.endpoints(saga, refresh=refresh)
             if not endpoints:
-                raise NoEndpointsError(f"no processor of saga {saga!r} announces a query endpoint")
+                raise NoEndpointsError(_no_endpoints(saga))
             owner = _owner(endpoints, workflow_id)
             reason = "no processor announces its partition"
             if owner is not None:
@@ -267,3 +267,12 @@ def _message(answer: Mapping[str, Any]) -> str:
 
 def _quote(text: str) -> str:
     return urllib.parse.quote(text, safe="")
+
+
+def _no_endpoints(saga: str) -> str:
+    # A processor announces itself once it has started: none means none runs (or none
+    # has reached Kafka since the endpoints topic was last read).
+    return (
+        f"no processor of saga {saga!r} announces a query endpoint: "
+        "start its processor (sagas worker MODULE:SAGA)"
+    )

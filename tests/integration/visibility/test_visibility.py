@@ -228,6 +228,19 @@ def test_list_describe_and_query_across_a_restart_and_a_rebalance(
 
 
 @pytest.mark.timeout(120)
+def test_a_list_with_no_processor_running_says_what_to_start(
+    kafka_bootstrap: str, unique_name: Callable[[str], str]
+) -> None:
+    kafka = KafkaSettings(bootstrap_servers=kafka_bootstrap, topic_prefix=unique_name("") + ".")
+    provision(VERSIONS, kafka)
+    said = _sagas(kafka, "list", "vis-shop", exit_code=ExitCode.ERROR)
+    assert said.strip() == (
+        "Error: no processor of saga 'vis-shop' announces a query endpoint: "
+        "start its processor (sagas worker MODULE:SAGA)"
+    )
+
+
+@pytest.mark.timeout(120)
 def test_a_request_without_the_token_is_refused(
     kafka_bootstrap: str, unique_name: Callable[[str], str], tmp_path: Path
 ) -> None:
