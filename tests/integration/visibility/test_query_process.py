@@ -17,14 +17,13 @@ from prometheus_client import CollectorRegistry
 
 from processors.metrics import Metrics, PrometheusMetrics
 from processors.query_endpoint import QueryEndpoint
-from processors.runner import Role, WorkerRunner, provision
-from processors.settings import ProcessorSettings
 from sagas import Saga, StepContext, StepKind
 from sagas.client import SagaClient
 from sagas.config import KafkaSettings
 from sagas.engine.versions import SagaVersions, compile_versions
 from sagas.errors import SagaError
 from tests.integration.visibility import shop_saga
+from tests.integration.visibility.deployment import deployed
 
 VERSIONS = compile_versions(shop_saga.saga)
 
@@ -34,28 +33,11 @@ def _deployed(
     versions: SagaVersions, kafka: KafkaSettings, state: Path, metrics: Metrics | None = None
 ) -> Iterator[tuple[QueryEndpoint, SagaClient]]:
     """A step worker and a processor on RocksDB, ready, with a client; stopped after."""
-    provision(versions, kafka)
-    steps = WorkerRunner(versions, kafka, role=Role.STEPS).start()
-    runner = WorkerRunner(
-        versions,
-        kafka,
-        role=Role.PROCESSOR,
-        processor_settings=ProcessorSettings(state_dir=state, instance_id="q"),
-        metrics=metrics or Metrics(),
-    ).start()
-    client = SagaClient(kafka)
-    try:
-        steps.wait_ready()
-        runner.wait_ready()
+    with deployed(versions, kafka) as deployment:
+        runner = deployment.processor(state, "q", metrics=metrics)
         assert runner.processor is not None
         assert runner.processor.query_endpoint is not None
-        yield runner.processor.query_endpoint, client
-    finally:
-        runner.stop()
-        steps.stop()
-        client.close()
-    runner.raise_errors()
-    steps.raise_errors()
+        yield runner.processor.query_endpoint, deployment.client
 
 
 def _kafka(bootstrap: str, unique_name: Callable[[str], str]) -> KafkaSettings:

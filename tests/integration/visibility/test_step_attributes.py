@@ -9,13 +9,12 @@ from pathlib import Path
 
 import pytest
 
-from processors.runner import Role, WorkerRunner, provision
-from processors.settings import ProcessorSettings
 from sagas.client import SagaClient
 from sagas.config import KafkaSettings
 from sagas.engine.versions import compile_versions
 from sagas.workflow_search import AttributeFilter, WorkflowSearch
 from tests.integration.visibility import priced_saga
+from tests.integration.visibility.deployment import deployed
 
 WORKFLOWS = 20
 VERSIONS = compile_versions(priced_saga.saga)
@@ -23,15 +22,6 @@ VERSIONS = compile_versions(priced_saga.saga)
 
 def _wid(i: int) -> str:
     return f"priced-{i:02d}"
-
-
-def _processor(kafka: KafkaSettings, state: Path) -> WorkerRunner:
-    return WorkerRunner(
-        VERSIONS,
-        kafka,
-        role=Role.PROCESSOR,
-        processor_settings=ProcessorSettings(state_dir=state, instance_id="p"),
-    ).start()
 
 
 def _listed(client: SagaClient, *where: AttributeFilter) -> dict[str, object]:
@@ -60,13 +50,9 @@ def test_a_step_set_attribute_is_listed_and_described_across_restarts(
     kafka_bootstrap: str, unique_name: Callable[[str], str], tmp_path: Path
 ) -> None:
     kafka = KafkaSettings(bootstrap_servers=kafka_bootstrap, topic_prefix=unique_name("") + ".")
-    provision(VERSIONS, kafka)
-    steps = WorkerRunner(VERSIONS, kafka, role=Role.STEPS).start()
-    processor = _processor(kafka, tmp_path / "a")
-    client = SagaClient(kafka)
-    try:
-        steps.wait_ready()
-        processor.wait_ready()
+    with deployed(VERSIONS, kafka) as priced:
+        client = priced.client
+        processor = priced.processor(tmp_path / "a", "p")
         for i in range(WORKFLOWS):
             order = priced_saga.Order(customer_id=f"c-{i % 3}", quantity=i)
             client.start(priced_saga.saga, order, workflow_id=_wid(i), wait=False)
@@ -78,20 +64,10 @@ def test_a_step_set_attribute_is_listed_and_described_across_restarts(
             time.sleep(0.5)
         _check_answers(client)
 
-        processor.stop()
-        processor.raise_errors()
-        processor = _processor(kafka, tmp_path / "a")
-        processor.wait_ready()
+        priced.stop(processor)
+        processor = priced.processor(tmp_path / "a", "p")
         _check_answers(client)
 
-        processor.stop()
-        processor.raise_errors()
-        processor = _processor(kafka, tmp_path / "fresh")  # restored from the changelog
-        processor.wait_ready(120)
+        priced.stop(processor)
+        priced.processor(tmp_path / "fresh", "p", ready_within=120)  # restored from the changelog
         _check_answers(client)
-    finally:
-        for runner in (processor, steps):
-            runner.stop()
-        client.close()
-    processor.raise_errors()
-    steps.raise_errors()

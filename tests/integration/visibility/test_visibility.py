@@ -21,8 +21,7 @@ from click.testing import CliRunner
 from confluent_kafka.admin import AlterConfigOpType, ConfigEntry, ConfigResource, ResourceType
 
 from processors.query_endpoint import QuerySettings
-from processors.runner import Role, WorkerRunner, provision
-from processors.settings import ProcessorSettings
+from processors.runner import provision
 from processors.store.keys import START_INDEX, prefix_end
 from sagas.cli import main
 from sagas.cli.exit_codes import ExitCode
@@ -33,6 +32,7 @@ from sagas.errors import QueryFailedError
 from sagas.workflow_search import AttributeFilter, WorkflowSearch
 from tests.integration.processors.saga_run_checks import read_topic
 from tests.integration.visibility import shop_saga
+from tests.integration.visibility.deployment import deployed
 from topics.admin import admin_client
 from topics.naming import TopicNames
 
@@ -49,17 +49,24 @@ def _approved(i: int) -> bool:
     return i % 2 == 0
 
 
-def _processor(
-    kafka: KafkaSettings, state: Path, instance: str, retention: timedelta | None = None
-) -> WorkerRunner:
-    return WorkerRunner(
-        VERSIONS,
-        kafka,
-        role=Role.PROCESSOR,
-        processor_settings=ProcessorSettings(
-            state_dir=state, instance_id=instance, retention=retention
-        ),
-    ).start()
+def _compact_at_once(kafka: KafkaSettings, topic: str) -> None:
+    """Have the broker compact ``topic`` within seconds, tombstones included."""
+    resource = ConfigResource(
+        ResourceType.TOPIC,
+        topic,
+        incremental_configs=[
+            ConfigEntry(name, value, incremental_operation=AlterConfigOpType.SET)
+            for name, value in (
+                ("segment.ms", "200"),
+                ("min.cleanable.dirty.ratio", "0.01"),
+                ("delete.retention.ms", "100"),
+                ("min.compaction.lag.ms", "0"),
+            )
+        ],
+    )
+    admin = admin_client(kafka.client_config())
+    for future in admin.incremental_alter_configs([resource]).values():
+        future.result(30)
 
 
 def _approve_half(client: SagaClient, count: int, customer: str) -> set[str]:
@@ -179,14 +186,9 @@ def test_list_describe_and_query_across_a_restart_and_a_rebalance(
     kafka_bootstrap: str, unique_name: Callable[[str], str], tmp_path: Path
 ) -> None:
     kafka = KafkaSettings(bootstrap_servers=kafka_bootstrap, topic_prefix=unique_name("") + ".")
-    provision(VERSIONS, kafka)
-    steps = WorkerRunner(VERSIONS, kafka, role=Role.STEPS).start()
-    first = _processor(kafka, tmp_path / "a", "a")
-    second: WorkerRunner | None = None
-    client = SagaClient(kafka)
-    try:
-        steps.wait_ready()
-        first.wait_ready()
+    with deployed(VERSIONS, kafka) as shop:
+        client = shop.client
+        first = shop.processor(tmp_path / "a", "a")
         for i in range(WORKFLOWS):
             order = shop_saga.Order(customer_id=f"c-{i % CUSTOMERS}", total=i)
             client.start(shop_saga.saga, order, workflow_id=_wid(i), wait=False)
@@ -204,27 +206,16 @@ def test_list_describe_and_query_across_a_restart_and_a_rebalance(
         _check_answers(client)
         _check_commands(kafka, approved_at)
 
-        first.stop()
-        first.raise_errors()
-        first = _processor(kafka, tmp_path / "a", "a")
-        first.wait_ready()
+        shop.stop(first)
+        shop.processor(tmp_path / "a", "a")
         _check_answers(client)
 
-        second = _processor(kafka, tmp_path / "b", "b")
-        second.wait_ready(120)
+        shop.processor(tmp_path / "b", "b", ready_within=120)
         deadline = time.monotonic() + 60
         while len(client.queries.endpoints(shop_saga.saga.name, refresh=True)) < 2:
             assert time.monotonic() < deadline, "the second processor never announced itself"
             time.sleep(0.5)
         _check_answers(client)
-    finally:
-        for runner in (second, first, steps):
-            if runner is not None:
-                runner.stop()
-        client.close()
-    for runner in (first, second, steps):
-        if runner is not None:
-            runner.raise_errors()
 
 
 @pytest.mark.timeout(120)
@@ -245,16 +236,9 @@ def test_a_request_without_the_token_is_refused(
     kafka_bootstrap: str, unique_name: Callable[[str], str], tmp_path: Path
 ) -> None:
     kafka = KafkaSettings(bootstrap_servers=kafka_bootstrap, topic_prefix=unique_name("") + ".")
-    provision(VERSIONS, kafka)
-    runner = WorkerRunner(
-        VERSIONS,
-        kafka,
-        role=Role.PROCESSOR,
-        processor_settings=ProcessorSettings(state_dir=tmp_path, instance_id="t"),
-        query_settings=QuerySettings(host="0.0.0.0", token="s3cret"),
-    ).start()
-    try:
-        runner.wait_ready()
+    with deployed(VERSIONS, kafka, steps=False) as shop:
+        query = QuerySettings(host="0.0.0.0", token="s3cret")
+        runner = shop.processor(tmp_path, "t", query=query)
         assert runner.processor is not None
         assert runner.processor.query_endpoint is not None
         url = runner.processor.query_endpoint.url.replace("0.0.0.0", "127.0.0.1")
@@ -267,9 +251,6 @@ def test_a_request_without_the_token_is_refused(
         )
         with urllib.request.urlopen(with_token, timeout=10) as answer:
             assert answer.status == 200
-    finally:
-        runner.stop()
-    runner.raise_errors()
 
 
 @pytest.mark.timeout(270)
@@ -277,31 +258,13 @@ def test_retention_removes_ended_workflows_everywhere(
     kafka_bootstrap: str, unique_name: Callable[[str], str], tmp_path: Path
 ) -> None:
     kafka = KafkaSettings(bootstrap_servers=kafka_bootstrap, topic_prefix=unique_name("") + ".")
-    provision(VERSIONS, kafka)
     names = TopicNames(VERSIONS.name, kafka.topic_prefix)
-    admin = admin_client(kafka.client_config())
-    resource = ConfigResource(
-        ResourceType.TOPIC,
-        names.status,
-        incremental_configs=[
-            ConfigEntry(name, value, incremental_operation=AlterConfigOpType.SET)
-            for name, value in (
-                ("segment.ms", "200"),
-                ("min.cleanable.dirty.ratio", "0.01"),
-                ("delete.retention.ms", "100"),
-                ("min.compaction.lag.ms", "0"),
-            )
-        ],
-    )
-    for future in admin.incremental_alter_configs([resource]).values():
-        future.result(30)
-    steps = WorkerRunner(VERSIONS, kafka, role=Role.STEPS).start()
-    processor = _processor(kafka, tmp_path / "p", "p", retention=timedelta(seconds=3))
-    client = SagaClient(kafka)
-    count = 40
-    try:
-        steps.wait_ready()
-        processor.wait_ready()
+    with deployed(VERSIONS, kafka) as shop:
+        _compact_at_once(kafka, names.status)
+        processor = shop.processor(tmp_path / "p", "p", retention=timedelta(seconds=3))
+        client = shop.client
+        count = 40
+
         ended = _approve_half(client, count, "c-1")
         kept = {_wid(i) for i in range(count // 2, count)}
         deadline = time.monotonic() + 60
@@ -341,12 +304,6 @@ def test_retention_removes_ended_workflows_everywhere(
             client.flush()
             time.sleep(2)
         assert kept <= seen
-    finally:
-        processor.stop()
-        steps.stop()
-        client.close()
-    processor.raise_errors()
-    steps.raise_errors()
 
 
 @pytest.mark.timeout(180)
@@ -354,23 +311,18 @@ def test_a_replay_leaves_out_what_retention_removed_and_rebuilds_the_index(
     kafka_bootstrap: str, unique_name: Callable[[str], str], tmp_path: Path
 ) -> None:
     kafka = KafkaSettings(bootstrap_servers=kafka_bootstrap, topic_prefix=unique_name("") + ".")
-    provision(VERSIONS, kafka)
-    steps = WorkerRunner(VERSIONS, kafka, role=Role.STEPS).start()
-    processor = _processor(kafka, tmp_path / "p", "p", retention=timedelta(seconds=2))
-    client = SagaClient(kafka)
     count = 10
     ended = {_wid(i) for i in range(count // 2)}
     kept = {_wid(i) for i in range(count // 2, count)}
-    try:
-        steps.wait_ready()
-        processor.wait_ready()
+    with deployed(VERSIONS, kafka) as shop:
+        client = shop.client
+        processor = shop.processor(tmp_path / "p", "p", retention=timedelta(seconds=2))
         assert _approve_half(client, count, "c-9") == ended
         deadline = time.monotonic() + 60
         while {str(i["workflow_id"]) for i in _all(client, WorkflowSearch(limit=100))} != kept:
             assert time.monotonic() < deadline, "retention did not remove the ended workflows"
             time.sleep(0.3)
-        processor.stop()
-        processor.raise_errors()
+        shop.stop(processor)
 
         # The state and changelog are rebuilt from the event log, which still holds the
         # removed workflows' events: they stay removed, and the index is whole again.
@@ -382,17 +334,10 @@ def test_a_replay_leaves_out_what_retention_removed_and_rebuilds_the_index(
         assert replayed.exit_code == 0, replayed.output
         rebuilt = sum(p["workflows"] for p in json.loads(replayed.stdout)["partitions"])
         assert rebuilt == len(kept)
-        processor = _processor(kafka, tmp_path / "p", "p", retention=timedelta(seconds=2))
-        processor.wait_ready()
+        shop.processor(tmp_path / "p", "p", retention=timedelta(seconds=2))
         listed = {str(i["workflow_id"]) for i in _all(client, WorkflowSearch(limit=100))}
         assert listed == kept
         waiting = _all(client, WorkflowSearch(step="approve", limit=100))
         assert {str(i["workflow_id"]) for i in waiting} == kept
         with pytest.raises(Exception, match="no such workflow"):
             client.describe(shop_saga.saga, sorted(ended)[0])
-    finally:
-        processor.stop()
-        steps.stop()
-        client.close()
-    processor.raise_errors()
-    steps.raise_errors()
