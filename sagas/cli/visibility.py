@@ -38,6 +38,27 @@ def _run(bootstrap_servers: str | None, topic_prefix: str | None, ask: Any) -> A
         client.close()
 
 
+def table_lines(items: list[dict[str, Any]]) -> list[str]:
+    """A list page as ``sagas list`` prints it: a header, then a line per workflow, times
+    in local time to the second (ENDED is empty while a workflow runs)."""
+    lines = [
+        f"{'WORKFLOW':<36} {'STATUS':<12} {'STARTED':<19} {'ENDED':<19} {'STEPS':<24} ATTRIBUTES"
+    ]
+    for item in items:
+        ended = _local(item["ended_ms"]) if item.get("ended_ms") is not None else ""
+        steps = ",".join(item["current_steps"])
+        attributes = " ".join(f"{k}={v}" for k, v in item["attributes"].items())
+        lines.append(
+            f"{item['workflow_id']:<36} {item['status']:<12} {_local(item['started_ms']):<19} "
+            f"{ended:<19} {steps:<24} {attributes}".rstrip()
+        )
+    return lines
+
+
+def _local(ms: int) -> str:
+    return datetime.fromtimestamp(ms / 1000).isoformat(timespec="seconds")
+
+
 @click.command()
 @click.argument("saga_ref", metavar="SAGA")
 @click.argument("workflow_id")
@@ -101,15 +122,8 @@ def list_workflows(
         for item in page.items:
             click.echo(json.dumps(item))
     else:
-        click.echo(f"{'WORKFLOW':<36} {'STATUS':<12} {'STARTED':<20} {'STEPS':<24} ATTRIBUTES")
-        for item in page.items:
-            started = datetime.fromtimestamp(item["started_ms"] / 1000).isoformat(
-                timespec="seconds"
-            )
-            steps = ",".join(item["current_steps"])
-            attributes = " ".join(f"{k}={v}" for k, v in item["attributes"].items())
-            click.echo(f"{item['workflow_id']:<36} {item['status']:<12} {started:<20} "
-                       f"{steps:<24} {attributes}")  # fmt: skip
+        for line in table_lines(page.items):
+            click.echo(line)
     if page.next_cursor is not None:
         click.echo(f"next page: --cursor '{page.next_cursor}'", err=True)
 

@@ -159,6 +159,11 @@ def _check_commands(kafka: KafkaSettings, approved_at: datetime) -> None:
     # Every one of them ended once approved, none before.
     assert listed(*c4, "--ended-since", approved_at.isoformat()) == ended
     assert listed(*c4, "--ended-until", approved_at.isoformat()) == set()
+    table = _sagas(kafka, "list", "vis-shop", "--where", "total=7").splitlines()
+    header, row = table
+    assert header.startswith("WORKFLOW")
+    assert row.split()[:2] == [_wid(7), "RUNNING"]
+    assert "customer_id=c-7" in row
     ranged = listed("--where", "total>=100", "--where", "total<103")
     assert ranged == {_wid(i) for i in (100, 101, 102)}
     described = json.loads(_sagas(kafka, "describe", "vis-shop", _wid(7)))

@@ -4,10 +4,13 @@ to the processor and back unchanged."""
 
 from __future__ import annotations
 
+import time
+
 import pytest
 from click.testing import CliRunner
 
 from sagas.cli import main
+from sagas.cli.visibility import table_lines
 from sagas.devkafka.cluster import free_port
 from sagas.errors import SagaError
 from sagas.workflow_search import AttributeFilter, WorkflowSearch, parse_cursor
@@ -77,3 +80,23 @@ def test_a_request_crosses_as_json_unchanged() -> None:
 def test_a_malformed_request_from_the_wire_is_a_saga_error(data: object) -> None:
     with pytest.raises(SagaError):
         WorkflowSearch.from_json(data)  # type: ignore[arg-type]
+
+
+def test_the_table_shows_start_and_end_in_local_time(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("TZ", "Asia/Kolkata")  # +05:30 all year: the offset shows
+    time.tzset()
+    try:
+        lines = table_lines([
+            {"workflow_id": "order-2", "status": "RUNNING", "started_ms": 1_796_400_000_000,
+             "ended_ms": None, "current_steps": ["approve"], "attributes": {"total": 7}},
+            {"workflow_id": "order-1", "status": "COMPLETED", "started_ms": 1_796_396_400_000,
+             "ended_ms": 1_796_396_461_500, "current_steps": [], "attributes": {}},
+        ])  # fmt: skip
+    finally:
+        monkeypatch.undo()
+        time.tzset()
+    header, running, ended = lines
+    assert header.split() == ["WORKFLOW", "STATUS", "STARTED", "ENDED", "STEPS", "ATTRIBUTES"]
+    assert running.split() == ["order-2", "RUNNING", "2026-12-04T21:30:00", "approve", "total=7"]
+    assert running.index("approve") == header.index("STEPS"), "an empty ENDED keeps its column"
+    assert ended.split() == ["order-1", "COMPLETED", "2026-12-04T20:30:00", "2026-12-04T20:31:01"]
