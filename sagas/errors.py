@@ -158,6 +158,11 @@ class QueryFailedError(SagaError):
         """The HTTP status the processor answered with."""
 
 
+class QueryWorkflowNotFoundError(QueryFailedError, WorkflowNotFoundError):
+    """A query named a workflow no processor holds: a failed query (HTTP 404) and a workflow
+    not found, as ``describe`` and ``status`` raise it."""
+
+
 class UpdateRejectedError(SagaError):
     """An update the workflow refused: its validator or handler raised, or it came too late.
 

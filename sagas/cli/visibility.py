@@ -8,10 +8,10 @@ from typing import Any
 
 import click
 
-from sagas.cli.exit_codes import CommandError, ExitCode, command_error
+from sagas.cli.exit_codes import command_error
 from sagas.cli.loading import bootstrap_option, prefix_option, reachable_kafka, saga_name
 from sagas.client import SagaClient
-from sagas.errors import QueryFailedError, SagaError
+from sagas.errors import SagaError
 from sagas.workflow_search import AttributeFilter, WorkflowSearch
 
 
@@ -28,10 +28,6 @@ def _run(bootstrap_servers: str | None, topic_prefix: str | None, ask: Any) -> A
     client = SagaClient(reachable_kafka(bootstrap_servers, topic_prefix))
     try:
         return ask(client)
-    except QueryFailedError as exc:
-        # A query of a workflow the processor does not hold is not found, as describe's is.
-        unknown = exc.status == 404 and str(exc).startswith("no such workflow")
-        raise CommandError(str(exc), ExitCode.NOT_FOUND if unknown else ExitCode.ERROR) from exc
     except SagaError as exc:
         raise command_error(exc) from exc
     finally:

@@ -23,7 +23,7 @@ from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaException, TopicPar
 
 from sagas.client.kept_connections import KeptConnections
 from sagas.config import KafkaSettings
-from sagas.errors import QueryFailedError, QueryUnavailableError
+from sagas.errors import QueryFailedError, QueryUnavailableError, QueryWorkflowNotFoundError
 from sagas.workflow_search import WorkflowSearch, cursor_of
 from topics.consumer_reads import poll_batch
 from topics.naming import TopicNames
@@ -102,7 +102,7 @@ class QueryClient:
         path = f"/v1/workflows/{_quote(workflow_id)}/queries/{_quote(name)}"
         answer = self._routed(saga, workflow_id, "POST", path, b"{}")
         if answer is None:
-            raise QueryFailedError(
+            raise QueryWorkflowNotFoundError(
                 "no such workflow", status=404, saga=saga, workflow_id=workflow_id
             )
         return answer["value"]

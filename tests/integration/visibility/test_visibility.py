@@ -17,19 +17,18 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
-from click.testing import CliRunner
 from confluent_kafka.admin import AlterConfigOpType, ConfigEntry, ConfigResource, ResourceType
 
 from processors.query_endpoint import QuerySettings
 from processors.runner import provision
 from processors.store.keys import START_INDEX, prefix_end
-from sagas.cli import main
 from sagas.cli.exit_codes import ExitCode
 from sagas.client import SagaClient
 from sagas.config import KafkaSettings
 from sagas.engine.versions import compile_versions
 from sagas.errors import QueryFailedError
 from sagas.workflow_search import AttributeFilter, WorkflowSearch
+from tests.integration.long_running.mistakes_cli import sagas
 from tests.integration.processors.saga_run_checks import read_topic
 from tests.integration.visibility import shop_saga
 from tests.integration.visibility.deployment import deployed
@@ -139,10 +138,8 @@ def _check_answers(client: SagaClient) -> None:
 
 
 def _sagas(kafka: KafkaSettings, *arguments: str, exit_code: int = 0) -> str:
-    result = CliRunner().invoke(main, [
-        *arguments,
-        "--bootstrap-servers", kafka.bootstrap_servers, "--topic-prefix", kafka.topic_prefix,
-    ], catch_exceptions=False)  # fmt: skip
+    """What ``sagas ARGUMENTS`` printed: its output, or its error when it is to fail."""
+    result = sagas(kafka, *arguments)
     assert result.exit_code == exit_code, result.output
     return result.stdout if exit_code == 0 else result.stderr
 
@@ -269,7 +266,6 @@ def test_retention_removes_ended_workflows_everywhere(
         processor = shop.processor(tmp_path / "p", "p", retention=timedelta(seconds=3))
         client = shop.client
         count = 40
-
         ended = _approve_half(client, count, "c-1")
         kept = {_wid(i) for i in range(count // 2, count)}
         deadline = time.monotonic() + 60
@@ -331,13 +327,11 @@ def test_a_replay_leaves_out_what_retention_removed_and_rebuilds_the_index(
 
         # The state and changelog are rebuilt from the event log, which still holds the
         # removed workflows' events: they stay removed, and the index is whole again.
-        replayed = CliRunner().invoke(main, [
+        replayed = _sagas(kafka,
             "replay", "tests.integration.visibility.shop_saga:saga", "--retention", "2",
             "--state-dir", str(tmp_path / "p"), "--output", "json",
-            "--bootstrap-servers", kafka.bootstrap_servers, "--topic-prefix", kafka.topic_prefix,
-        ], catch_exceptions=False)  # fmt: skip
-        assert replayed.exit_code == 0, replayed.output
-        rebuilt = sum(p["workflows"] for p in json.loads(replayed.stdout)["partitions"])
+        )  # fmt: skip
+        rebuilt = sum(p["workflows"] for p in json.loads(replayed)["partitions"])
         assert rebuilt == len(kept)
         shop.processor(tmp_path / "p", "p", retention=timedelta(seconds=2))
         listed = {str(i["workflow_id"]) for i in _all(client, WorkflowSearch(limit=100))}
